@@ -1,0 +1,2 @@
+//! Reusable tower layers for A2A servers and any other tower service.
+#![deny(missing_docs)]

@@ -1,0 +1,252 @@
+//! The [`Agent`] trait that the math agent, the conformance agent and your
+//! own agents implement, and the [`TaskUpdater`] they report progress with.
+
+use crate::core::running::{Emit, Running};
+use crate::protocol::types::{
+    new_artifact_id, new_message_id, A2AError, Artifact, Message, Part, Role, StreamResponse,
+    Task, TaskArtifactUpdateEvent, TaskState, TaskStatus, TaskStatusUpdateEvent,
+};
+use async_trait::async_trait;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// An A2A agent: turns a user message into events.
+///
+/// The core service calls [`Agent::execute`] for every SendMessage and
+/// SendStreamingMessage. The agent reports through the [`TaskUpdater`]:
+/// either one direct reply ([`TaskUpdater::reply`]) or a task lifecycle
+/// (status updates and artifacts ending in a terminal or interrupted state).
+/// If `execute` returns without a final state the task is marked failed.
+///
+/// ```
+/// use abacus::agent::{Agent, RequestContext, TaskUpdater};
+/// use abacus::protocol::types::{A2AError, Part};
+///
+/// struct Echo;
+///
+/// #[async_trait::async_trait]
+/// impl Agent for Echo {
+///     async fn execute(&self, ctx: RequestContext, updater: TaskUpdater) -> Result<(), A2AError> {
+///         let text = ctx.text();
+///         updater.add_artifact(vec![Part::text(text)]).await?;
+///         updater.complete(None).await
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Agent: Send + Sync + 'static {
+    /// Handles one message. Long work should watch [`RequestContext::cancelled`].
+    async fn execute(&self, ctx: RequestContext, updater: TaskUpdater) -> Result<(), A2AError>;
+
+    /// Cancels a running or interrupted task. The default marks it canceled.
+    async fn cancel(&self, task: &Task, updater: TaskUpdater) -> Result<(), A2AError> {
+        let _ = task;
+        updater.cancel(None).await
+    }
+}
+
+/// What an agent knows about the message it is handling.
+///
+/// ```
+/// # fn show(ctx: abacus::agent::RequestContext) {
+/// println!("task {} in context {}: {}", ctx.task_id, ctx.context_id, ctx.text());
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// The id of the task this message belongs to (new or continued).
+    pub task_id: String,
+    /// The conversation context.
+    pub context_id: String,
+    /// The user's message.
+    pub message: Message,
+    /// The task being continued (e.g. after input-required), if any.
+    pub task: Option<Task>,
+    /// True when the client asked for a stream of events.
+    pub streaming: bool,
+    pub(crate) cancel: CancellationToken,
+}
+
+impl RequestContext {
+    /// All text parts of the message joined by newlines.
+    pub fn text(&self) -> String {
+        let mut texts = self.message.parts.iter().filter_map(Part::as_text);
+        let first = texts.next().unwrap_or_default().to_string();
+        texts.fold(first, |mut acc, t| {
+            acc.push('\n');
+            acc.push_str(t);
+            acc
+        })
+    }
+
+    /// True once the task was canceled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Resolves when the task is canceled.
+    pub async fn cancelled(&self) {
+        self.cancel.cancelled().await
+    }
+
+    /// A token that fires when the task is canceled, for handing to other tasks.
+    pub fn cancellation_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+}
+
+/// The handle an agent reports progress with. Cheap to clone.
+///
+/// Every method returns once the event is applied to the task (and, for
+/// status changes, durably stored) and delivered to subscribers. After a
+/// terminal state further events fail with `UnsupportedOperation`.
+#[derive(Clone)]
+pub struct TaskUpdater {
+    pub(crate) running: Arc<Running>,
+}
+
+impl std::fmt::Debug for TaskUpdater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskUpdater")
+            .field("task_id", &self.running.task_id)
+            .finish()
+    }
+}
+
+impl TaskUpdater {
+    /// The task id.
+    pub fn task_id(&self) -> &str {
+        &self.running.task_id
+    }
+
+    /// The context id.
+    pub fn context_id(&self) -> &str {
+        &self.running.context_id
+    }
+
+    /// A message from the agent bound to this task and context.
+    pub fn agent_message(&self, parts: Vec<Part>) -> Message {
+        Message {
+            message_id: new_message_id(),
+            context_id: Some(self.running.context_id.clone()),
+            task_id: Some(self.running.task_id.clone()),
+            role: Role::Agent,
+            parts,
+            metadata: None,
+            extensions: None,
+            reference_task_ids: None,
+        }
+    }
+
+    /// Answers with a single message instead of a task (the whole reply).
+    pub async fn reply(&self, mut message: Message) -> Result<(), A2AError> {
+        message.task_id = None;
+        message.context_id = Some(self.running.context_id.clone());
+        message.role = Role::Agent;
+        self.running.emit(Emit::Reply(message)).await
+    }
+
+    /// Sets the task's state, with an optional status message.
+    pub async fn update_status(
+        &self,
+        state: TaskState,
+        message: Option<Message>,
+    ) -> Result<(), A2AError> {
+        let event = TaskStatusUpdateEvent {
+            task_id: self.running.task_id.clone(),
+            context_id: self.running.context_id.clone(),
+            status: TaskStatus {
+                state,
+                message,
+                timestamp: Some(chrono::Utc::now()),
+            },
+            metadata: None,
+        };
+        self.running
+            .emit(Emit::Event(StreamResponse::StatusUpdate(event)))
+            .await
+    }
+
+    /// Moves the task to `working`.
+    pub async fn start_work(&self) -> Result<(), A2AError> {
+        self.update_status(TaskState::Working, None).await
+    }
+
+    /// Reports progress text while staying in `working`.
+    pub async fn progress(&self, text: impl Into<String>) -> Result<(), A2AError> {
+        let msg = self.agent_message(vec![Part::text(text)]);
+        self.update_status(TaskState::Working, Some(msg)).await
+    }
+
+    /// Completes the task.
+    pub async fn complete(&self, message: Option<Message>) -> Result<(), A2AError> {
+        self.update_status(TaskState::Completed, message).await
+    }
+
+    /// Fails the task with a reason shown to the user.
+    pub async fn fail(&self, reason: impl Into<String>) -> Result<(), A2AError> {
+        let msg = self.agent_message(vec![Part::text(reason)]);
+        self.update_status(TaskState::Failed, Some(msg)).await
+    }
+
+    /// Rejects the task with a reason shown to the user.
+    pub async fn reject(&self, reason: impl Into<String>) -> Result<(), A2AError> {
+        let msg = self.agent_message(vec![Part::text(reason)]);
+        self.update_status(TaskState::Rejected, Some(msg)).await
+    }
+
+    /// Asks the user for more input; the task waits in `input-required`.
+    pub async fn require_input(&self, message: Option<Message>) -> Result<(), A2AError> {
+        self.update_status(TaskState::InputRequired, message).await
+    }
+
+    /// Marks the task canceled.
+    pub async fn cancel(&self, message: Option<Message>) -> Result<(), A2AError> {
+        self.update_status(TaskState::Canceled, message).await
+    }
+
+    /// Adds a new artifact made of `parts`.
+    pub async fn add_artifact(&self, parts: Vec<Part>) -> Result<(), A2AError> {
+        self.artifact_chunk(new_artifact(parts), false, false).await
+    }
+
+    /// Sends one chunk of an artifact: `append` adds `artifact.parts` to the
+    /// artifact with the same id, `last_chunk` marks the final chunk.
+    pub async fn artifact_chunk(
+        &self,
+        artifact: Artifact,
+        append: bool,
+        last_chunk: bool,
+    ) -> Result<(), A2AError> {
+        let event = TaskArtifactUpdateEvent {
+            task_id: self.running.task_id.clone(),
+            context_id: self.running.context_id.clone(),
+            artifact,
+            append: Some(append),
+            last_chunk: Some(last_chunk),
+            metadata: None,
+        };
+        self.running
+            .emit(Emit::Event(StreamResponse::ArtifactUpdate(event)))
+            .await
+    }
+}
+
+/// A new artifact with a fresh id.
+///
+/// ```
+/// use abacus::agent::new_artifact;
+/// use abacus::protocol::types::Part;
+/// let a = new_artifact(vec![Part::text("4")]);
+/// assert_eq!(a.parts.len(), 1);
+/// ```
+pub fn new_artifact(parts: Vec<Part>) -> Artifact {
+    Artifact {
+        artifact_id: new_artifact_id(),
+        name: None,
+        description: None,
+        parts,
+        metadata: None,
+        extensions: None,
+    }
+}

@@ -1,0 +1,178 @@
+//! Building the agent card and serving it from pre-serialized bytes.
+
+use crate::protocol::types::{
+    AgentCapabilities, AgentCard, AgentInterface, AgentProvider, AgentSkill,
+    TRANSPORT_PROTOCOL_JSONRPC,
+};
+use crate::protocol::PROTOCOL_VERSION;
+use bytes::Bytes;
+use http::HeaderValue;
+
+/// Builds an [`AgentCard`] with sensible defaults: streaming on, push
+/// notifications off, text in and out. The JSON-RPC interface URL is filled
+/// in by the server from its public URL.
+///
+/// ```
+/// use abacus::card::CardBuilder;
+///
+/// let card = CardBuilder::new("calc", "does sums")
+///     .skill("sum", "Sum", "adds numbers", &["math"], &["1 + 2"])
+///     .build();
+/// assert_eq!(card.skills.len(), 1);
+/// assert_eq!(card.capabilities.streaming, Some(true));
+/// ```
+#[derive(Debug, Clone)]
+pub struct CardBuilder {
+    card: AgentCard,
+}
+
+impl CardBuilder {
+    /// A card named `name`.
+    pub fn new(name: impl Into<String>, description: impl Into<String>) -> Self {
+        CardBuilder {
+            card: AgentCard {
+                name: name.into(),
+                description: description.into(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                supported_interfaces: Vec::new(),
+                capabilities: AgentCapabilities {
+                    streaming: Some(true),
+                    push_notifications: Some(false),
+                    extensions: None,
+                    extended_agent_card: Some(false),
+                },
+                default_input_modes: vec!["text/plain".into()],
+                default_output_modes: vec!["text/plain".into()],
+                skills: Vec::new(),
+                provider: None,
+                documentation_url: None,
+                icon_url: None,
+                security_schemes: None,
+                security_requirements: None,
+                signatures: None,
+            },
+        }
+    }
+
+    /// The agent's version string.
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.card.version = version.into();
+        self
+    }
+
+    /// Whether SendStreamingMessage and SubscribeToTask are served.
+    pub fn streaming(mut self, on: bool) -> Self {
+        self.card.capabilities.streaming = Some(on);
+        self
+    }
+
+    /// The organization behind the agent.
+    pub fn provider(mut self, organization: impl Into<String>, url: impl Into<String>) -> Self {
+        self.card.provider = Some(AgentProvider {
+            organization: organization.into(),
+            url: url.into(),
+        });
+        self
+    }
+
+    /// Media types the agent accepts and produces by default.
+    pub fn modes(mut self, input: &[&str], output: &[&str]) -> Self {
+        self.card.default_input_modes = input.iter().map(|s| s.to_string()).collect();
+        self.card.default_output_modes = output.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// Adds a skill.
+    pub fn skill(
+        mut self,
+        id: &str,
+        name: &str,
+        description: &str,
+        tags: &[&str],
+        examples: &[&str],
+    ) -> Self {
+        self.card.skills.push(AgentSkill {
+            id: id.into(),
+            name: name.into(),
+            description: description.into(),
+            tags: tags.iter().map(|s| s.to_string()).collect(),
+            examples: (!examples.is_empty())
+                .then(|| examples.iter().map(|s| s.to_string()).collect()),
+            input_modes: None,
+            output_modes: None,
+            security_requirements: None,
+        });
+        self
+    }
+
+    /// The card.
+    pub fn build(self) -> AgentCard {
+        self.card
+    }
+}
+
+/// The card as served: JSON bytes plus caching validators, computed once.
+///
+/// ```
+/// use abacus::card::{CardBuilder, ServedCard};
+/// let served = ServedCard::new(CardBuilder::new("a", "b").build(), "http://127.0.0.1:8002/");
+/// assert!(served.etag().to_str().unwrap().starts_with('"'));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ServedCard {
+    card: AgentCard,
+    bytes: Bytes,
+    etag: HeaderValue,
+    last_modified: HeaderValue,
+}
+
+impl ServedCard {
+    /// Fills the JSON-RPC interface with `public_url` and serializes the card.
+    pub fn new(mut card: AgentCard, public_url: &str) -> Self {
+        if card.supported_interfaces.is_empty() {
+            card.supported_interfaces.push(AgentInterface {
+                url: public_url.to_string(),
+                protocol_binding: TRANSPORT_PROTOCOL_JSONRPC.to_string(),
+                protocol_version: PROTOCOL_VERSION.to_string(),
+                tenant: None,
+            });
+        }
+        let bytes = Bytes::from(serde_json::to_vec(&card).unwrap_or_default());
+        let etag = format!("\"{:016x}\"", fnv1a(&bytes));
+        let last_modified = httpdate::fmt_http_date(std::time::SystemTime::now());
+        ServedCard {
+            card,
+            bytes,
+            etag: HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\"")),
+            last_modified: HeaderValue::from_str(&last_modified)
+                .unwrap_or(HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT")),
+        }
+    }
+
+    /// The card with its interfaces filled in.
+    pub fn card(&self) -> &AgentCard {
+        &self.card
+    }
+
+    /// The serialized card.
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// The strong validator of the serialized bytes.
+    pub fn etag(&self) -> &HeaderValue {
+        &self.etag
+    }
+
+    /// When the card was built (server start).
+    pub fn last_modified(&self) -> &HeaderValue {
+        &self.last_modified
+    }
+}
+
+/// FNV-1a: a content hash for the ETag; no crypto needed for a validator.
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

@@ -1,0 +1,9 @@
+//! The core service: one `tower::Service<A2ARequest>` implementing every
+//! JSON-RPC method of the A2A v1.0 binding on top of an [`Agent`](crate::agent::Agent)
+//! and a [`TaskStore`](crate::store::TaskStore).
+
+pub(crate) mod running;
+mod service;
+mod stream;
+
+pub use service::{Core, CoreBuilder};

@@ -1,0 +1,479 @@
+use super::running::Running;
+use super::stream::follow;
+use crate::agent::{Agent, RequestContext, TaskUpdater};
+use crate::protocol::types::{
+    new_context_id, new_task_id, AgentCard, CancelTaskRequest, GetTaskRequest, ListTasksRequest,
+    ListTasksResponse, Message, Role, SendMessageRequest, SubscribeToTaskRequest, Task,
+    TaskState, TaskStatus,
+};
+use crate::protocol::{A2AError, A2ARequest, A2AResponse, Call, JsonRpcId, Reply};
+use crate::store::{ListQuery, MemoryTaskStore, StoreError, TaskStore};
+use dashmap::DashMap;
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// Default and maximum `pageSize` of ListTasks.
+const DEFAULT_PAGE_SIZE: i32 = 50;
+const MAX_PAGE_SIZE: i32 = 100;
+
+/// The core A2A service. Cheap to clone; clones share all state.
+///
+/// ```
+/// use abacus::agent::{Agent, RequestContext, TaskUpdater};
+/// use abacus::core::Core;
+/// use abacus::protocol::types::A2AError;
+///
+/// struct Done;
+/// #[async_trait::async_trait]
+/// impl Agent for Done {
+///     async fn execute(&self, _: RequestContext, up: TaskUpdater) -> Result<(), A2AError> {
+///         up.complete(None).await
+///     }
+/// }
+///
+/// let card = abacus::card::CardBuilder::new("done", "completes everything").build();
+/// let core = Core::builder(Done, card).build();
+/// # let _ = core;
+/// ```
+#[derive(Clone)]
+pub struct Core {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    agent: Arc<dyn Agent>,
+    store: Arc<dyn TaskStore>,
+    card: Arc<AgentCard>,
+    running: DashMap<String, Arc<Running>>,
+}
+
+/// Builds a [`Core`].
+///
+/// ```
+/// # use abacus::agent::{Agent, RequestContext, TaskUpdater};
+/// # use abacus::protocol::types::A2AError;
+/// # struct Done;
+/// # #[async_trait::async_trait]
+/// # impl Agent for Done {
+/// #     async fn execute(&self, _: RequestContext, up: TaskUpdater) -> Result<(), A2AError> { up.complete(None).await }
+/// # }
+/// use std::sync::Arc;
+/// let card = abacus::card::CardBuilder::new("done", "completes everything").build();
+/// let core = abacus::core::Core::builder(Done, card)
+///     .store(Arc::new(abacus::store::MemoryTaskStore::new()))
+///     .build();
+/// # let _ = core;
+/// ```
+pub struct CoreBuilder {
+    agent: Arc<dyn Agent>,
+    card: AgentCard,
+    store: Option<Arc<dyn TaskStore>>,
+}
+
+impl CoreBuilder {
+    /// Where tasks are kept (default: a bounded in-memory store).
+    pub fn store(mut self, store: Arc<dyn TaskStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The service.
+    pub fn build(self) -> Core {
+        Core {
+            inner: Arc::new(Inner {
+                agent: self.agent,
+                store: self
+                    .store
+                    .unwrap_or_else(|| Arc::new(MemoryTaskStore::new())),
+                card: Arc::new(self.card),
+                running: DashMap::new(),
+            }),
+        }
+    }
+}
+
+impl Core {
+    /// Starts building a core service for `agent`, described by `card`
+    /// (capabilities in the card decide which optional methods are served).
+    pub fn builder(agent: impl Agent, card: AgentCard) -> CoreBuilder {
+        CoreBuilder {
+            agent: Arc::new(agent),
+            card,
+            store: None,
+        }
+    }
+
+    /// The agent card the service was built with.
+    pub fn card(&self) -> &AgentCard {
+        &self.inner.card
+    }
+
+    /// The task store.
+    pub fn store(&self) -> &Arc<dyn TaskStore> {
+        &self.inner.store
+    }
+
+    /// Number of tasks an agent is working on right now.
+    pub fn running_tasks(&self) -> usize {
+        self.inner.running.len()
+    }
+}
+
+impl tower::Service<A2ARequest> for Core {
+    type Response = A2AResponse;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<A2AResponse, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: A2ARequest) -> Self::Future {
+        let inner = self.inner.clone();
+        async move { Ok(inner.handle(req).await) }.boxed()
+    }
+}
+
+fn store_err(e: StoreError) -> A2AError {
+    match e {
+        StoreError::InvalidPageToken => A2AError::invalid_params("invalid pageToken"),
+        other => A2AError::internal(format!("task store unavailable: {other}")),
+    }
+}
+
+impl Inner {
+    async fn handle(self: Arc<Self>, req: A2ARequest) -> A2AResponse {
+        let id = req.id;
+        let result = match req.call {
+            Call::SendMessage(p) => self.send(id.clone(), p, false).await,
+            Call::SendStreamingMessage(p) => {
+                if self.card.capabilities.streaming != Some(true) {
+                    Err(A2AError::unsupported_operation("streaming is not supported"))
+                } else {
+                    self.send(id.clone(), p, true).await
+                }
+            }
+            Call::GetTask(p) => self.get_task(p).await.map(|t| unary(&id, Reply::Task(t))),
+            Call::ListTasks(p) => self.list(p).await.map(|l| unary(&id, Reply::Tasks(l))),
+            Call::CancelTask(p) => self.cancel(p).await.map(|t| unary(&id, Reply::Task(t))),
+            Call::SubscribeToTask(p) => self.subscribe(id.clone(), p).await,
+            Call::PushConfig(..) => Err(A2AError::push_notification_not_supported()),
+            Call::GetExtendedAgentCard => {
+                if self.card.capabilities.extended_agent_card == Some(true) {
+                    Err(A2AError::extended_card_not_configured())
+                } else {
+                    Err(A2AError::unsupported_operation(
+                        "this agent has no extended agent card",
+                    ))
+                }
+            }
+        };
+        result.unwrap_or_else(|e| A2AResponse::error(id, e))
+    }
+
+    async fn send(
+        self: Arc<Self>,
+        id: JsonRpcId,
+        params: SendMessageRequest,
+        streaming: bool,
+    ) -> Result<A2AResponse, A2AError> {
+        validate_message(&params.message)?;
+        let config = params.configuration.as_ref();
+        let history_length = config.and_then(|c| c.history_length);
+        check_history_length(history_length)?;
+        let return_immediately = config.and_then(|c| c.return_immediately) == Some(true);
+
+        let (running, ctx) = self.begin(params.message, streaming).await?;
+        let updater = TaskUpdater {
+            running: running.clone(),
+        };
+        let subscription = streaming.then(|| running.subscribe());
+        self.clone().start(running.clone(), ctx, updater);
+
+        if let Some((initial, known, rx)) = subscription {
+            return Ok(A2AResponse::Stream {
+                id,
+                events: follow(running, initial, known, false, rx),
+            });
+        }
+        if !return_immediately {
+            running.settled().await;
+        }
+        let st = running.lock();
+        if let Some(reply) = &st.reply {
+            return Ok(unary(&id, Reply::Message(Box::new(reply.clone()))));
+        }
+        let mut task = st.task.clone();
+        drop(st);
+        trim_history(&mut task, history_length);
+        Ok(unary(&id, Reply::SendTask(Box::new(task))))
+    }
+
+    /// Creates the task (or reopens the one the message continues).
+    async fn begin(
+        &self,
+        mut message: Message,
+        streaming: bool,
+    ) -> Result<(Arc<Running>, RequestContext), A2AError> {
+        let (running, existing) = match message.task_id.clone() {
+            Some(task_id) => {
+                let running = self.reopen(&task_id).await?;
+                let previous = running.snapshot();
+                if previous.status.state.is_terminal() {
+                    return Err(A2AError::unsupported_operation(format!(
+                        "task {task_id} is in a terminal state and accepts no more messages"
+                    )));
+                }
+                if message
+                    .context_id
+                    .as_ref()
+                    .is_some_and(|c| c != &previous.context_id)
+                {
+                    return Err(A2AError::invalid_params(format!(
+                        "message.contextId does not match the context of task {task_id}"
+                    )));
+                }
+                message.context_id = Some(previous.context_id.clone());
+                if !running.begin_execution(Some(message.clone())) {
+                    return Err(A2AError::unsupported_operation(format!(
+                        "task {task_id} is still being worked on; wait for it to ask for input"
+                    )));
+                }
+                (running, Some(previous))
+            }
+            None => {
+                let context_id = message.context_id.clone().unwrap_or_else(new_context_id);
+                let task_id = new_task_id();
+                message.context_id = Some(context_id.clone());
+                message.task_id = Some(task_id.clone());
+                let task = Task {
+                    id: task_id,
+                    context_id,
+                    status: TaskStatus {
+                        state: TaskState::Submitted,
+                        message: None,
+                        timestamp: Some(chrono::Utc::now()),
+                    },
+                    artifacts: None,
+                    history: Some(vec![message.clone()]),
+                    metadata: None,
+                };
+                let running = Running::new(task, false, self.store.clone());
+                running.begin_execution(None);
+                self.running
+                    .insert(running.task_id.clone(), running.clone());
+                (running, None)
+            }
+        };
+        let ctx = RequestContext {
+            task_id: running.task_id.clone(),
+            context_id: running.context_id.clone(),
+            message,
+            task: existing,
+            streaming,
+            cancel: running.cancel.clone(),
+        };
+        Ok((running, ctx))
+    }
+
+    /// The live handle of an existing task, registering one for a stored
+    /// task nobody is working on (so messages and subscribers meet there).
+    async fn reopen(&self, task_id: &str) -> Result<Arc<Running>, A2AError> {
+        if let Some(r) = self.running.get(task_id).map(|r| r.clone()) {
+            return Ok(r);
+        }
+        let task = self
+            .store
+            .get(task_id)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| A2AError::task_not_found(task_id))?;
+        if task.status.state.is_terminal() {
+            return Ok(Running::new(task, true, self.store.clone()));
+        }
+        let fresh = Running::new(task, true, self.store.clone());
+        Ok(self
+            .running
+            .entry(task_id.to_string())
+            .or_insert(fresh)
+            .clone())
+    }
+
+    /// Runs the agent: inline when it finishes at once, else on its own task.
+    fn start(self: Arc<Self>, running: Arc<Running>, ctx: RequestContext, updater: TaskUpdater) {
+        let agent = self.agent.clone();
+        let run = async move {
+            let token = running.cancel.clone();
+            let result = tokio::select! {
+                biased;
+                _ = token.cancelled() => Ok(()),
+                r = agent.execute(ctx, updater) => r,
+            };
+            if !token.is_cancelled() {
+                running.finish_unsettled(result.err()).await;
+            }
+            if !running.end_execution() {
+                self.running.remove(&running.task_id);
+            }
+        };
+        let mut run = Box::pin(run);
+        // Most agents answer without waiting on anything: finish those here
+        // and skip the spawn. A pending future is re-polled by the runtime.
+        if (&mut run).now_or_never().is_none() {
+            tokio::spawn(run);
+        }
+    }
+
+    async fn find(&self, id: &str) -> Result<Task, A2AError> {
+        if let Some(r) = self.running.get(id).map(|r| r.clone()) {
+            return Ok(r.snapshot());
+        }
+        self.store
+            .get(id)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| A2AError::task_not_found(id))
+    }
+
+    async fn get_task(&self, p: GetTaskRequest) -> Result<Box<Task>, A2AError> {
+        check_history_length(p.history_length)?;
+        let mut task = self.find(&p.id).await?;
+        trim_history(&mut task, p.history_length);
+        Ok(Box::new(task))
+    }
+
+    async fn list(&self, p: ListTasksRequest) -> Result<ListTasksResponse, A2AError> {
+        let page_size = p.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
+            return Err(A2AError::invalid_params(format!(
+                "pageSize must be between 1 and {MAX_PAGE_SIZE}, got {page_size}"
+            )));
+        }
+        check_history_length(p.history_length)?;
+        let query = ListQuery {
+            context_id: p.context_id.filter(|c| !c.is_empty()),
+            state: p.status.filter(|s| *s != TaskState::Unspecified),
+            status_after: p.status_timestamp_after,
+            page_size: page_size as usize,
+            page_token: p.page_token.filter(|t| !t.is_empty()),
+        };
+        let page = self.store.list(&query).await.map_err(store_err)?;
+        let include_artifacts = p.include_artifacts == Some(true);
+        let tasks = page
+            .tasks
+            .into_iter()
+            .map(|mut t| {
+                if !include_artifacts {
+                    t.artifacts = None;
+                }
+                trim_history(&mut t, p.history_length);
+                t
+            })
+            .collect();
+        Ok(ListTasksResponse {
+            tasks,
+            next_page_token: page.next_page_token.unwrap_or_default(),
+            page_size,
+            total_size: i32::try_from(page.total_size).unwrap_or(i32::MAX),
+        })
+    }
+
+    async fn cancel(&self, p: CancelTaskRequest) -> Result<Box<Task>, A2AError> {
+        let running = self.reopen(&p.id).await?;
+        let snapshot = running.snapshot();
+        if snapshot.status.state.is_terminal() {
+            return Err(A2AError::task_not_cancelable(&p.id));
+        }
+        running.cancel.cancel();
+        let updater = TaskUpdater {
+            running: running.clone(),
+        };
+        let result = self.agent.cancel(&snapshot, updater).await;
+        if !running.is_executing() {
+            self.running.remove(&running.task_id);
+        }
+        match result {
+            Ok(()) => Ok(Box::new(running.snapshot())),
+            Err(e) if e.code == crate::protocol::error_code::UNSUPPORTED_OPERATION => {
+                // The task finished while we were canceling it.
+                Err(A2AError::task_not_cancelable(&p.id))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn subscribe(
+        &self,
+        id: JsonRpcId,
+        p: SubscribeToTaskRequest,
+    ) -> Result<A2AResponse, A2AError> {
+        if self.card.capabilities.streaming != Some(true) {
+            return Err(A2AError::unsupported_operation("streaming is not supported"));
+        }
+        let terminal = |task_id: &str| {
+            A2AError::unsupported_operation(format!(
+                "task {task_id} is in a terminal state; use GetTask"
+            ))
+        };
+        let running = self.reopen(&p.id).await?;
+        let (task, _, rx) = running.subscribe();
+        if task.status.state.is_terminal() {
+            return Err(terminal(&p.id));
+        }
+        Ok(A2AResponse::Stream {
+            id,
+            events: follow(running, task, true, true, rx),
+        })
+    }
+}
+
+fn unary(id: &JsonRpcId, reply: Reply) -> A2AResponse {
+    A2AResponse::ok(id.clone(), reply)
+}
+
+fn validate_message(m: &Message) -> Result<(), A2AError> {
+    if m.message_id.trim().is_empty() {
+        return Err(A2AError::invalid_params(
+            "field `message.messageId` must not be empty",
+        ));
+    }
+    if m.role != Role::User {
+        return Err(A2AError::invalid_params(
+            "field `message.role` must be ROLE_USER",
+        ));
+    }
+    if m.parts.is_empty() {
+        return Err(A2AError::invalid_params(
+            "field `message.parts` must contain at least one part",
+        ));
+    }
+    Ok(())
+}
+
+fn check_history_length(h: Option<i32>) -> Result<(), A2AError> {
+    match h {
+        Some(n) if n < 0 => Err(A2AError::invalid_params(format!(
+            "historyLength must be >= 0, got {n}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Applies `historyLength` semantics: unset keeps all, 0 omits, n keeps the last n.
+fn trim_history(task: &mut Task, history_length: Option<i32>) {
+    match history_length {
+        None => {}
+        Some(0) => task.history = None,
+        Some(n) => {
+            if let Some(h) = task.history.as_mut() {
+                let keep = n as usize;
+                if h.len() > keep {
+                    h.drain(..h.len() - keep);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! # abacus
+//!
+//! A fast A2A v1.0 agent server framework: hyper serves a tower stack of
+//! reusable layers (`abacus-layers`) around one core
+//! `Service<A2ARequest>` that runs your [`Agent`](agent::Agent).
+//! The flagship agent is a math agent.
+//!
+//! ```no_run
+//! use abacus::agent::{Agent, RequestContext, TaskUpdater};
+//! use abacus::protocol::types::{A2AError, Part};
+//!
+//! struct Echo;
+//!
+//! #[async_trait::async_trait]
+//! impl Agent for Echo {
+//!     async fn execute(&self, ctx: RequestContext, up: TaskUpdater) -> Result<(), A2AError> {
+//!         up.add_artifact(vec![Part::text(ctx.text())]).await?;
+//!         up.complete(None).await
+//!     }
+//! }
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let card = abacus::card::CardBuilder::new("echo", "echoes text").build();
+//! abacus::Server::new(Echo, card).run().await
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+pub mod agent;
+pub mod card;
+pub mod config;
+pub mod core;
+pub mod http;
+pub mod protocol;
+mod server;
+pub mod store;
+
+pub use server::Server;

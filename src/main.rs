@@ -1,0 +1,3 @@
+//! The `abacus` binary: serves the math agent.
+
+fn main() {}

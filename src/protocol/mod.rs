@@ -1,0 +1,20 @@
+//! A2A v1.0 wire types and the request/response values that flow through the stack.
+//!
+//! The data model (Message, Part, Task, AgentCard, the streaming events, the
+//! error codes) comes from the official `a2a-lf` crate and is re-exported
+//! here as [`types`]. This module adds what a server needs around it:
+//! the typed [`A2ARequest`] decoded once at the edge, the [`A2AResponse`]
+//! the core service produces, and the JSON-RPC envelope codec.
+
+pub mod jsonrpc;
+mod request;
+mod response;
+
+pub use a2a as types;
+pub use a2a::error_code;
+pub use a2a::{A2AError, JsonRpcId};
+pub use request::{A2ARequest, Call, RequestMeta};
+pub use response::{A2AResponse, EventStream, Reply, StreamItem, Unary};
+
+/// The protocol version this server speaks, as sent in the `A2A-Version` header.
+pub const PROTOCOL_VERSION: &str = "1.0";
