@@ -61,12 +61,14 @@ impl Agent for TckAgent {
             up.add_artifact(vec![part]).await?;
             up.complete(None).await
         } else if id.starts_with("tck-message-response") {
-            up.reply(up.agent_message(text("Direct message response"))).await
+            up.reply(up.agent_message(text("Direct message response")))
+                .await
         } else if id.starts_with("tck-input-required") {
             let ask = up.agent_message(text("Please provide more input"));
             up.update_status(TaskState::InputRequired, Some(ask)).await
         } else if id.starts_with("tck-complete-task") {
-            up.complete(Some(up.agent_message(text("Hello from TCK")))).await
+            up.complete(Some(up.agent_message(text("Hello from TCK"))))
+                .await
         } else if id.starts_with("tck-artifact-text") {
             up.add_artifact(text("Generated text content")).await?;
             up.complete(None).await
@@ -74,8 +76,10 @@ impl Agent for TckAgent {
             up.add_artifact(file()).await?;
             up.complete(None).await
         } else if id.starts_with("tck-artifact-data") {
-            up.add_artifact(vec![Part::data(serde_json::json!({"key": "value", "count": 42}))])
-                .await?;
+            up.add_artifact(vec![Part::data(
+                serde_json::json!({"key": "value", "count": 42}),
+            )])
+            .await?;
             up.complete(None).await
         } else if id.starts_with("tck-reject-task") {
             up.reject("rejected").await
@@ -109,8 +113,7 @@ struct Cli {
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let cli = Cli::parse();
@@ -127,5 +130,8 @@ async fn main() -> std::io::Result<()> {
         &[],
     )
     .build();
-    abacus::Server::new(TckAgent, card).config(cli.config).run().await
+    abacus::Server::new(TckAgent, card)
+        .config(cli.config)
+        .run()
+        .await
 }

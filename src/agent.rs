@@ -3,8 +3,8 @@
 
 use crate::core::running::{Emit, Running};
 use crate::protocol::types::{
-    new_artifact_id, new_message_id, A2AError, Artifact, Message, Part, Role, StreamResponse,
-    Task, TaskArtifactUpdateEvent, TaskState, TaskStatus, TaskStatusUpdateEvent,
+    new_artifact_id, new_message_id, A2AError, Artifact, Message, Part, Role, StreamResponse, Task,
+    TaskArtifactUpdateEvent, TaskState, TaskStatus, TaskStatusUpdateEvent,
 };
 use async_trait::async_trait;
 use std::sync::Arc;

@@ -1,7 +1,9 @@
 //! The typed server configuration: every knob is a flag and an environment variable.
 
+use crate::store::{StoreConfig, StoreKind};
 use clap::Args;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Server configuration (flags override environment, which overrides defaults).
@@ -43,6 +45,39 @@ pub struct Config {
     /// Log format: `text` or `json`.
     #[arg(long, env = "ABACUS_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+
+    /// Task and history store: `auto` (PostgreSQL when DATABASE_URL is set,
+    /// else SQLite), `sqlite`, `postgres` or `memory`.
+    #[arg(long = "store", env = "ABACUS_STORE", default_value = "auto")]
+    pub store_kind: StoreKind,
+
+    /// Directory of the SQLite database file.
+    #[arg(long, env = "ABACUS_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// PostgreSQL connection URL.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Tasks kept by the memory store.
+    #[arg(long, env = "ABACUS_MEMORY_CAPACITY", default_value_t = 10_000)]
+    pub memory_capacity: usize,
+
+    /// Seconds the memory store keeps a finished task.
+    #[arg(long, env = "ABACUS_MEMORY_TTL_SECS", default_value_t = 3600)]
+    pub memory_ttl_secs: u64,
+
+    /// Query-history rows kept (older rows are pruned).
+    #[arg(long, env = "ABACUS_HISTORY_RETENTION", default_value_t = 100_000)]
+    pub history_retention: usize,
+
+    /// Also serve `/metrics` on this port (as the seed's separate metrics server).
+    #[arg(long, env = "ABACUS_METRICS_PORT")]
+    pub metrics_port: Option<u16>,
+
+    /// The tower stack.
+    #[command(flatten)]
+    pub stack: StackConfig,
 }
 
 impl Default for Config {
@@ -55,6 +90,14 @@ impl Default for Config {
             shutdown_drain_secs: 10.0,
             worker_threads: None,
             log_format: "text".into(),
+            store_kind: StoreKind::Auto,
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            memory_capacity: 10_000,
+            memory_ttl_secs: 3600,
+            history_retention: 100_000,
+            metrics_port: None,
+            stack: StackConfig::default(),
         }
     }
 }
@@ -85,8 +128,158 @@ impl Config {
             .ok_or_else(|| std::io::Error::other(format!("cannot resolve {}", self.host)))
     }
 
+    /// The store settings.
+    pub fn store(&self) -> StoreConfig {
+        StoreConfig {
+            kind: self.store_kind,
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            memory_capacity: self.memory_capacity,
+            memory_ttl: Duration::from_secs(self.memory_ttl_secs),
+            history_retention: self.history_retention,
+        }
+    }
+
     /// The shutdown drain deadline.
     pub fn drain(&self) -> Duration {
         Duration::from_secs_f64(self.shutdown_drain_secs.max(0.0))
+    }
+}
+
+/// Knobs of the tower stack (see [`crate::stack`]).
+///
+/// ```
+/// let s = abacus::config::StackConfig::default();
+/// assert_eq!(s.request_timeout().as_secs(), 30);
+/// assert!(s.cache);
+/// ```
+#[derive(Debug, Clone, Args)]
+pub struct StackConfig {
+    /// Most requests (and open streams) in flight at once.
+    #[arg(long, env = "ABACUS_CONCURRENCY_LIMIT", default_value_t = 1024)]
+    pub concurrency_limit: usize,
+    /// Refuse requests beyond the limit at once (true) instead of queueing them.
+    #[arg(long, env = "ABACUS_LOAD_SHED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub load_shed: bool,
+    /// Deadline of a request until its reply (or the start of its stream), in ms.
+    #[arg(long, env = "ABACUS_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
+    /// Largest deadline a client may ask for with `X-Timeout-Ms`, in ms.
+    #[arg(long, env = "ABACUS_MAX_CLIENT_TIMEOUT_MS", default_value_t = 300_000)]
+    pub max_client_timeout_ms: u64,
+    /// Time from request to the first event of a stream, in ms.
+    #[arg(long, env = "ABACUS_STREAM_FIRST_EVENT_MS", default_value_t = 10_000)]
+    pub stream_first_event_ms: u64,
+    /// Longest quiet gap between two events of a stream, in ms.
+    #[arg(long, env = "ABACUS_STREAM_IDLE_MS", default_value_t = 120_000)]
+    pub stream_idle_ms: u64,
+    /// Cache direct replies to deterministic questions.
+    #[arg(long, env = "ABACUS_CACHE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub cache: bool,
+    /// Entries kept by the response cache.
+    #[arg(long, env = "ABACUS_CACHE_CAPACITY", default_value_t = 10_000)]
+    pub cache_capacity: u64,
+    /// Lifetime of a cached reply, in seconds.
+    #[arg(long, env = "ABACUS_CACHE_TTL_SECS", default_value_t = 3600)]
+    pub cache_ttl_secs: u64,
+    /// Failure ratio (0..1) over the window that opens the core breaker.
+    #[arg(long, env = "ABACUS_BREAKER_FAILURE_RATE", default_value_t = 0.5)]
+    pub breaker_failure_rate: f64,
+    /// Calls in the window before the failure ratio counts.
+    #[arg(long, env = "ABACUS_BREAKER_MIN_CALLS", default_value_t = 20)]
+    pub breaker_min_calls: u64,
+    /// Length of the breaker's sliding window, in seconds.
+    #[arg(long, env = "ABACUS_BREAKER_WINDOW_SECS", default_value_t = 30)]
+    pub breaker_window_secs: u64,
+    /// How long the breaker stays open before probing, in seconds.
+    #[arg(long, env = "ABACUS_BREAKER_OPEN_SECS", default_value_t = 10)]
+    pub breaker_open_secs: u64,
+}
+
+impl Default for StackConfig {
+    fn default() -> Self {
+        StackConfig {
+            concurrency_limit: 1024,
+            load_shed: true,
+            request_timeout_ms: 30_000,
+            max_client_timeout_ms: 300_000,
+            stream_first_event_ms: 10_000,
+            stream_idle_ms: 120_000,
+            cache: true,
+            cache_capacity: 10_000,
+            cache_ttl_secs: 3600,
+            breaker_failure_rate: 0.5,
+            breaker_min_calls: 20,
+            breaker_window_secs: 30,
+            breaker_open_secs: 10,
+        }
+    }
+}
+
+impl StackConfig {
+    /// The default request deadline.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+    /// The cap on client-requested deadlines.
+    pub fn max_client_timeout(&self) -> Duration {
+        Duration::from_millis(self.max_client_timeout_ms)
+    }
+    /// Time to the first event of a stream.
+    pub fn stream_first_event_timeout(&self) -> Duration {
+        Duration::from_millis(self.stream_first_event_ms)
+    }
+    /// Quiet gap allowed inside a stream.
+    pub fn stream_idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.stream_idle_ms)
+    }
+    /// Lifetime of a cached reply.
+    pub fn cache_ttl(&self) -> Duration {
+        Duration::from_secs(self.cache_ttl_secs)
+    }
+}
+
+/// Limits of the math agent (see [`crate::math::Limits`]).
+///
+/// ```
+/// use clap::Parser;
+/// #[derive(Parser)]
+/// struct Cli { #[command(flatten)] math: abacus::config::MathConfig }
+/// let cli = Cli::parse_from(["abacus", "--max-sequence-n", "500"]);
+/// assert_eq!(cli.math.limits().max_sequence_n, 500);
+/// ```
+#[derive(Debug, Clone, Args)]
+pub struct MathConfig {
+    /// Longest accepted question, in bytes.
+    #[arg(long, env = "ABACUS_MAX_EXPRESSION_LEN", default_value_t = 4096)]
+    pub max_expression_len: usize,
+    /// Deepest nesting of parentheses and functions.
+    #[arg(long, env = "ABACUS_MAX_DEPTH", default_value_t = 64)]
+    pub max_depth: usize,
+    /// Largest N for fibonacci and factorial, and longest series.
+    #[arg(long, env = "ABACUS_MAX_SEQUENCE_N", default_value_t = 100_000)]
+    pub max_sequence_n: u64,
+    /// Most decimal digits of any integer result.
+    #[arg(long, env = "ABACUS_MAX_RESULT_DIGITS", default_value_t = 100_000)]
+    pub max_result_digits: usize,
+    /// Most digits of a number to factor or test for primality.
+    #[arg(long, env = "ABACUS_MAX_FACTOR_DIGITS", default_value_t = 60)]
+    pub max_factor_digits: usize,
+    /// CPU time allowed per question, in milliseconds.
+    #[arg(long, env = "ABACUS_CPU_TIME_MS", default_value_t = 5000)]
+    pub cpu_time_ms: u64,
+}
+
+impl MathConfig {
+    /// The engine limits.
+    pub fn limits(&self) -> crate::math::Limits {
+        crate::math::Limits {
+            max_input_len: self.max_expression_len,
+            max_depth: self.max_depth,
+            max_sequence_n: self.max_sequence_n,
+            max_result_digits: self.max_result_digits,
+            max_factor_digits: self.max_factor_digits,
+            cpu_time: Duration::from_millis(self.cpu_time_ms),
+        }
     }
 }

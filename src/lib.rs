@@ -28,11 +28,16 @@
 
 pub mod agent;
 pub mod card;
+pub mod client;
 pub mod config;
 pub mod core;
+pub mod health;
 pub mod http;
+pub mod math;
 pub mod protocol;
 mod server;
+pub mod stack;
 pub mod store;
+pub mod telemetry;
 
 pub use server::Server;

@@ -1,3 +1,173 @@
-//! The `abacus` binary: serves the math agent.
+//! The `abacus` binary: serves the math agent, and talks to A2A servers.
 
-fn main() {}
+use abacus::client::Client;
+use abacus::config::{Config, MathConfig};
+use abacus::math::MathAgent;
+use clap::{Parser, Subcommand};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "abacus",
+    version,
+    about = "A fast A2A v1.0 server with a math agent",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    config: Config,
+    #[command(flatten)]
+    math: MathConfig,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the math agent (the default).
+    Serve(Box<ServeArgs>),
+    /// Send a message to an A2A server and print the answer.
+    Send {
+        /// The question, e.g. "2 + 2".
+        text: String,
+        /// Stream the events (SendStreamingMessage).
+        #[arg(long)]
+        stream: bool,
+        /// Server URL.
+        #[arg(long, default_value = "http://127.0.0.1:8002/")]
+        url: String,
+    },
+    /// Print a server's agent card.
+    Card {
+        /// Server URL.
+        #[arg(long, default_value = "http://127.0.0.1:8002/")]
+        url: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve(Box::new(cli.serve)));
+    let (log_format, workers) = match &command {
+        Command::Serve(a) => (a.config.log_format.clone(), a.config.worker_threads),
+        _ => ("text".to_string(), Some(1)),
+    };
+    abacus::telemetry::init_logging(&log_format);
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        rt.worker_threads(n.max(1));
+    }
+    let rt = match rt.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("abacus: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async move {
+        match command {
+            Command::Serve(a) => serve(a.config, a.math).await,
+            Command::Send { text, stream, url } => send(&url, &text, stream).await,
+            Command::Card { url } => card(&url).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("abacus: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config, math: MathConfig) -> Result<(), Box<dyn std::error::Error>> {
+    let stores = abacus::store::open(&config.store()).await?;
+    let agent = MathAgent::new(math.limits()).with_history(stores.history.clone());
+    abacus::Server::new(agent, MathAgent::card())
+        .config(config)
+        .stores(stores)
+        .self_test("2 + 2", "4")
+        .run()
+        .await?;
+    Ok(())
+}
+
+async fn send(url: &str, text: &str, stream: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let client = Client::new(url);
+    let params = Client::text_params(text);
+    if stream {
+        let mut events = client.stream("SendStreamingMessage", params).await?;
+        while let Some(ev) = events.next().await {
+            println!("{}", describe(&ev?));
+        }
+    } else {
+        let reply = client.call("SendMessage", params).await?;
+        println!("{}", describe(&reply));
+    }
+    Ok(())
+}
+
+async fn card(url: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let base = url.trim_end_matches('/');
+    let client = Client::new(url);
+    let card = client
+        .get(&format!("{base}/.well-known/agent-card.json"))
+        .await?;
+    println!("{}", serde_json::to_string_pretty(&card)?);
+    Ok(())
+}
+
+/// One line per reply: the texts it carries, or the error.
+fn describe(reply: &Value) -> String {
+    if let Some(err) = reply.get("error") {
+        return format!(
+            "error {}: {}",
+            err["code"],
+            err["message"].as_str().unwrap_or("")
+        );
+    }
+    let result = reply.get("result").cloned().unwrap_or(json!(null));
+    let (kind, body) = result
+        .as_object()
+        .and_then(|o| o.iter().next())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .unwrap_or_default();
+    let state = body["status"]["state"]
+        .as_str()
+        .map(|s| s.trim_start_matches("TASK_STATE_").to_lowercase());
+    let mut texts = Vec::new();
+    collect_texts(&body, &mut texts);
+    match state {
+        Some(s) => format!("[{kind} {s}] {}", texts.join(" | ")),
+        None => format!("[{kind}] {}", texts.join(" | ")),
+    }
+}
+
+fn collect_texts(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            if let Some(parts) = o.get("parts").and_then(Value::as_array) {
+                out.extend(
+                    parts
+                        .iter()
+                        .filter_map(|p| p["text"].as_str().map(String::from)),
+                );
+            }
+            for (k, child) in o {
+                if k != "parts" && k != "history" {
+                    collect_texts(child, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect_texts(i, out)),
+        _ => {}
+    }
+}

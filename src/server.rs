@@ -1,17 +1,94 @@
-//! Wiring: config + agent + store + stack + HTTP into a running server.
+//! Wiring: config + agent + stores + stack + HTTP into a running server.
 
 use crate::agent::Agent;
 use crate::card::ServedCard;
 use crate::config::Config;
 use crate::core::Core;
+use crate::health::{liveness, Health, HealthCheck, ResourceCheck, SelfTest, StoreCheck};
 use crate::http::{serve, shutdown_signal, HttpApp, HttpOptions};
 use crate::protocol::types::AgentCard;
-use crate::store::TaskStore;
+use crate::protocol::{A2AError, A2ARequest, A2AResponse};
+use crate::stack::A2ALayers;
+use crate::store::{open, Stores};
+use abacus_layers::metrics::prometheus::PrometheusHandle;
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::StatusCode;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+fn add_metrics_route(http: &mut HttpOptions, handle: &'static PrometheusHandle) {
+    http.routes.insert(
+        "/metrics",
+        Arc::new(move || {
+            async move {
+                let body = Bytes::from(handle.render());
+                (StatusCode::OK, "text/plain; version=0.0.4", body)
+            }
+            .boxed()
+        }),
+    );
+}
+
+/// The separate metrics listener: `/metrics` only, no A2A.
+async fn serve_metrics(listener: TcpListener, opts: HttpOptions) {
+    let stack = tower::service_fn(|req: A2ARequest| async move {
+        Ok::<_, A2AError>(A2AResponse::error(
+            req.id,
+            A2AError::method_not_found("the metrics port serves /metrics only"),
+        ))
+    });
+    let card = ServedCard::new(
+        crate::card::CardBuilder::new("metrics", "metrics endpoint").build(),
+        "http://127.0.0.1/",
+    );
+    let app = HttpApp::new(stack, card, opts);
+    if let Err(e) = serve(
+        listener,
+        app,
+        std::future::pending(),
+        std::time::Duration::ZERO,
+    )
+    .await
+    {
+        tracing::warn!(error = %e, "metrics listener stopped");
+    }
+}
+
+fn add_health_routes(http: &mut HttpOptions, health: Health) {
+    http.routes.insert(
+        "/health",
+        Arc::new(|| {
+            async {
+                let body = Bytes::from(liveness().to_string());
+                (StatusCode::OK, "application/json", body)
+            }
+            .boxed()
+        }),
+    );
+    http.routes.insert(
+        "/health/detailed",
+        Arc::new(move || {
+            let health = health.clone();
+            async move {
+                let (ready, report) = health.report().await;
+                let status = if ready {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                (status, "application/json", Bytes::from(report.to_string()))
+            }
+            .boxed()
+        }),
+    );
+}
+
 /// A ready-to-run A2A server for one agent.
+///
+/// Stores come from the configuration (SQLite under `--data-dir` by
+/// default) unless given with [`Server::stores`].
 ///
 /// ```no_run
 /// # use abacus::agent::{Agent, RequestContext, TaskUpdater};
@@ -29,29 +106,82 @@ use tokio::net::TcpListener;
 /// # }
 /// ```
 pub struct Server {
-    agent: Box<dyn FnOnce(AgentCard, Option<Arc<dyn TaskStore>>) -> Core + Send>,
+    core: Box<dyn FnOnce(AgentCard, Stores) -> Core + Send>,
     card: AgentCard,
     config: Config,
-    store: Option<Arc<dyn TaskStore>>,
+    stores: Option<Stores>,
     http: HttpOptions,
+    self_test: Option<(String, String)>,
+    checks: Vec<Arc<dyn HealthCheck>>,
+    custom_stack: Option<StackFn>,
 }
+
+/// Builds a stack of the user's choosing around the core.
+type StackFn = Box<dyn FnOnce(Core, &A2ALayers) -> BoxedStack + Send>;
+
+/// A type-erased stack, for orders chosen at run time.
+pub type BoxedStack = tower::util::BoxCloneSyncService<A2ARequest, A2AResponse, A2AError>;
 
 impl Server {
     /// A server for `agent` described by `card`, with the default config.
     pub fn new(agent: impl Agent, card: AgentCard) -> Self {
         Server {
-            agent: Box::new(move |card, store| {
-                let b = Core::builder(agent, card);
-                match store {
-                    Some(s) => b.store(s).build(),
-                    None => b.build(),
-                }
+            core: Box::new(move |card, stores| {
+                Core::builder(agent, card).store(stores.tasks).build()
             }),
             card,
             config: Config::default(),
-            store: None,
+            stores: None,
             http: HttpOptions::default(),
+            self_test: None,
+            checks: Vec::new(),
+            custom_stack: None,
         }
+    }
+
+    /// Serves a stack of your own order instead of the default one; `build`
+    /// gets the core and every layer configured from the config.
+    ///
+    /// ```no_run
+    /// # use abacus::agent::{Agent, RequestContext, TaskUpdater};
+    /// # use abacus::protocol::types::A2AError;
+    /// # struct Done;
+    /// # #[async_trait::async_trait]
+    /// # impl Agent for Done {
+    /// #     async fn execute(&self, _: RequestContext, up: TaskUpdater) -> Result<(), A2AError> { up.complete(None).await }
+    /// # }
+    /// use abacus::stack::ToRpcError;
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// let card = abacus::card::CardBuilder::new("done", "completes").build();
+    /// let server = abacus::Server::new(Done, card).stack(|core, layers| {
+    ///     let svc = ServiceBuilder::new()
+    ///         .layer(layers.timeout.clone())
+    ///         .layer(layers.metrics.clone())
+    ///         .service(core)
+    ///         .map_err(|e| e.to_rpc_error());
+    ///     tower::util::BoxCloneSyncService::new(svc)
+    /// });
+    /// # let _ = server;
+    /// ```
+    pub fn stack(
+        mut self,
+        build: impl FnOnce(Core, &A2ALayers) -> BoxedStack + Send + 'static,
+    ) -> Self {
+        self.custom_stack = Some(Box::new(build));
+        self
+    }
+
+    /// Adds a readiness self-test: `question` sent to the agent must be
+    /// answered with a text part equal to `expected`.
+    pub fn self_test(mut self, question: &str, expected: &str) -> Self {
+        self.self_test = Some((question.into(), expected.into()));
+        self
+    }
+
+    /// Adds a readiness check to `/health/detailed`.
+    pub fn health_check(mut self, check: impl HealthCheck) -> Self {
+        self.checks.push(Arc::new(check));
+        self
     }
 
     /// Replaces the configuration.
@@ -60,9 +190,9 @@ impl Server {
         self
     }
 
-    /// Uses `store` for tasks.
-    pub fn store(mut self, store: Arc<dyn TaskStore>) -> Self {
-        self.store = Some(store);
+    /// Uses already opened stores instead of opening them from the config.
+    pub fn stores(mut self, stores: Stores) -> Self {
+        self.stores = Some(stores);
         self
     }
 
@@ -88,12 +218,57 @@ impl Server {
         if self.config.port == 0 {
             self.config.port = addr.port();
         }
-        let core = (self.agent)(self.card, self.store);
+        let stores = match self.stores {
+            Some(s) => s,
+            None => open(&self.config.store())
+                .await
+                .map_err(|e| std::io::Error::other(format!("cannot open the store: {e}")))?,
+        };
+        let history = stores.history.clone();
+        let task_store = stores.tasks.clone();
+        let core = (self.core)(self.card, stores);
         let served = ServedCard::new(core.card().clone(), &self.config.public_url());
         let mut http = self.http;
         http.max_body_bytes = self.config.max_body_bytes;
-        let app = HttpApp::new(core, served, http);
+        let mut health = Health::new()
+            .check(StoreCheck(task_store))
+            .check(ResourceCheck::new(self.config.data_dir.clone()));
+        if let Some((q, a)) = &self.self_test {
+            health = health.check(SelfTest::new(core.clone(), q, a));
+        }
+        for c in self.checks {
+            health = health.check_arc(c);
+        }
+        add_health_routes(&mut http, health);
+        http.max_client_timeout = self.config.stack.max_client_timeout();
+        let metrics_listener = match self.config.metrics_port {
+            Some(port) => Some(TcpListener::bind((self.config.host.as_str(), port)).await?),
+            None => None,
+        };
+        if let Some(handle) = crate::telemetry::prometheus() {
+            add_metrics_route(&mut http, handle);
+            if let Some(listener) = metrics_listener {
+                let mut only_metrics = HttpOptions::default();
+                add_metrics_route(&mut only_metrics, handle);
+                tokio::spawn(serve_metrics(listener, only_metrics));
+            }
+        }
+        let layers = A2ALayers::new(&self.config.stack, &core.card().name);
         tracing::info!(%addr, url = %self.config.public_url(), "serving A2A");
-        serve(listener, app, shutdown, self.config.drain()).await
+        let drain = self.config.drain();
+        let result = match self.custom_stack {
+            Some(build) => {
+                let stack = build(core, &layers);
+                serve(listener, HttpApp::new(stack, served, http), shutdown, drain).await
+            }
+            None => {
+                let stack = layers.default_stack(core);
+                serve(listener, HttpApp::new(stack, served, http), shutdown, drain).await
+            }
+        };
+        if let Err(e) = history.flush().await {
+            tracing::warn!(error = %e, "query history not fully written at shutdown");
+        }
+        result
     }
 }

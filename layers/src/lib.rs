@@ -1,2 +1,93 @@
-//! Reusable tower layers for A2A servers and any other tower service.
+//! Reusable [tower] middleware for servers and clients that stream.
+//!
+//! `abacus-layers` knows nothing of A2A: every layer is generic over the request
+//! and response types. It was written for the abacus A2A server, whose responses
+//! are either a unary JSON body or a stream of events, and so every layer that
+//! must see the *end* of a response, not just its future resolving, works with
+//! streamed responses through two small traits in [`stream`].
+//!
+//! | module | feature | what it does |
+//! |---|---|---|
+//! | [`concurrency`] | `concurrency` | bound in-flight requests; hold the permit until a stream ends; wait or shed load |
+//! | [`timeout`] | `timeout` | per-request deadline with a per-request override; time-to-first-item and idle timeouts on streams |
+//! | [`retry`] | `retry` | exponential backoff with full / equal / decorrelated jitter, attempt and total-delay caps, a retry budget |
+//! | [`circuit_breaker`] | `circuit-breaker` | closed / open / half-open on failure rate or consecutive failures; events, metrics, a handle |
+//! | [`cache`] | `cache` | a [moka] response cache with TTL, size bound and single-flight misses |
+//! | [`metrics`](mod@metrics) | `metrics` | request counter, duration histogram and in-flight gauge through the [`metrics`](https://docs.rs/metrics) facade |
+//! | `metrics::prometheus` | `prometheus` | install `metrics-exporter-prometheus` without an HTTP listener; render `/metrics` yourself |
+//!
+//! All features are on by default. [`stream`] is always compiled.
+//!
+//! # Design rules
+//!
+//! * Every layer is a [`tower_layer::Layer`], every service is `Clone` and keeps
+//!   its shared state in an `Arc` (no `Buffer`): cloning a layer or a service
+//!   shares its semaphore, breaker, budget, cache or metric keys.
+//! * Readiness is honoured: `poll_ready` acquires (a permit, a breaker ticket),
+//!   `call` spends.
+//! * Errors are typed: each layer wraps the inner error in its own enum (for
+//!   example [`timeout::TimeoutError`]), so a caller can tell a layer's own
+//!   failure from the inner service's with a `match`, not a downcast.
+//! * Unary responses pay nothing for stream support: the guard or timeout
+//!   settings are simply dropped when the response is not a stream.
+//!
+//! # Ordering
+//!
+//! A server stack is typically
+//! `metrics ─► concurrency limit (load_shed) ─► timeout ─► cache ─► circuit breaker ─► core`:
+//! metrics outermost so shed and timed-out requests are counted, the limiter
+//! before the timeout so queueing is not charged to the deadline (and with
+//! `load_shed(true)` nothing queues), the cache before the breaker so hits are
+//! served while the breaker is open. A client stack is
+//! `timeout ─► retry ─► circuit breaker ─► client`.
+//!
+//! # tower building blocks
+//!
+//! The layers are plain [`tower_layer::Layer`]s and [`tower_service::Service`]s,
+//! so they compose with `tower::ServiceBuilder` and box into
+//! `tower::util::BoxCloneSyncService` (every service here is `Send + Sync +
+//! Clone`; response futures are `Sync` when the inner ones are). The cache
+//! calls the inner service through `tower::util::Oneshot`. Each module says why
+//! tower's own middleware of the same name was not enough (typed errors,
+//! streams, per-request timeouts, budgets that do not over-allocate, no
+//! breaker or cache in tower). Tests use `tower-test` mocks.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use abacus_layers::{
+//!     concurrency::ConcurrencyLimitLayer, metrics::MetricsLayer, timeout::TimeoutLayer,
+//! };
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let svc = ServiceBuilder::new()
+//!     .layer(MetricsLayer::new().label("agent_name", "demo"))
+//!     .layer(ConcurrencyLimitLayer::new(64))
+//!     .layer(TimeoutLayer::new(Duration::from_secs(30)))
+//!     .service(service_fn(|n: u32| async move { Ok::<_, std::io::Error>(n * 2) }));
+//!
+//! assert_eq!(svc.oneshot(21).await.unwrap(), 42);
+//! # }
+//! ```
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod stream;
+
+#[cfg(feature = "cache")]
+pub mod cache;
+#[cfg(feature = "circuit-breaker")]
+pub mod circuit_breaker;
+#[cfg(feature = "concurrency")]
+pub mod concurrency;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+#[cfg(feature = "retry")]
+pub mod retry;
+#[cfg(feature = "timeout")]
+pub mod timeout;
+
+mod util;

@@ -103,6 +103,11 @@ impl Running {
             && st.tx.as_ref().is_some_and(|tx| tx.receiver_count() > 0)
     }
 
+    /// Live event subscriptions.
+    pub(crate) fn subscriber_count(&self) -> usize {
+        self.lock().tx.as_ref().map_or(0, |tx| tx.receiver_count())
+    }
+
     /// True while an agent execution runs on this task.
     pub(crate) fn is_executing(&self) -> bool {
         self.executing.load(Ordering::Acquire)

@@ -3,8 +3,8 @@ use super::stream::follow;
 use crate::agent::{Agent, RequestContext, TaskUpdater};
 use crate::protocol::types::{
     new_context_id, new_task_id, AgentCard, CancelTaskRequest, GetTaskRequest, ListTasksRequest,
-    ListTasksResponse, Message, Role, SendMessageRequest, SubscribeToTaskRequest, Task,
-    TaskState, TaskStatus,
+    ListTasksResponse, Message, Role, SendMessageRequest, SubscribeToTaskRequest, Task, TaskState,
+    TaskStatus,
 };
 use crate::protocol::{A2AError, A2ARequest, A2AResponse, Call, JsonRpcId, Reply};
 use crate::store::{ListQuery, MemoryTaskStore, StoreError, TaskStore};
@@ -116,6 +116,16 @@ impl Core {
         &self.inner.store
     }
 
+    /// Clients streaming the events of task `id` right now (0 when the task
+    /// is not live). For observability and tests.
+    pub fn subscribers(&self, id: &str) -> usize {
+        self.inner
+            .running
+            .get(id)
+            .map(|r| r.subscriber_count())
+            .unwrap_or(0)
+    }
+
     /// Number of tasks an agent is working on right now.
     pub fn running_tasks(&self) -> usize {
         self.inner.running.len()
@@ -151,7 +161,9 @@ impl Inner {
             Call::SendMessage(p) => self.send(id.clone(), p, false).await,
             Call::SendStreamingMessage(p) => {
                 if self.card.capabilities.streaming != Some(true) {
-                    Err(A2AError::unsupported_operation("streaming is not supported"))
+                    Err(A2AError::unsupported_operation(
+                        "streaming is not supported",
+                    ))
                 } else {
                     self.send(id.clone(), p, true).await
                 }
@@ -411,7 +423,9 @@ impl Inner {
         p: SubscribeToTaskRequest,
     ) -> Result<A2AResponse, A2AError> {
         if self.card.capabilities.streaming != Some(true) {
-            return Err(A2AError::unsupported_operation("streaming is not supported"));
+            return Err(A2AError::unsupported_operation(
+                "streaming is not supported",
+            ));
         }
         let terminal = |task_id: &str| {
             A2AError::unsupported_operation(format!(

@@ -10,5 +10,5 @@ mod server;
 mod sse;
 
 pub use body::ResponseBody;
-pub use router::{rpc_error_for, GetRoute, HttpApp, HttpOptions};
+pub use router::{rpc_error_for, rpc_error_for_ref, GetRoute, HttpApp, HttpOptions};
 pub use server::{serve, shutdown_signal};

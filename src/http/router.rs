@@ -33,6 +33,8 @@ pub struct HttpOptions {
     pub card_max_age: u32,
     /// Extra `GET` routes by exact path.
     pub routes: HashMap<&'static str, GetRoute>,
+    /// Cap on the deadline a client may ask for with `X-Timeout-Ms`.
+    pub max_client_timeout: Duration,
 }
 
 impl Default for HttpOptions {
@@ -42,6 +44,7 @@ impl Default for HttpOptions {
             sse_keep_alive: Duration::from_secs(15),
             card_max_age: 300,
             routes: HashMap::new(),
+            max_client_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -210,16 +213,21 @@ where
             .get("x-timeout-ms")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok())
-            .map(Duration::from_millis);
+            .map(|ms| Duration::from_millis(ms).min(self.shared.opts.max_client_timeout));
         let id = request.id.clone();
         let keep_alive = self.shared.opts.sse_keep_alive;
         match self.stack.oneshot(request).await {
-            Ok(A2AResponse::Unary(u)) => rpc_reply(&u.id, u.outcome),
+            // The adapter's own copy of the id: a cached reply carries none.
+            Ok(A2AResponse::Unary(u)) => rpc_reply(&id, u.outcome),
             Ok(A2AResponse::Stream { id, events }) => {
-                let mut resp =
-                    Response::new(ResponseBody::Sse(Box::new(SseBody::new(id, events, keep_alive))));
+                let mut resp = Response::new(ResponseBody::Sse(Box::new(SseBody::new(
+                    id, events, keep_alive,
+                ))));
                 let h = resp.headers_mut();
-                h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                h.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/event-stream"),
+                );
                 h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
                 resp
             }
@@ -232,6 +240,11 @@ where
 ///
 /// Layer errors know nothing of A2A; this is where they get their codes.
 pub fn rpc_error_for(e: BoxError) -> A2AError {
+    rpc_error_for_ref(e.as_ref())
+}
+
+/// [`rpc_error_for`] on a borrowed error.
+pub fn rpc_error_for_ref(e: &(dyn std::error::Error + Send + Sync + 'static)) -> A2AError {
     if let Some(a2a) = e.downcast_ref::<A2AError>() {
         return a2a.clone();
     }

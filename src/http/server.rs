@@ -69,7 +69,10 @@ where
         }
     }
     drop(listener);
-    tracing::info!(drain_secs = drain.as_secs_f64(), "shutting down: draining connections");
+    tracing::info!(
+        drain_secs = drain.as_secs_f64(),
+        "shutting down: draining connections"
+    );
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(drain) => tracing::warn!("drain deadline reached; closing remaining connections"),

@@ -114,7 +114,10 @@ const PROTO_NAMES: [(&str, &str); 16] = [
     ("include_artifacts", "includeArtifacts"),
     ("return_immediately", "returnImmediately"),
     ("accepted_output_modes", "acceptedOutputModes"),
-    ("task_push_notification_config", "taskPushNotificationConfig"),
+    (
+        "task_push_notification_config",
+        "taskPushNotificationConfig",
+    ),
     ("push_notification_config", "pushNotificationConfig"),
     ("artifact_id", "artifactId"),
     ("last_chunk", "lastChunk"),
@@ -154,9 +157,7 @@ fn camel_case_keys(v: &mut serde_json::Value) {
 fn typed<T: DeserializeOwned>(params: &str) -> Result<T, A2AError> {
     // Fast path: camelCase only. Proto names are rare, so pay for a rewrite
     // through `Value` only when one may be present.
-    let has_proto_name = PROTO_NAMES
-        .iter()
-        .any(|(snake, _)| params.contains(snake));
+    let has_proto_name = PROTO_NAMES.iter().any(|(snake, _)| params.contains(snake));
     if has_proto_name {
         if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(params) {
             camel_case_keys(&mut v);
@@ -266,13 +267,28 @@ mod tests {
         assert_eq!(code("{not json"), -32700);
         assert_eq!(code("[]"), -32600);
         assert_eq!(code("42"), -32600);
-        assert_eq!(code(r#"{"jsonrpc":"1.0","id":1,"method":"GetTask"}"#), -32600);
+        assert_eq!(
+            code(r#"{"jsonrpc":"1.0","id":1,"method":"GetTask"}"#),
+            -32600
+        );
         assert_eq!(code(r#"{"id":1,"method":"GetTask"}"#), -32600);
-        assert_eq!(code(r#"{"jsonrpc":"2.0","id":{},"method":"GetTask"}"#), -32600);
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","id":{},"method":"GetTask"}"#),
+            -32600
+        );
         assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"method":5}"#), -32600);
-        assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"method":"tasks/get"}"#), -32601);
-        assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"method":"GetTask","params":[]}"#), -32602);
-        assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{}}"#), -32602);
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","id":1,"method":"tasks/get"}"#),
+            -32601
+        );
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","id":1,"method":"GetTask","params":[]}"#),
+            -32602
+        );
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{}}"#),
+            -32602
+        );
     }
 
     #[test]
@@ -286,7 +302,8 @@ mod tests {
 
     #[test]
     fn accepts_proto_field_names() {
-        let body = r#"{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"t","history_length":2}}"#;
+        let body =
+            r#"{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"t","history_length":2}}"#;
         match decode_request(body.as_bytes()).unwrap().call {
             Call::GetTask(p) => assert_eq!(p.history_length, Some(2)),
             other => panic!("{other:?}"),

@@ -16,5 +16,16 @@ pub use a2a::{A2AError, JsonRpcId};
 pub use request::{A2ARequest, Call, RequestMeta};
 pub use response::{A2AResponse, EventStream, Reply, StreamItem, Unary};
 
+/// JSON-RPC codes of this server's own failures, in the implementation-defined
+/// server-error range (-32000 to -32099) outside the codes A2A assigns.
+pub mod server_error {
+    /// The request ran past its deadline (timeout layer).
+    pub const TIMEOUT: i32 = -32060;
+    /// Too many requests in flight; retry later (concurrency layer).
+    pub const OVERLOADED: i32 = -32061;
+    /// A dependency is failing and its circuit breaker is open.
+    pub const UNAVAILABLE: i32 = -32062;
+}
+
 /// The protocol version this server speaks, as sent in the `A2A-Version` header.
 pub const PROTOCOL_VERSION: &str = "1.0";

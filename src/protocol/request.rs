@@ -123,7 +123,10 @@ impl Call {
 
     /// True for the methods answered with an event stream.
     pub fn is_streaming(&self) -> bool {
-        matches!(self, Call::SendStreamingMessage(_) | Call::SubscribeToTask(_))
+        matches!(
+            self,
+            Call::SendStreamingMessage(_) | Call::SubscribeToTask(_)
+        )
     }
 
     /// The message of a send call.

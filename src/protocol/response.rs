@@ -46,6 +46,7 @@ impl A2AResponse {
         A2AResponse::Unary(Unary {
             id,
             outcome: Ok(reply),
+            cached: false,
         })
     }
 
@@ -54,6 +55,7 @@ impl A2AResponse {
         A2AResponse::Unary(Unary {
             id,
             outcome: Err(error),
+            cached: false,
         })
     }
 
@@ -68,7 +70,9 @@ impl A2AResponse {
     /// The JSON-RPC error code of a unary error reply.
     pub fn error_code(&self) -> Option<i32> {
         match self {
-            A2AResponse::Unary(Unary { outcome: Err(e), .. }) => Some(e.code),
+            A2AResponse::Unary(Unary {
+                outcome: Err(e), ..
+            }) => Some(e.code),
             _ => None,
         }
     }
@@ -81,6 +85,8 @@ pub struct Unary {
     pub id: JsonRpcId,
     /// The `result` or the `error`.
     pub outcome: Result<Reply, A2AError>,
+    /// Served from the response cache: ids inside must be re-stamped.
+    pub cached: bool,
 }
 
 /// The `result` member of a successful reply, typed.

@@ -1,25 +1,460 @@
-use super::{ListQuery, StoreError, TaskPage, TaskStore};
+//! A bounded in-process task store.
+//!
+//! Tasks live in `N` shards (`N` = 16, fewer for small capacities), each a
+//! `Mutex<HashMap>` chosen by a hash of the task id, so concurrent requests
+//! on different tasks rarely meet on a lock. Every shard holds at most
+//! `capacity / N` tasks (the remainder spread over the first shards), so the
+//! store as a whole never exceeds its capacity; because ids hash unevenly a
+//! full shard may start evicting a little before the whole store is full.
+//!
+//! Eviction, when a save would overflow its shard:
+//! 1. terminal tasks (completed, failed, canceled, rejected) whose TTL ran
+//!    out are dropped first (they are also dropped lazily by reads and on
+//!    every save),
+//! 2. then the terminal task that became terminal longest ago,
+//! 3. only when the shard holds no terminal task at all, the non-terminal
+//!    task that was saved longest ago (so the store stays bounded even if
+//!    clients abandon tasks in `working`).
+//!
+//! Time is `tokio::time::Instant`, so tests can drive TTLs with a paused
+//! clock.
+
+use super::token::PageKey;
+use super::{status_key, time_key, ListQuery, StoreError, TaskPage, TaskStore};
 use a2a::Task;
 use async_trait::async_trait;
-use std::collections::HashMap;
-use std::sync::Mutex;
-/// m
-#[derive(Debug, Default)]
-pub struct MemoryTaskStore { tasks: Mutex<HashMap<String, Task>> }
-impl MemoryTaskStore { /// n
- pub fn new() -> Self { Self::default() } }
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Default maximum number of tasks.
+pub(crate) const DEFAULT_CAPACITY: usize = 10_000;
+/// Default time a terminal task is kept.
+pub(crate) const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+/// Most shards a store uses.
+const MAX_SHARDS: usize = 16;
+/// Fewest tasks per shard before the store uses fewer shards.
+const MIN_PER_SHARD: usize = 64;
+
+struct Entry {
+    task: Arc<Task>,
+    /// Key of this task in the shard's `terminal` or `live` order.
+    order: u64,
+    /// When the task was saved in a terminal state (`None` while live).
+    terminal_since: Option<Instant>,
+}
+
+#[derive(Default)]
+struct Shard {
+    capacity: usize,
+    tasks: HashMap<String, Entry>,
+    /// Terminal tasks by the order they became terminal (oldest first).
+    terminal: BTreeMap<u64, String>,
+    /// Live tasks by the order they were last saved (oldest first).
+    live: BTreeMap<u64, String>,
+}
+
+impl Shard {
+    fn remove(&mut self, id: &str) -> Option<Entry> {
+        let entry = self.tasks.remove(id)?;
+        if entry.terminal_since.is_some() {
+            self.terminal.remove(&entry.order);
+        } else {
+            self.live.remove(&entry.order);
+        }
+        Some(entry)
+    }
+
+    /// Drops terminal tasks whose TTL ran out. Terminal tasks expire in the
+    /// order they became terminal, so only the front needs checking.
+    fn expire(&mut self, now: Instant, ttl: Duration) {
+        while let Some((_, id)) = self.terminal.first_key_value() {
+            let expired = self
+                .tasks
+                .get(id)
+                .and_then(|e| e.terminal_since)
+                .is_none_or(|since| now.saturating_duration_since(since) >= ttl);
+            if !expired {
+                break;
+            }
+            let id = id.clone();
+            if self.remove(&id).is_none() {
+                // Inconsistent index (cannot happen); drop the stale key.
+                self.terminal.pop_first();
+            }
+        }
+    }
+
+    /// Evicts one task: the oldest terminal, else the least recently saved
+    /// live one.
+    fn evict_one(&mut self) -> bool {
+        let victim = self
+            .terminal
+            .first_key_value()
+            .or_else(|| self.live.first_key_value())
+            .map(|(_, id)| id.clone());
+        match victim {
+            Some(id) => self.remove(&id).is_some(),
+            None => false,
+        }
+    }
+
+    fn is_expired(&self, entry: &Entry, now: Instant, ttl: Duration) -> bool {
+        entry
+            .terminal_since
+            .is_some_and(|since| now.saturating_duration_since(since) >= ttl)
+    }
+}
+
+/// Builder for [`MemoryTaskStore`].
+#[derive(Debug, Clone)]
+pub struct MemoryTaskStoreBuilder {
+    capacity: usize,
+    ttl: Duration,
+}
+
+impl Default for MemoryTaskStoreBuilder {
+    fn default() -> Self {
+        Self {
+            capacity: DEFAULT_CAPACITY,
+            ttl: DEFAULT_TTL,
+        }
+    }
+}
+
+impl MemoryTaskStoreBuilder {
+    /// Maximum number of tasks kept (at least 1; default 10 000).
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(1);
+        self
+    }
+
+    /// How long a task is kept after it was saved in a terminal state
+    /// (default 1 hour).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// The store.
+    pub fn build(self) -> MemoryTaskStore {
+        let n = (self.capacity / MIN_PER_SHARD).clamp(1, MAX_SHARDS);
+        let base = self.capacity / n;
+        let extra = self.capacity % n;
+        let shards = (0..n)
+            .map(|i| {
+                Mutex::new(Shard {
+                    capacity: base + usize::from(i < extra),
+                    ..Shard::default()
+                })
+            })
+            .collect();
+        MemoryTaskStore {
+            shards,
+            hasher: RandomState::new(),
+            order: AtomicU64::new(0),
+            capacity: self.capacity,
+            ttl: self.ttl,
+        }
+    }
+}
+
+/// Tasks kept in process memory, bounded by capacity and TTL; lost on
+/// restart (see the module docs for sharding and eviction).
+pub struct MemoryTaskStore {
+    shards: Box<[Mutex<Shard>]>,
+    hasher: RandomState,
+    order: AtomicU64,
+    capacity: usize,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for MemoryTaskStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryTaskStore")
+            .field("capacity", &self.capacity)
+            .field("ttl", &self.ttl)
+            .field("shards", &self.shards.len())
+            .finish()
+    }
+}
+
+impl Default for MemoryTaskStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryTaskStore {
+    /// An empty store with the default capacity (10 000) and TTL (1 hour).
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder to set capacity and TTL.
+    pub fn builder() -> MemoryTaskStoreBuilder {
+        MemoryTaskStoreBuilder::default()
+    }
+
+    /// An empty store holding at most `capacity` tasks, default TTL.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self::builder().capacity(capacity).build()
+    }
+
+    /// An empty store with the default capacity whose terminal tasks expire
+    /// after `ttl`.
+    pub fn with_ttl(ttl: Duration) -> Self {
+        Self::builder().ttl(ttl).build()
+    }
+
+    /// The maximum number of tasks kept.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The number of tasks held now (expired ones not yet dropped included).
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).tasks.len()).sum()
+    }
+
+    /// Whether the store holds no task.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn shard(&self, id: &str) -> MutexGuard<'_, Shard> {
+        let i = (self.hasher.hash_one(id) % self.shards.len() as u64) as usize;
+        lock(&self.shards[i])
+    }
+}
+
+fn lock(m: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[async_trait]
 impl TaskStore for MemoryTaskStore {
-    async fn save(&self, task: &Task) -> Result<(), StoreError> { self.tasks.lock().unwrap().insert(task.id.clone(), task.clone()); Ok(()) }
-    async fn get(&self, id: &str) -> Result<Option<Task>, StoreError> { Ok(self.tasks.lock().unwrap().get(id).cloned()) }
-    async fn list(&self, q: &ListQuery) -> Result<TaskPage, StoreError> {
-        let map = self.tasks.lock().unwrap();
-        let mut v: Vec<&Task> = map.values().filter(|t| q.context_id.as_ref().is_none_or(|c| &t.context_id == c)).filter(|t| q.state.as_ref().is_none_or(|s| &t.status.state == s)).collect();
-        v.sort_by(|a, b| b.status.timestamp.cmp(&a.status.timestamp).then_with(|| a.id.cmp(&b.id)));
-        let start = match &q.page_token { None => 0, Some(t) => t.parse::<usize>().map_err(|_| StoreError::InvalidPageToken)? };
-        if start > v.len() { return Err(StoreError::InvalidPageToken); }
-        let end = (start + q.page_size.max(1)).min(v.len());
-        Ok(TaskPage { tasks: v[start..end].iter().map(|t| (*t).clone()).collect(), next_page_token: (end < v.len()).then(|| end.to_string()), total_size: v.len() })
+    async fn save(&self, task: &Task) -> Result<(), StoreError> {
+        let now = Instant::now();
+        let order = self.order.fetch_add(1, Ordering::Relaxed);
+        let terminal = task.status.state.is_terminal();
+        let entry = Entry {
+            task: Arc::new(task.clone()),
+            order,
+            terminal_since: terminal.then_some(now),
+        };
+        let mut shard = self.shard(&task.id);
+        shard.expire(now, self.ttl);
+        shard.remove(&task.id);
+        while shard.tasks.len() >= shard.capacity && shard.evict_one() {}
+        if terminal {
+            shard.terminal.insert(order, task.id.clone());
+        } else {
+            shard.live.insert(order, task.id.clone());
+        }
+        shard.tasks.insert(task.id.clone(), entry);
+        Ok(())
     }
-    fn kind(&self) -> &'static str { "memory" }
+
+    async fn get(&self, id: &str) -> Result<Option<Task>, StoreError> {
+        let now = Instant::now();
+        let mut shard = self.shard(id);
+        let found = match shard.tasks.get(id) {
+            None => return Ok(None),
+            Some(entry) if shard.is_expired(entry, now, self.ttl) => None,
+            Some(entry) => Some(Arc::clone(&entry.task)),
+        };
+        if found.is_none() {
+            shard.remove(id);
+        }
+        drop(shard);
+        // Clone outside the lock.
+        Ok(found.map(|t| (*t).clone()))
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<TaskPage, StoreError> {
+        let after = PageKey::decode_opt(query.page_token.as_deref())?;
+        let after_key = query.status_after.map(time_key);
+        let now = Instant::now();
+        let mut total = 0usize;
+        let mut page: Vec<(i64, Arc<Task>)> = Vec::new();
+        for shard in self.shards.iter() {
+            let mut shard = lock(shard);
+            shard.expire(now, self.ttl);
+            for entry in shard.tasks.values() {
+                let t = &entry.task;
+                let key = status_key(t.status.timestamp);
+                let matches = query.context_id.as_ref().is_none_or(|c| &t.context_id == c)
+                    && query.state.as_ref().is_none_or(|s| &t.status.state == s)
+                    && after_key.is_none_or(|a| key > a);
+                if !matches {
+                    continue;
+                }
+                total += 1;
+                if after.as_ref().is_none_or(|k| k.precedes(key, &t.id)) {
+                    page.push((key, Arc::clone(t)));
+                }
+            }
+        }
+        let page_size = query.page_size.max(1);
+        let order = |a: &(i64, Arc<Task>), b: &(i64, Arc<Task>)| {
+            b.0.cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id))
+        };
+        let has_more = page.len() > page_size;
+        if has_more {
+            page.select_nth_unstable_by(page_size, order);
+            page.truncate(page_size);
+        }
+        page.sort_unstable_by(order);
+        let next_page_token = match page.last() {
+            Some((key, t)) if has_more => Some(
+                PageKey {
+                    status_key: *key,
+                    id: t.id.clone(),
+                }
+                .encode(),
+            ),
+            _ => None,
+        };
+        Ok(TaskPage {
+            tasks: page.into_iter().map(|(_, t)| (*t).clone()).collect(),
+            next_page_token,
+            total_size: total,
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::conformance::{task, Fixture};
+    use super::*;
+    use a2a::TaskState;
+
+    async fn fixture() -> Option<Fixture> {
+        Some(Fixture::new(MemoryTaskStore::new(), ()))
+    }
+
+    super::super::conformance::task_store_conformance!(fixture());
+
+    async fn ids(store: &MemoryTaskStore) -> Vec<String> {
+        let page = store
+            .list(&ListQuery {
+                page_size: 1000,
+                ..ListQuery::default()
+            })
+            .await
+            .expect("list");
+        let mut ids: Vec<String> = page.tasks.into_iter().map(|t| t.id).collect();
+        ids.sort();
+        ids
+    }
+
+    #[tokio::test]
+    async fn capacity_evicts_oldest_terminal_first() {
+        let store = MemoryTaskStore::with_capacity(4);
+        let save = |id: &str, state: TaskState| {
+            let t = task(id, "c", state, 0);
+            let store = &store;
+            async move { store.save(&t).await }
+        };
+        save("w1", TaskState::Working).await.expect("save");
+        save("w2", TaskState::InputRequired).await.expect("save");
+        save("c1", TaskState::Completed).await.expect("save");
+        save("c2", TaskState::Failed).await.expect("save");
+        assert_eq!(store.len(), 4);
+        save("c3", TaskState::Canceled).await.expect("save");
+        assert_eq!(ids(&store).await, ["c2", "c3", "w1", "w2"]);
+        // Re-saving a terminal task makes it the youngest terminal one.
+        save("c2", TaskState::Failed).await.expect("save");
+        save("c4", TaskState::Rejected).await.expect("save");
+        assert_eq!(ids(&store).await, ["c2", "c4", "w1", "w2"]);
+        // No terminal task left to evict: the least recently saved live one.
+        for id in ["w3", "w4", "w5"] {
+            save(id, TaskState::Working).await.expect("save");
+            assert!(store.len() <= 4);
+        }
+        assert_eq!(ids(&store).await, ["w2", "w3", "w4", "w5"]);
+        // Updating a task in place never evicts another.
+        save("w2", TaskState::Completed).await.expect("save");
+        assert_eq!(ids(&store).await, ["w2", "w3", "w4", "w5"]);
+    }
+
+    #[tokio::test]
+    async fn never_grows_past_capacity() {
+        let store = MemoryTaskStore::with_capacity(1000);
+        for i in 0..5000 {
+            let state = if i % 3 == 0 {
+                TaskState::Completed
+            } else {
+                TaskState::Working
+            };
+            store
+                .save(&task(&format!("t{i}"), "c", state, i))
+                .await
+                .expect("save");
+        }
+        assert!(store.len() <= 1000, "{}", store.len());
+        // The newest task is always kept.
+        assert!(store.get("t4999").await.expect("get").is_some());
+    }
+
+    #[tokio::test]
+    async fn default_capacity_keeps_many_tasks() {
+        let store = MemoryTaskStore::new();
+        assert_eq!(store.capacity(), 10_000);
+        for i in 0..2000 {
+            store
+                .save(&task(&format!("t{i}"), "c", TaskState::Completed, i))
+                .await
+                .expect("save");
+        }
+        assert_eq!(store.len(), 2000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn terminal_tasks_expire_after_ttl() {
+        let store = MemoryTaskStore::with_ttl(Duration::from_secs(10));
+        store
+            .save(&task("done", "c", TaskState::Completed, 1))
+            .await
+            .expect("save");
+        store
+            .save(&task("busy", "c", TaskState::Working, 2))
+            .await
+            .expect("save");
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(store.get("done").await.expect("get").is_some());
+        // A later terminal save restarts the clock of that task only.
+        store
+            .save(&task("done2", "c", TaskState::Failed, 3))
+            .await
+            .expect("save");
+        tokio::time::advance(Duration::from_secs(6)).await;
+        assert!(store.get("done").await.expect("get").is_none());
+        assert!(store.get("busy").await.expect("get").is_some());
+        assert_eq!(ids(&store).await, ["busy", "done2"]);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert_eq!(ids(&store).await, ["busy"]);
+        assert_eq!(store.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn open_builds_memory_store() {
+        let config = super::super::StoreConfig {
+            kind: super::super::StoreKind::Memory,
+            memory_capacity: 7,
+            ..Default::default()
+        };
+        let stores = super::super::open(&config).await.expect("open");
+        assert_eq!(stores.tasks.kind(), "memory");
+        assert_eq!(stores.history.kind(), "memory");
+    }
 }

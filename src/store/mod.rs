@@ -1,57 +1,319 @@
-//! Task persistence (temporary dev copy).
+//! Task persistence: the [`TaskStore`] trait and its implementations.
+//!
+//! The core service keeps live tasks in memory while an agent works on them
+//! and writes every state change through a `TaskStore`. A store's `save`
+//! returns only once the write is durable for that backend, so a task whose
+//! terminal state was reported to a client survives a crash.
+//!
+//! Three backends each provide a [`TaskStore`] and a [`HistoryStore`]:
+//!
+//! * SQLite ([`SqliteTaskStore`], the default): one file under the data
+//!   directory, written by a dedicated thread with group commit.
+//! * PostgreSQL ([`PostgresTaskStore`]): a pooled `tokio-postgres` client,
+//!   chosen when a `DATABASE_URL` is configured; replicas may share it.
+//! * Memory ([`MemoryTaskStore`]): bounded and lost on restart.
+//!
+//! The server builds them with [`open`] from a [`StoreConfig`].
+
+mod history;
 mod memory;
-pub use memory::MemoryTaskStore;
+mod postgres;
+mod sqlite;
+mod token;
+
+#[cfg(test)]
+mod conformance;
+
+pub use history::{
+    HistoryEntry, HistoryOptions, HistoryStats, HistoryStore, MemoryHistoryStore,
+    SIMILARITY_THRESHOLD,
+};
+pub use memory::{MemoryTaskStore, MemoryTaskStoreBuilder};
+pub use postgres::{PostgresHistoryStore, PostgresOptions, PostgresTaskStore};
+pub use sqlite::{SqliteHistoryStore, SqliteTaskStore};
+
 use a2a::{Task, TaskState};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
 /// A failure of the storage backend.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// backend
+    /// The backend could not be reached or answered with an error.
     #[error("store backend error: {0}")]
     Backend(String),
-    /// corrupt
+    /// A stored record could not be decoded.
     #[error("corrupt stored record: {0}")]
     Corrupt(String),
-    /// token
+    /// A page token that this store did not issue.
     #[error("invalid page token")]
     InvalidPageToken,
 }
-/// q
+
+/// Filters and paging for [`TaskStore::list`].
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
-    /// c
+    /// Only tasks of this context.
     pub context_id: Option<String>,
-    /// s
+    /// Only tasks in this state.
     pub state: Option<TaskState>,
-    /// a
+    /// Only tasks whose status timestamp is after this instant.
     pub status_after: Option<DateTime<Utc>>,
-    /// p
+    /// Maximum tasks in one page (already clamped by the caller, >= 1).
     pub page_size: usize,
-    /// t
+    /// Opaque token from a previous page's `next_page_token`.
     pub page_token: Option<String>,
 }
-/// p
+
+/// One page of [`TaskStore::list`] results, newest status first.
 #[derive(Debug, Clone, Default)]
 pub struct TaskPage {
-    /// t
+    /// Tasks of this page, ordered by status timestamp descending, then id.
     pub tasks: Vec<Task>,
-    /// n
+    /// Token for the next page; `None` on the last page.
     pub next_page_token: Option<String>,
-    /// s
+    /// Number of tasks matching the filters over all pages.
     pub total_size: usize,
 }
-/// store
+
+/// Where tasks live between requests.
+///
+/// Implementations must be cheap to share (`Arc<dyn TaskStore>`).
 #[async_trait]
 pub trait TaskStore: Send + Sync + 'static {
-    /// s
+    /// Inserts or replaces `task` (keyed by `task.id`). Returns once durable.
     async fn save(&self, task: &Task) -> Result<(), StoreError>;
-    /// g
+    /// Loads a task by id.
     async fn get(&self, id: &str) -> Result<Option<Task>, StoreError>;
-    /// l
+    /// Lists tasks matching `query`, newest status first.
     async fn list(&self, query: &ListQuery) -> Result<TaskPage, StoreError>;
-    /// p
-    async fn ping(&self) -> Result<(), StoreError> { Ok(()) }
-    /// k
+    /// A cheap round-trip used by readiness checks.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// A short name for logs and health output (`memory`, `sqlite`, `postgres`).
     fn kind(&self) -> &'static str;
+}
+
+/// Which backend [`open`] builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StoreKind {
+    /// PostgreSQL when [`StoreConfig::database_url`] is set, SQLite otherwise.
+    #[default]
+    Auto,
+    /// A SQLite file `abacus.db` under [`StoreConfig::data_dir`].
+    Sqlite,
+    /// PostgreSQL at [`StoreConfig::database_url`] (required).
+    Postgres,
+    /// Process memory, bounded by capacity and TTL; lost on restart.
+    Memory,
+}
+
+impl FromStr for StoreKind {
+    type Err = String;
+
+    /// Parses `auto`, `sqlite`, `postgres` (or `postgresql`) and `memory`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "sqlite" => Ok(Self::Sqlite),
+            "postgres" | "postgresql" | "pg" => Ok(Self::Postgres),
+            "memory" | "mem" => Ok(Self::Memory),
+            other => Err(format!(
+                "unknown store kind {other:?} (expected auto, sqlite, postgres or memory)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+            Self::Memory => "memory",
+        })
+    }
+}
+
+/// Settings for [`open`].
+#[derive(Clone)]
+pub struct StoreConfig {
+    /// Which backend to use; [`StoreKind::Auto`] picks PostgreSQL when
+    /// `database_url` is set and SQLite otherwise.
+    pub kind: StoreKind,
+    /// Directory of the SQLite file (`abacus.db`); created if missing.
+    pub data_dir: PathBuf,
+    /// PostgreSQL connection string (`postgres://user:pass@host:port/db`).
+    pub database_url: Option<String>,
+    /// Maximum number of tasks the memory backend keeps.
+    pub memory_capacity: usize,
+    /// How long the memory backend keeps a task after it reached a terminal
+    /// state.
+    pub memory_ttl: Duration,
+    /// Maximum number of query-history rows kept (older rows are pruned).
+    pub history_retention: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            kind: StoreKind::Auto,
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            memory_capacity: memory::DEFAULT_CAPACITY,
+            memory_ttl: memory::DEFAULT_TTL,
+            history_retention: history::DEFAULT_RETENTION,
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreConfig {
+    /// Never prints the database URL, which may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("kind", &self.kind)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|_| "<redacted>"),
+            )
+            .field("memory_capacity", &self.memory_capacity)
+            .field("memory_ttl", &self.memory_ttl)
+            .field("history_retention", &self.history_retention)
+            .finish()
+    }
+}
+
+impl StoreConfig {
+    /// The backend [`open`] builds for this configuration.
+    pub fn effective_kind(&self) -> StoreKind {
+        match self.kind {
+            StoreKind::Auto if self.database_url.is_some() => StoreKind::Postgres,
+            StoreKind::Auto => StoreKind::Sqlite,
+            kind => kind,
+        }
+    }
+
+    /// The SQLite file used by [`StoreKind::Sqlite`].
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join("abacus.db")
+    }
+}
+
+/// The stores the server runs on, built by [`open`].
+#[derive(Clone)]
+pub struct Stores {
+    /// Task persistence.
+    pub tasks: Arc<dyn TaskStore>,
+    /// Query history of the math agent.
+    pub history: Arc<dyn HistoryStore>,
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stores")
+            .field("tasks", &self.tasks.kind())
+            .field("history", &self.history.kind())
+            .finish()
+    }
+}
+
+/// Opens the configured backend: creates the data directory or connects to
+/// PostgreSQL, runs schema migrations and starts the background writers.
+///
+/// Must be called inside a Tokio runtime (the history writer is a task).
+pub async fn open(config: &StoreConfig) -> Result<Stores, StoreError> {
+    let history_options = HistoryOptions {
+        retention: config.history_retention,
+        ..HistoryOptions::default()
+    };
+    match config.effective_kind() {
+        StoreKind::Memory => {
+            let tasks = MemoryTaskStore::builder()
+                .capacity(config.memory_capacity)
+                .ttl(config.memory_ttl)
+                .build();
+            let history = MemoryHistoryStore::with_options(history_options);
+            Ok(Stores {
+                tasks: Arc::new(tasks),
+                history: Arc::new(history),
+            })
+        }
+        StoreKind::Postgres => {
+            let url = config.database_url.as_deref().ok_or_else(|| {
+                StoreError::Backend("the postgres store needs a database URL".into())
+            })?;
+            let tasks = PostgresTaskStore::connect(url).await?;
+            let history = tasks.history_store(history_options)?;
+            Ok(Stores {
+                tasks: Arc::new(tasks),
+                history: Arc::new(history),
+            })
+        }
+        StoreKind::Sqlite | StoreKind::Auto => {
+            let dir = config.data_dir.clone();
+            tokio::task::spawn_blocking(move || std::fs::create_dir_all(&dir))
+                .await
+                .map_err(|e| StoreError::Backend(format!("create data directory: {e}")))?
+                .map_err(|e| {
+                    StoreError::Backend(format!(
+                        "create data directory {}: {e}",
+                        config.data_dir.display()
+                    ))
+                })?;
+            let tasks = SqliteTaskStore::open(config.sqlite_path()).await?;
+            let history = tasks.history_store(history_options)?;
+            Ok(Stores {
+                tasks: Arc::new(tasks),
+                history: Arc::new(history),
+            })
+        }
+    }
+}
+
+/// The sort key of a status timestamp: nanoseconds since the Unix epoch,
+/// saturated to the `i64` range; a missing timestamp sorts after all others
+/// (`i64::MIN`). Shared by all backends so they order and page identically.
+pub(crate) fn status_key(ts: Option<DateTime<Utc>>) -> i64 {
+    match ts {
+        None => i64::MIN,
+        Some(ts) => time_key(ts),
+    }
+}
+
+/// Nanoseconds since the epoch, saturated to `(i64::MIN, i64::MAX]`.
+pub(crate) fn time_key(ts: DateTime<Utc>) -> i64 {
+    match ts.timestamp_nanos_opt() {
+        Some(n) => n.max(i64::MIN + 1),
+        None if ts.timestamp() < 0 => i64::MIN + 1,
+        None => i64::MAX,
+    }
+}
+
+/// The stored spelling of a task state (`TASK_STATE_COMPLETED`, ...), the
+/// same as on the wire.
+pub(crate) fn state_name(state: &TaskState) -> Result<String, StoreError> {
+    match serde_json::to_value(state) {
+        Ok(serde_json::Value::String(s)) => Ok(s),
+        Ok(other) => Err(StoreError::Corrupt(format!(
+            "task state serialized as {other}"
+        ))),
+        Err(e) => Err(StoreError::Corrupt(format!("task state: {e}"))),
+    }
+}
+
+/// Serializes a task for storage.
+pub(crate) fn encode_task(task: &Task) -> Result<String, StoreError> {
+    serde_json::to_string(task).map_err(|e| StoreError::Corrupt(format!("encode task: {e}")))
+}
+
+/// Decodes a stored task document.
+pub(crate) fn decode_task(doc: &str) -> Result<Task, StoreError> {
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("decode task: {e}")))
 }

@@ -1,0 +1,308 @@
+use std::fmt;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use ::metrics::{Key, Label, Level, Metadata, SharedString};
+use tower_layer::Layer;
+
+use super::Metrics;
+
+/// Maps a result to the value of the status label.
+///
+/// Implemented for every `Fn(&Result<Res, E>) -> &'static str`. Keep the set
+/// of values small: each is a time series. The default is [`OkOrError`].
+///
+/// # Example
+///
+/// ```
+/// use abacus_layers::metrics::ClassifyStatus;
+/// let c = |r: &Result<http::StatusCode, std::io::Error>| match r {
+///     Ok(s) if s.is_success() => "ok",
+///     Ok(_) => "http_error",
+///     Err(_) => "error",
+/// };
+/// assert_eq!(c.status(&Ok(http::StatusCode::NOT_FOUND)), "http_error");
+/// ```
+pub trait ClassifyStatus<Res, E> {
+    /// The status label value for `result`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use abacus_layers::metrics::{ClassifyStatus, OkOrError};
+    /// assert_eq!(OkOrError.status(&Ok::<_, ()>(1)), "ok");
+    /// ```
+    fn status(&self, result: &Result<Res, E>) -> &'static str;
+}
+
+impl<Res, E, F> ClassifyStatus<Res, E> for F
+where
+    F: Fn(&Result<Res, E>) -> &'static str,
+{
+    #[inline]
+    fn status(&self, result: &Result<Res, E>) -> &'static str {
+        self(result)
+    }
+}
+
+/// `"ok"` for a response, `"error"` for an error.
+///
+/// # Example
+///
+/// ```
+/// use abacus_layers::metrics::{ClassifyStatus, OkOrError};
+/// assert_eq!(OkOrError.status(&Err::<(), _>("boom")), "error");
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OkOrError;
+
+impl<Res, E> ClassifyStatus<Res, E> for OkOrError {
+    #[inline]
+    fn status(&self, result: &Result<Res, E>) -> &'static str {
+        if result.is_ok() { "ok" } else { "error" }
+    }
+}
+
+pub(super) static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+#[derive(Clone, Debug)]
+struct Config {
+    requests: SharedString,
+    duration: SharedString,
+    in_flight: SharedString,
+    status_label: SharedString,
+    labels: Vec<Label>,
+}
+
+struct StatusKeys {
+    status: &'static str,
+    requests: Key,
+    duration: Key,
+}
+
+/// Configuration plus the metric keys built from it (once per status value).
+pub(super) struct Shared {
+    config: Config,
+    in_flight: Key,
+    by_status: RwLock<Vec<StatusKeys>>,
+}
+
+impl Shared {
+    fn new(config: Config) -> Self {
+        Self {
+            in_flight: Key::from_parts(config.in_flight.clone(), config.labels.clone()),
+            by_status: RwLock::new(Vec::new()),
+            config,
+        }
+    }
+
+    #[inline]
+    pub(super) fn start(&self) {
+        ::metrics::with_recorder(|r| r.register_gauge(&self.in_flight, &METADATA).increment(1.0));
+    }
+
+    pub(super) fn finish(&self, status: &'static str, elapsed: Duration) {
+        ::metrics::with_recorder(|r| {
+            r.register_gauge(&self.in_flight, &METADATA).decrement(1.0);
+            self.with_status_keys(status, |keys| {
+                r.register_counter(&keys.requests, &METADATA).increment(1);
+                r.register_histogram(&keys.duration, &METADATA)
+                    .record(elapsed.as_secs_f64());
+            });
+        });
+    }
+
+    fn with_status_keys(&self, status: &'static str, f: impl FnOnce(&StatusKeys)) {
+        {
+            let keys = self.by_status.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(k) = keys.iter().find(|k| k.status == status) {
+                return f(k);
+            }
+        }
+        let mut keys = self.by_status.write().unwrap_or_else(|e| e.into_inner());
+        if !keys.iter().any(|k| k.status == status) {
+            let mut labels = self.config.labels.clone();
+            labels.push(Label::new(
+                self.config.status_label.clone(),
+                SharedString::const_str(status),
+            ));
+            keys.push(StatusKeys {
+                status,
+                requests: Key::from_parts(self.config.requests.clone(), labels.clone()),
+                duration: Key::from_parts(self.config.duration.clone(), labels),
+            });
+        }
+        let k = keys.iter().find(|k| k.status == status).expect("inserted");
+        f(k)
+    }
+}
+
+/// Applies [`Metrics`] to services.
+///
+/// Cloning the layer shares its metric keys.
+///
+/// # Example
+///
+/// ```
+/// use abacus_layers::metrics::MetricsLayer;
+/// let layer = MetricsLayer::new()
+///     .requests_total_name("a2a_requests_total")
+///     .label("agent_name", "abacus");
+/// # let _ = layer;
+/// ```
+pub struct MetricsLayer<C = OkOrError> {
+    pub(super) shared: Arc<Shared>,
+    pub(super) classifier: C,
+}
+
+impl MetricsLayer {
+    /// A layer with the generic default names and no static labels.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let layer = abacus_layers::metrics::MetricsLayer::new();
+    /// # let _ = layer;
+    /// ```
+    pub fn new() -> Self {
+        Self {
+            shared: Arc::new(Shared::new(Config {
+                requests: SharedString::const_str("requests_total"),
+                duration: SharedString::const_str("request_duration_seconds"),
+                in_flight: SharedString::const_str("requests_in_flight"),
+                status_label: SharedString::const_str("status"),
+                labels: Vec::new(),
+            })),
+            classifier: OkOrError,
+        }
+    }
+}
+
+impl Default for MetricsLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C> MetricsLayer<C> {
+    fn rebuild(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        let mut config = self.shared.config.clone();
+        f(&mut config);
+        self.shared = Arc::new(Shared::new(config));
+        self
+    }
+
+    /// The request counter's name (default `requests_total`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let l = abacus_layers::metrics::MetricsLayer::new().requests_total_name("a2a_requests_total");
+    /// # let _ = l;
+    /// ```
+    pub fn requests_total_name(self, name: impl Into<SharedString>) -> Self {
+        let name = name.into();
+        self.rebuild(|c| c.requests = name)
+    }
+
+    /// The duration histogram's name (default `request_duration_seconds`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let l = abacus_layers::metrics::MetricsLayer::new()
+    ///     .duration_name("a2a_request_duration_seconds");
+    /// # let _ = l;
+    /// ```
+    pub fn duration_name(self, name: impl Into<SharedString>) -> Self {
+        let name = name.into();
+        self.rebuild(|c| c.duration = name)
+    }
+
+    /// The in-flight gauge's name (default `requests_in_flight`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let l = abacus_layers::metrics::MetricsLayer::new().in_flight_name("a2a_active_requests");
+    /// # let _ = l;
+    /// ```
+    pub fn in_flight_name(self, name: impl Into<SharedString>) -> Self {
+        let name = name.into();
+        self.rebuild(|c| c.in_flight = name)
+    }
+
+    /// The status label's name (default `status`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let l = abacus_layers::metrics::MetricsLayer::new().status_label_name("outcome");
+    /// # let _ = l;
+    /// ```
+    pub fn status_label_name(self, name: impl Into<SharedString>) -> Self {
+        let name = name.into();
+        self.rebuild(|c| c.status_label = name)
+    }
+
+    /// Add a static label to every metric.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let l = abacus_layers::metrics::MetricsLayer::new()
+    ///     .label("agent_name", "abacus")
+    ///     .label("instance", String::from("a-1"));
+    /// # let _ = l;
+    /// ```
+    pub fn label(self, key: impl Into<SharedString>, value: impl Into<SharedString>) -> Self {
+        let label = Label::new(key, value);
+        self.rebuild(|c| c.labels.push(label))
+    }
+
+    /// Decide the status label's value (see [`ClassifyStatus`]).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let l = abacus_layers::metrics::MetricsLayer::new()
+    ///     .classify_status(|r: &Result<u8, std::io::Error>| if r.is_ok() { "success" } else { "failure" });
+    /// # let _ = l;
+    /// ```
+    pub fn classify_status<D>(self, classifier: D) -> MetricsLayer<D> {
+        MetricsLayer {
+            shared: self.shared,
+            classifier,
+        }
+    }
+}
+
+impl<C: Clone> Clone for MetricsLayer<C> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            classifier: self.classifier.clone(),
+        }
+    }
+}
+
+impl<C> fmt::Debug for MetricsLayer<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsLayer")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, C: Clone> Layer<S> for MetricsLayer<C> {
+    type Service = Metrics<S, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Metrics {
+            inner,
+            shared: self.shared.clone(),
+            classifier: self.classifier.clone(),
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Behaviour tests for every layer (one binary, one module per layer).
+
+mod common;
+
+mod cache;
+mod circuit_breaker;
+mod concurrency;
+mod metrics;
+mod retry;
+mod stack;
+mod stream;
+mod timeout;

@@ -1,0 +1,215 @@
+//! A small A2A JSON-RPC client over hyper: used by the `abacus send` command
+//! and by the integration tests.
+
+use crate::protocol::types::{Message, Part, Role};
+use bytes::Bytes;
+use futures_util::stream::{self, BoxStream, StreamExt};
+use http::{header, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+/// A client error: transport failure or a reply that is not JSON-RPC.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The request could not be sent or the reply not read.
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// The server answered with a non-success HTTP status.
+    #[error("HTTP {0}: {1}")]
+    Status(StatusCode, String),
+    /// The reply was not valid JSON.
+    #[error("invalid reply: {0}")]
+    Invalid(String),
+}
+
+/// An A2A JSON-RPC client for one server.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), abacus::client::ClientError> {
+/// let client = abacus::client::Client::new("http://127.0.0.1:8002/");
+/// let reply = client.call("SendMessage", abacus::client::Client::text_params("2 + 2")).await?;
+/// println!("{}", reply["result"]);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    url: Arc<str>,
+    http: HyperClient<HttpConnector, Full<Bytes>>,
+    next_id: Arc<AtomicI64>,
+}
+
+impl Client {
+    /// A client for the JSON-RPC endpoint at `url`.
+    pub fn new(url: &str) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        Client {
+            url: url.into(),
+            http: HyperClient::builder(TokioExecutor::new()).build(connector),
+            next_id: Arc::new(AtomicI64::new(1)),
+        }
+    }
+
+    /// `SendMessage` params for a user message with one text part.
+    pub fn text_params(text: &str) -> Value {
+        let msg = Message::new(Role::User, vec![Part::text(text)]);
+        json!({ "message": msg })
+    }
+
+    async fn post(
+        &self,
+        body: Vec<u8>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
+        let req = Request::post(&*self.url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("A2A-Version", crate::protocol::PROTOCOL_VERSION)
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        self.http
+            .request(req)
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))
+    }
+
+    fn envelope(&self, method: &str, params: Value) -> Vec<u8> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .unwrap_or_default()
+    }
+
+    /// GETs a JSON document (e.g. the agent card) from `url`.
+    pub async fn get(&self, url: &str) -> Result<Value, ClientError> {
+        let req = Request::get(url)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let resp = self
+            .http
+            .request(req)
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(ClientError::Status(
+                status,
+                String::from_utf8_lossy(&body).into_owned(),
+            ));
+        }
+        serde_json::from_slice(&body).map_err(|e| ClientError::Invalid(e.to_string()))
+    }
+
+    /// Calls a unary method and returns the whole JSON-RPC reply object.
+    pub async fn call(&self, method: &str, params: Value) -> Result<Value, ClientError> {
+        let resp = self.post(self.envelope(method, params)).await?;
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(ClientError::Status(
+                status,
+                String::from_utf8_lossy(&body).into_owned(),
+            ));
+        }
+        serde_json::from_slice(&body).map_err(|e| ClientError::Invalid(e.to_string()))
+    }
+
+    /// Calls a streaming method; yields each SSE event's JSON-RPC reply.
+    pub async fn stream(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> Result<BoxStream<'static, Result<Value, ClientError>>, ClientError> {
+        let resp = self.post(self.envelope(method, params)).await?;
+        let status = resp.status();
+        let is_sse = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        let body = resp.into_body();
+        if !status.is_success() || !is_sse {
+            let bytes = body
+                .collect()
+                .await
+                .map_err(|e| ClientError::Transport(e.to_string()))?
+                .to_bytes();
+            // A JSON-RPC error instead of a stream: yield it as the only event.
+            let v: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| ClientError::Invalid(format!("HTTP {status}: {e}")))?;
+            return Ok(stream::once(async move { Ok(v) }).boxed());
+        }
+        let state = SseState {
+            body,
+            buf: Vec::new(),
+            ready: VecDeque::new(),
+            ended: false,
+        };
+        Ok(stream::unfold(state, |mut st| async move {
+            loop {
+                if let Some(v) = st.ready.pop_front() {
+                    return Some((v, st));
+                }
+                if st.ended {
+                    return None;
+                }
+                match st.body.frame().await {
+                    None => st.ended = true,
+                    Some(Err(e)) => {
+                        st.ended = true;
+                        st.ready
+                            .push_back(Err(ClientError::Transport(e.to_string())));
+                    }
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            st.buf.extend_from_slice(&data);
+                            st.drain_events();
+                        }
+                    }
+                }
+            }
+        })
+        .boxed())
+    }
+}
+
+/// Splits SSE frames into `data:` events. Hand-written: a dozen lines, and
+/// the SSE client crates want to own the HTTP client.
+struct SseState {
+    body: hyper::body::Incoming,
+    buf: Vec<u8>,
+    ready: VecDeque<Result<Value, ClientError>>,
+    ended: bool,
+}
+
+impl SseState {
+    fn drain_events(&mut self) {
+        while let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
+            let block: Vec<u8> = self.buf.drain(..end + 2).collect();
+            let text = String::from_utf8_lossy(&block);
+            let data: Vec<&str> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim_start)
+                .collect();
+            if data.is_empty() {
+                continue; // a comment such as `: keep-alive`
+            }
+            let parsed = serde_json::from_str(&data.join("\n"))
+                .map_err(|e| ClientError::Invalid(e.to_string()));
+            self.ready.push_back(parsed);
+        }
+    }
+}

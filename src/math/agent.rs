@@ -1,0 +1,277 @@
+//! The math agent: the engine behind the [`Agent`] trait.
+//!
+//! Instant arithmetic is answered with a direct Message whose single text
+//! part is the result ("4"). Long computations (fibonacci, factorial, prime
+//! factors, series) and every streamed request become a Task: `working`,
+//! progress status updates, a `result` artifact, then `completed`. Input the
+//! agent will not process (not math, a size limit) ends the task `rejected`;
+//! an evaluation error (division by zero, a domain error, the CPU-time
+//! limit) ends it `failed`. The message says why in both cases.
+
+use super::{parse, Answer, Budget, Limits, MathError, Query};
+use crate::agent::{new_artifact, Agent, RequestContext, TaskUpdater};
+use crate::card::CardBuilder;
+use crate::protocol::types::{A2AError, AgentCard, Part};
+use crate::store::{HistoryEntry, HistoryStore};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The flagship agent: exact arithmetic, sequences, primes and series.
+///
+/// ```
+/// use abacus::math::{Limits, MathAgent};
+/// let agent = MathAgent::new(Limits::default());
+/// let card = MathAgent::card();
+/// assert!(card.skills.iter().any(|s| s.id == "arithmetic"));
+/// # let _ = agent;
+/// ```
+#[derive(Clone)]
+pub struct MathAgent {
+    limits: Arc<Limits>,
+    history: Option<Arc<dyn HistoryStore>>,
+}
+
+impl std::fmt::Debug for MathAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MathAgent")
+            .field("limits", &self.limits)
+            .field("history", &self.history.as_ref().map(|h| h.kind()))
+            .finish()
+    }
+}
+
+/// How long a task answer waits for the similar-queries lookup.
+const SIMILAR_LOOKUP: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Inputs up to this length without powers or factorials are cheap enough
+/// to evaluate on the reactor; anything else goes to the blocking pool.
+const INLINE_MAX_LEN: usize = 64;
+
+impl MathAgent {
+    /// A math agent enforcing `limits`.
+    pub fn new(limits: Limits) -> Self {
+        MathAgent {
+            limits: Arc::new(limits),
+            history: None,
+        }
+    }
+
+    /// Records every answer in `history` (batched off the request path) and
+    /// mentions similar earlier queries in task answers.
+    pub fn with_history(mut self, history: Arc<dyn HistoryStore>) -> Self {
+        self.history = Some(history);
+        self
+    }
+
+    fn record(&self, ctx: &RequestContext, query: &str, result: &str, started: Instant) {
+        let self_test = ctx
+            .message
+            .metadata
+            .as_ref()
+            .is_some_and(|m| m.contains_key(crate::health::SELF_TEST_METADATA));
+        if self_test {
+            return;
+        }
+        if let Some(h) = &self.history {
+            h.record(HistoryEntry::new(
+                query,
+                result,
+                started.elapsed(),
+                env!("CARGO_PKG_VERSION"),
+            ));
+        }
+    }
+
+    /// "(3 similar earlier queries: ...)" or nothing; never slows an answer much.
+    async fn similar_note(&self, query: &str) -> String {
+        let Some(h) = &self.history else {
+            return String::new();
+        };
+        match tokio::time::timeout(SIMILAR_LOOKUP, h.similar(query, 3)).await {
+            Ok(Ok(found)) if !found.is_empty() => {
+                let examples: Vec<String> = found
+                    .iter()
+                    .map(|e| format!("\"{}\" = {}", e.query, shorten(&e.result, 40)))
+                    .collect();
+                format!(
+                    " ({} similar earlier {}: {})",
+                    found.len(),
+                    if found.len() == 1 { "query" } else { "queries" },
+                    examples.join("; ")
+                )
+            }
+            _ => String::new(),
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The math agent's card (the server fills in its URL).
+    pub fn card() -> AgentCard {
+        CardBuilder::new(
+            "abacus math agent",
+            "Exact arithmetic of any size, fibonacci, factorials, prime factorization, \
+             primality, gcd/lcm and series statistics, with streamed progress.",
+        )
+        .provider("abacus", "https://github.com/abacus-a2a/abacus")
+        .skill(
+            "arithmetic",
+            "Arithmetic",
+            "Evaluates expressions with + - * / % ^, parentheses, functions (sqrt, ln, sin, ...) \
+             and word forms; integers are exact at any size",
+            &["math", "arithmetic", "calculator"],
+            &["2 + 2", "2^200", "what is 15% of 200", "square root of 16"],
+        )
+        .skill(
+            "sequences",
+            "Sequences",
+            "Fibonacci numbers and factorials, exact, with streamed progress",
+            &["math", "fibonacci", "factorial"],
+            &["fibonacci 100", "factorial 100"],
+        )
+        .skill(
+            "primes",
+            "Primes",
+            "Prime factorization (Pollard rho), primality (Miller-Rabin), gcd and lcm",
+            &["math", "primes", "factorization"],
+            &["prime factors 600851475143", "is 97 prime", "gcd 12 18"],
+        )
+        .skill(
+            "series",
+            "Series",
+            "Sum and mean of a list of numbers",
+            &["math", "statistics"],
+            &["sum of 1, 2, 3", "mean of 2, 4, 9"],
+        )
+        .build()
+    }
+
+    fn runs_inline(text: &str, query: &Query) -> bool {
+        !query.operation().is_long()
+            && text.len() <= INLINE_MAX_LEN
+            && !text.contains('^')
+            && !text.contains("**")
+            && !text.contains('!')
+    }
+
+    /// Evaluates on the blocking pool, forwarding progress lines as status
+    /// updates. Dropping the returned future (cancel) stops the computation.
+    async fn evaluate_blocking(
+        &self,
+        query: Query,
+        up: Option<&TaskUpdater>,
+    ) -> Result<Answer, MathError> {
+        let budget = Budget::new(self.limits.cpu_time);
+        let _stop_on_drop = StopOnDrop(budget.cancel_handle());
+        let limits = self.limits.clone();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut work = tokio::task::spawn_blocking(move || {
+            query.evaluate(&limits, &budget, &mut |line| {
+                let _ = tx.send(line);
+            })
+        });
+        loop {
+            tokio::select! {
+                Some(line) = rx.recv() => {
+                    // The client may be gone; the result still counts.
+                    if let Some(up) = up {
+                        let _ = up.progress(line).await;
+                    }
+                }
+                joined = &mut work => {
+                    return joined.unwrap_or(Err(MathError::Cancelled));
+                }
+            }
+        }
+    }
+}
+
+/// Cancels the computation when the agent's future is dropped.
+struct StopOnDrop(super::CancelHandle);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+#[async_trait::async_trait]
+impl Agent for MathAgent {
+    async fn execute(&self, ctx: RequestContext, up: TaskUpdater) -> Result<(), A2AError> {
+        let started = Instant::now();
+        let text = ctx.text();
+        if text.trim().is_empty() {
+            return up
+                .reject("the math agent needs a text part with a question, e.g. \"2 + 2\"")
+                .await;
+        }
+        let query = match parse(&text, &self.limits) {
+            Ok(q) => q,
+            Err(e) => return up.reject(e.to_string()).await,
+        };
+        metrics::counter!("a2a_math_operations_total", "operation_type" => query.operation().as_str())
+            .increment(1);
+
+        let long = query.operation().is_long();
+        let inline = Self::runs_inline(&text, &query);
+        if !long && !ctx.streaming && ctx.task.is_none() {
+            // Quick questions get a direct answer; big arithmetic still
+            // leaves the reactor for the blocking pool.
+            let result = if inline {
+                let budget = Budget::new(self.limits.cpu_time);
+                query.evaluate(&self.limits, &budget, &mut |_| {})
+            } else {
+                self.evaluate_blocking(query, None).await
+            };
+            return match result {
+                Ok(answer) => {
+                    self.record(&ctx, &text, &answer.result, started);
+                    up.reply(up.agent_message(vec![Part::text(answer.result)]))
+                        .await
+                }
+                Err(e) => finish_with_error(&up, e).await,
+            };
+        }
+
+        up.start_work().await?;
+        let result = if inline {
+            let budget = Budget::new(self.limits.cpu_time);
+            query.evaluate(&self.limits, &budget, &mut |_| {})
+        } else {
+            self.evaluate_blocking(query, Some(&up)).await
+        };
+        match result {
+            Ok(answer) => {
+                let note = self.similar_note(&text).await;
+                self.record(&ctx, &text, &answer.result, started);
+                let mut artifact = new_artifact(vec![Part::text(answer.result)]);
+                artifact.name = Some("result".into());
+                up.artifact_chunk(artifact, false, true).await?;
+                let summary = up.agent_message(vec![Part::text(answer.text + &note)]);
+                up.complete(Some(summary)).await
+            }
+            Err(e) => finish_with_error(&up, e).await,
+        }
+    }
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+async fn finish_with_error(up: &TaskUpdater, e: MathError) -> Result<(), A2AError> {
+    metrics::counter!("a2a_errors_total", "error_type" => e.kind()).increment(1);
+    match e {
+        MathError::Cancelled => Ok(()),
+        MathError::NotUnderstood(_) | MathError::LimitExceeded(_) | MathError::Parse { .. } => {
+            up.reject(e.to_string()).await
+        }
+        other => up.fail(other.to_string()).await,
+    }
+}

@@ -1,0 +1,465 @@
+//! The server's tower stack: the layers of `abacus-layers`, configured for
+//! A2A, composed around the core service in an order chosen in code.
+//!
+//! The layers know nothing of A2A; this module supplies the glue: the cache
+//! key (method + normalized message text), which replies may be cached
+//! (direct messages of deterministic questions), which results count as
+//! failures for the breaker (internal errors), the metric names and labels,
+//! and the JSON-RPC codes of the layers' own errors ([`ToRpcError`]).
+//!
+//! Default order, outermost first, and why:
+//!
+//! ```text
+//! metrics ─► concurrency ─► timeout ─► restamp ─► cache ─► circuit breaker ─► core
+//! ```
+//!
+//! * metrics outermost: every request is counted, shed ones included, and
+//!   durations include queueing;
+//! * concurrency before timeout: overload is refused at once (load shedding)
+//!   instead of burning the deadline in a queue;
+//! * timeout outside the cache: a hit is never slow, a miss is bounded;
+//! * the cache before the breaker: hits keep being served while the breaker
+//!   is open;
+//! * restamp right outside the cache gives each cached reply fresh ids.
+//!
+//! ```
+//! # async fn demo(core: abacus::core::Core) {
+//! use abacus::stack::A2ALayers;
+//! let layers = A2ALayers::new(&abacus::config::StackConfig::default(), "demo");
+//! let stack = layers.default_stack(core);
+//! # let _ = stack;
+//! # }
+//! ```
+
+use crate::core::Core;
+use crate::protocol::server_error;
+use crate::protocol::types::{new_context_id, new_message_id, Message};
+use crate::protocol::{
+    A2AError, A2ARequest, A2AResponse, Call, EventStream, Reply, StreamItem, Unary,
+};
+use abacus_layers::cache::{CacheError, CacheLayer, MapCached};
+use abacus_layers::circuit_breaker::{
+    CircuitBreakerError, CircuitBreakerHandle, CircuitBreakerLayer, ClassifyFailure,
+};
+use abacus_layers::concurrency::{ConcurrencyHandle, ConcurrencyLimitError, ConcurrencyLimitLayer};
+use abacus_layers::metrics::{ClassifyStatus, MetricsLayer};
+use abacus_layers::retry::RetryError;
+use abacus_layers::stream::{
+    GuardedStream, StreamTimeout, StreamTimeouts, TimeoutStream, TrackEnd,
+};
+use abacus_layers::timeout::{Elapsed, RequestTimeout, TimeoutError, TimeoutLayer};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tower::{Layer, Service, ServiceBuilder, ServiceExt};
+
+pub use crate::config::StackConfig;
+
+impl TrackEnd for A2AResponse {
+    type Output<G: Send + Sync + 'static> = Self;
+
+    fn track_end<G: Send + Sync + 'static>(self, guard: G) -> Self {
+        match self {
+            // Complete now: the guard is dropped here.
+            unary @ A2AResponse::Unary(_) => unary,
+            A2AResponse::Stream { id, events } => A2AResponse::Stream {
+                id,
+                events: Box::pin(GuardedStream::new(events, guard)) as EventStream,
+            },
+        }
+    }
+}
+
+impl StreamTimeout for A2AResponse {
+    type Output = Self;
+
+    fn stream_timeout(self, timeouts: StreamTimeouts) -> Self {
+        match self {
+            A2AResponse::Stream { id, events } if !timeouts.is_none() => {
+                let on_elapsed = |e: Elapsed| -> StreamItem { Err(timeout_error(&e)) };
+                A2AResponse::Stream {
+                    id,
+                    events: Box::pin(TimeoutStream::new(events, timeouts, on_elapsed)),
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+fn timeout_error(e: &Elapsed) -> A2AError {
+    A2AError::new(server_error::TIMEOUT, format!("request timed out: {e}"))
+}
+
+/// Maps an error of the stack to the JSON-RPC error the client gets.
+///
+/// ```
+/// use abacus::stack::ToRpcError;
+/// use abacus_layers::concurrency::ConcurrencyLimitError;
+/// let e: ConcurrencyLimitError<std::convert::Infallible> = ConcurrencyLimitError::Overloaded;
+/// assert_eq!(e.to_rpc_error().code, abacus::protocol::server_error::OVERLOADED);
+/// ```
+pub trait ToRpcError {
+    /// The JSON-RPC error.
+    fn to_rpc_error(&self) -> A2AError;
+}
+
+impl ToRpcError for Infallible {
+    fn to_rpc_error(&self) -> A2AError {
+        match *self {}
+    }
+}
+
+impl ToRpcError for A2AError {
+    fn to_rpc_error(&self) -> A2AError {
+        self.clone()
+    }
+}
+
+impl ToRpcError for tower::BoxError {
+    fn to_rpc_error(&self) -> A2AError {
+        crate::http::rpc_error_for_ref(self.as_ref())
+    }
+}
+
+impl<E: ToRpcError> ToRpcError for ConcurrencyLimitError<E> {
+    fn to_rpc_error(&self) -> A2AError {
+        match self {
+            ConcurrencyLimitError::Overloaded => A2AError::new(
+                server_error::OVERLOADED,
+                "server overloaded: too many requests in flight; retry later",
+            ),
+            ConcurrencyLimitError::Inner(e) => e.to_rpc_error(),
+        }
+    }
+}
+
+impl<E: ToRpcError> ToRpcError for TimeoutError<E> {
+    fn to_rpc_error(&self) -> A2AError {
+        match self {
+            TimeoutError::Elapsed(e) => timeout_error(e),
+            TimeoutError::Inner(e) => e.to_rpc_error(),
+        }
+    }
+}
+
+impl<E: ToRpcError> ToRpcError for CacheError<E> {
+    fn to_rpc_error(&self) -> A2AError {
+        match self {
+            CacheError::Inner(e) => e.to_rpc_error(),
+            CacheError::Shared(e) => e.to_rpc_error(),
+        }
+    }
+}
+
+impl<E: ToRpcError> ToRpcError for CircuitBreakerError<E> {
+    fn to_rpc_error(&self) -> A2AError {
+        match self {
+            CircuitBreakerError::Open => A2AError::new(
+                server_error::UNAVAILABLE,
+                "service unavailable: failing dependency, circuit breaker open; retry later",
+            ),
+            CircuitBreakerError::Inner(e) => e.to_rpc_error(),
+        }
+    }
+}
+
+impl<E: ToRpcError> ToRpcError for RetryError<E> {
+    fn to_rpc_error(&self) -> A2AError {
+        match self {
+            RetryError::Inner(e) => e.to_rpc_error(),
+            RetryError::Exhausted { error, .. } => error.to_rpc_error(),
+        }
+    }
+}
+
+/// Metrics status label: `success`, or `error` for JSON-RPC errors and failures.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct A2AStatus;
+
+impl<E> ClassifyStatus<A2AResponse, E> for A2AStatus {
+    fn status(&self, result: &Result<A2AResponse, E>) -> &'static str {
+        match result {
+            Ok(r) if r.is_success() => "success",
+            _ => "error",
+        }
+    }
+}
+
+/// Breaker failures: stack errors and internal errors (-32603), not the
+/// client's mistakes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InternalFailures;
+
+impl<E> ClassifyFailure<A2AResponse, E> for InternalFailures {
+    fn is_failure(&self, result: &Result<A2AResponse, E>) -> bool {
+        match result {
+            Err(_) => true,
+            Ok(r) => r.error_code() == Some(crate::protocol::error_code::INTERNAL_ERROR),
+        }
+    }
+}
+
+/// The per-request deadline a client asked for (`X-Timeout-Ms`), already
+/// capped by the HTTP adapter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientTimeout;
+
+impl RequestTimeout<A2ARequest> for ClientTimeout {
+    fn request_timeout(&self, req: &A2ARequest) -> Option<Duration> {
+        req.meta.timeout
+    }
+}
+
+/// Words that make a question non-deterministic, hence never cached.
+const NON_CACHEABLE: [&str; 5] = ["now", "today", "current", "random", "time"];
+
+/// Cache key of a SendMessage: its text parts, lowercased, whitespace
+/// collapsed. `None` (not cacheable) for other methods, continuations of a
+/// task, non-text parts and non-deterministic questions.
+///
+/// ```
+/// use abacus::protocol::jsonrpc::decode_request;
+/// use abacus::stack::cache_key;
+/// let a = decode_request(br#"{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"messageId":"a","role":"ROLE_USER","parts":[{"text":"2  +  2"}]}}}"#).unwrap();
+/// let b = decode_request(br#"{"jsonrpc":"2.0","id":2,"method":"SendMessage","params":{"message":{"messageId":"b","role":"ROLE_USER","parts":[{"text":"2 + 2"}]}}}"#).unwrap();
+/// assert_eq!(cache_key(&a), cache_key(&b));
+/// let now = decode_request(br#"{"jsonrpc":"2.0","id":3,"method":"SendMessage","params":{"message":{"messageId":"c","role":"ROLE_USER","parts":[{"text":"time now"}]}}}"#).unwrap();
+/// assert_eq!(cache_key(&now), None);
+/// ```
+pub fn cache_key(req: &A2ARequest) -> Option<String> {
+    let Call::SendMessage(p) = &req.call else {
+        return None;
+    };
+    let m = &p.message;
+    if m.task_id.is_some() || m.reference_task_ids.is_some() || m.parts.is_empty() {
+        return None;
+    }
+    let mut key = String::with_capacity(32);
+    for part in &m.parts {
+        let text = part.as_text()?;
+        for word in text.split_whitespace() {
+            let lower = word.to_lowercase();
+            let bare = lower.trim_matches(|c: char| !c.is_alphanumeric());
+            if NON_CACHEABLE.contains(&bare) {
+                return None;
+            }
+            if !key.is_empty() {
+                key.push(' ');
+            }
+            key.push_str(&lower);
+        }
+        key.push('\n');
+    }
+    Some(key)
+}
+
+fn cache_disabled(_: &A2ARequest) -> Option<String> {
+    None
+}
+
+/// A direct message reply is cached; tasks (stateful) and errors are not.
+fn to_cached(res: &A2AResponse) -> Option<Arc<Message>> {
+    match res {
+        A2AResponse::Unary(Unary {
+            outcome: Ok(Reply::Message(m)),
+            ..
+        }) => Some(Arc::new((**m).clone())),
+        _ => None,
+    }
+}
+
+fn from_cached(m: Arc<Message>) -> A2AResponse {
+    A2AResponse::Unary(Unary {
+        id: crate::protocol::JsonRpcId::Null,
+        outcome: Ok(Reply::Message(Box::new((*m).clone()))),
+        cached: true,
+    })
+}
+
+/// The response cache as configured for A2A.
+pub type A2ACacheLayer = CacheLayer<
+    String,
+    Arc<Message>,
+    fn(&A2ARequest) -> Option<String>,
+    MapCached<fn(&A2AResponse) -> Option<Arc<Message>>, fn(Arc<Message>) -> A2AResponse>,
+>;
+
+/// Every layer of the server, configured for A2A. Clone a field to use it in
+/// a stack of your own order; clones share state (semaphore, cache, breaker).
+#[derive(Clone)]
+pub struct A2ALayers {
+    /// `a2a_requests_total`, `a2a_request_duration_seconds`, `a2a_active_requests`.
+    pub metrics: MetricsLayer<A2AStatus>,
+    /// In-flight bound, shedding load above it.
+    pub concurrency: ConcurrencyLimitLayer,
+    /// Request deadline and stream timeouts.
+    pub timeout: TimeoutLayer<ClientTimeout>,
+    /// Gives cached replies fresh ids.
+    pub restamp: RestampLayer,
+    /// Response cache (`a2a_cache_hits_total`).
+    pub cache: A2ACacheLayer,
+    /// Circuit breaker around the core.
+    pub breaker: CircuitBreakerLayer<InternalFailures>,
+    concurrency_handle: ConcurrencyHandle,
+    breaker_handle: CircuitBreakerHandle,
+}
+
+impl A2ALayers {
+    /// Builds every layer from `cfg`; `agent_name` labels the request metrics.
+    pub fn new(cfg: &StackConfig, agent_name: &str) -> Self {
+        let metrics = MetricsLayer::new()
+            .requests_total_name("a2a_requests_total")
+            .duration_name("a2a_request_duration_seconds")
+            .in_flight_name("a2a_active_requests")
+            .label("agent_name", agent_name.to_string())
+            .classify_status(A2AStatus);
+        let concurrency = ConcurrencyLimitLayer::new(cfg.concurrency_limit.max(1))
+            .load_shed(cfg.load_shed)
+            .queue_wait_histogram("a2a_queue_wait_seconds");
+        let concurrency_handle = concurrency.handle();
+        let timeout = TimeoutLayer::new(cfg.request_timeout())
+            .first_item_timeout(cfg.stream_first_event_timeout())
+            .idle_timeout(cfg.stream_idle_timeout())
+            .per_request_timeout(ClientTimeout);
+        let key: fn(&A2ARequest) -> Option<String> =
+            if cfg.cache { cache_key } else { cache_disabled };
+        let cache = CacheLayer::builder()
+            .max_capacity(cfg.cache_capacity)
+            .time_to_live(cfg.cache_ttl())
+            .metric_name("a2a_cache_hits_total")
+            .build_mapped(
+                key,
+                to_cached as fn(&A2AResponse) -> Option<Arc<Message>>,
+                from_cached as fn(Arc<Message>) -> A2AResponse,
+            );
+        let breaker = CircuitBreakerLayer::builder()
+            .name("core")
+            .failure_rate_threshold(cfg.breaker_failure_rate)
+            .minimum_calls(cfg.breaker_min_calls)
+            .sliding_window(Duration::from_secs(cfg.breaker_window_secs.max(1)))
+            .open_duration(Duration::from_secs(cfg.breaker_open_secs.max(1)))
+            .state_metric_name("a2a_circuit_breaker_state")
+            .transitions_metric_name("a2a_circuit_breaker_transitions_total")
+            .failure_if(InternalFailures)
+            .build();
+        let breaker_handle = breaker.handle();
+        A2ALayers {
+            metrics,
+            concurrency,
+            timeout,
+            restamp: RestampLayer,
+            cache,
+            breaker,
+            concurrency_handle,
+            breaker_handle,
+        }
+    }
+
+    /// In-flight requests and free permits.
+    pub fn concurrency_handle(&self) -> &ConcurrencyHandle {
+        &self.concurrency_handle
+    }
+
+    /// The core breaker's state.
+    pub fn breaker_handle(&self) -> &CircuitBreakerHandle {
+        &self.breaker_handle
+    }
+
+    /// The default stack around `core` (see the module docs for the order).
+    pub fn default_stack(
+        &self,
+        core: Core,
+    ) -> impl Service<
+        A2ARequest,
+        Response = A2AResponse,
+        Error = A2AError,
+        Future = impl Future<Output = Result<A2AResponse, A2AError>> + Send,
+    > + Clone
+           + Send
+           + Sync
+           + 'static {
+        ServiceBuilder::new()
+            .layer(self.metrics.clone())
+            .layer(self.concurrency.clone())
+            .layer(self.timeout)
+            .layer(self.restamp)
+            .layer(self.cache.clone())
+            .layer(self.breaker.clone())
+            .service(core)
+            .map_err(|e| e.to_rpc_error())
+    }
+}
+
+/// Gives a reply served from the cache the ids of the request it answers:
+/// a fresh messageId and the request's contextId (or a new one).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestampLayer;
+
+impl<S> Layer<S> for RestampLayer {
+    type Service = Restamp<S>;
+    fn layer(&self, inner: S) -> Restamp<S> {
+        Restamp { inner }
+    }
+}
+
+/// The service of [`RestampLayer`].
+#[derive(Debug, Clone)]
+pub struct Restamp<S> {
+    inner: S,
+}
+
+impl<S> Service<A2ARequest> for Restamp<S>
+where
+    S: Service<A2ARequest, Response = A2AResponse>,
+{
+    type Response = A2AResponse;
+    type Error = S::Error;
+    type Future = RestampFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: A2ARequest) -> Self::Future {
+        let context_id = req.call.message().and_then(|m| m.context_id.clone());
+        RestampFuture {
+            inner: self.inner.call(req),
+            context_id,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Response future of [`Restamp`].
+    pub struct RestampFuture<F> {
+        #[pin]
+        inner: F,
+        context_id: Option<String>,
+    }
+}
+
+impl<F, E> Future for RestampFuture<F>
+where
+    F: Future<Output = Result<A2AResponse, E>>,
+{
+    type Output = Result<A2AResponse, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut res = std::task::ready!(this.inner.poll(cx));
+        if let Ok(A2AResponse::Unary(u)) = &mut res {
+            if u.cached {
+                if let Ok(Reply::Message(m)) = &mut u.outcome {
+                    m.message_id = new_message_id();
+                    m.context_id = Some(this.context_id.take().unwrap_or_else(new_context_id));
+                }
+                u.cached = false;
+            }
+        }
+        Poll::Ready(res)
+    }
+}

@@ -1,0 +1,473 @@
+//! Behaviour every backend must show, run by each backend's tests through
+//! [`task_store_conformance!`] and [`history_suite`].
+
+use super::{HistoryEntry, HistoryStore, ListQuery, StoreError, TaskPage, TaskStore};
+use a2a::{Artifact, Message, Part, Role, Task, TaskState, TaskStatus};
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::json;
+use std::any::Any;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A store under test plus whatever must live as long as it (temp dir,
+/// database schema).
+pub struct Fixture {
+    pub store: Arc<dyn TaskStore>,
+    _guard: Box<dyn Any + Send>,
+}
+
+impl Fixture {
+    pub fn new(store: impl TaskStore, guard: impl Any + Send) -> Self {
+        Self {
+            store: Arc::new(store),
+            _guard: Box::new(guard),
+        }
+    }
+}
+
+/// Generates one `#[tokio::test]` per conformance check; `$fixture` is an
+/// expression yielding `Option<Fixture>` (`None` skips, e.g. no database).
+macro_rules! task_store_conformance {
+    ($fixture:expr) => {
+        #[tokio::test]
+        async fn conformance_round_trip() {
+            if let Some(f) = $fixture.await {
+                super::super::conformance::round_trip(&*f.store).await;
+            }
+        }
+
+        #[tokio::test]
+        async fn conformance_upsert_replaces() {
+            if let Some(f) = $fixture.await {
+                super::super::conformance::upsert_replaces(&*f.store).await;
+            }
+        }
+
+        #[tokio::test]
+        async fn conformance_list_filters() {
+            if let Some(f) = $fixture.await {
+                super::super::conformance::list_filters(&*f.store).await;
+            }
+        }
+
+        #[tokio::test]
+        async fn conformance_pagination() {
+            if let Some(f) = $fixture.await {
+                super::super::conformance::pagination(&*f.store).await;
+            }
+        }
+
+        #[tokio::test]
+        async fn conformance_invalid_page_token() {
+            if let Some(f) = $fixture.await {
+                super::super::conformance::invalid_page_token(&*f.store).await;
+            }
+        }
+
+        #[tokio::test]
+        async fn conformance_concurrent_saves() {
+            if let Some(f) = $fixture.await {
+                super::super::conformance::concurrent_saves(f.store.clone()).await;
+            }
+        }
+
+        #[tokio::test]
+        async fn conformance_ping() {
+            if let Some(f) = $fixture.await {
+                f.store.ping().await.expect("ping");
+                assert!(!f.store.kind().is_empty());
+            }
+        }
+    };
+}
+pub(crate) use task_store_conformance;
+
+/// A timestamp `secs` seconds (plus some nanoseconds, to check precision)
+/// after a fixed instant.
+pub fn ts(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_750_000_000 + secs, 123_456_789)
+        .single()
+        .expect("valid timestamp")
+}
+
+/// A plain task with a status timestamp `secs` after a fixed instant.
+pub fn task(id: &str, context: &str, state: TaskState, secs: i64) -> Task {
+    Task {
+        id: id.to_string(),
+        context_id: context.to_string(),
+        status: TaskStatus {
+            state,
+            message: None,
+            timestamp: Some(ts(secs)),
+        },
+        artifacts: None,
+        history: None,
+        metadata: None,
+    }
+}
+
+fn rich_task() -> Task {
+    let mut part_meta = HashMap::new();
+    part_meta.insert("k".to_string(), json!({"nested": [1, 2.5, null, "x"]}));
+    let mut data = Part::data(json!({"expr": "2+2", "value": 4, "exact": "1/3"}));
+    data.metadata = Some(part_meta);
+    let mut file = Part::url("https://example.invalid/a.png");
+    file.filename = Some("a.png".into());
+    file.media_type = Some("image/png".into());
+    let user = Message {
+        message_id: "m1".into(),
+        context_id: Some("ctx-rich".into()),
+        task_id: Some("rich".into()),
+        role: Role::User,
+        parts: vec![Part::text("what is 2 + 2? ünïcödé ✓"), file],
+        metadata: None,
+        extensions: None,
+        reference_task_ids: None,
+    };
+    let agent = Message {
+        message_id: "m2".into(),
+        context_id: Some("ctx-rich".into()),
+        task_id: Some("rich".into()),
+        role: Role::Agent,
+        parts: vec![data, Part::raw(vec![0, 1, 2, 254, 255])],
+        metadata: None,
+        extensions: None,
+        reference_task_ids: None,
+    };
+    let mut meta = HashMap::new();
+    meta.insert(
+        "numbers".to_string(),
+        json!([0, -1, 1.5, 1e-7, 12345678901234i64, u64::MAX, 0.1]),
+    );
+    meta.insert("nul".to_string(), json!("a\u{0}b"));
+    meta.insert("empty".to_string(), json!({}));
+    Task {
+        id: "rich".into(),
+        context_id: "ctx-rich".into(),
+        status: TaskStatus {
+            state: TaskState::Completed,
+            message: Some(agent.clone()),
+            timestamp: Some(ts(42)),
+        },
+        artifacts: Some(vec![Artifact {
+            artifact_id: "a1".into(),
+            name: Some("answer".into()),
+            description: Some("the result".into()),
+            parts: vec![Part::text("4")],
+            metadata: Some(meta.clone()),
+            extensions: None,
+        }]),
+        history: Some(vec![user, agent]),
+        metadata: Some(meta),
+    }
+}
+
+pub async fn round_trip(store: &dyn TaskStore) {
+    let t = rich_task();
+    store.save(&t).await.expect("save");
+    assert_eq!(store.get(&t.id).await.expect("get"), Some(t.clone()));
+    assert_eq!(store.get("no-such-task").await.expect("get missing"), None);
+    let mut bare = task("bare", "ctx-bare", TaskState::Submitted, 0);
+    bare.status.timestamp = None;
+    store.save(&bare).await.expect("save bare");
+    assert_eq!(store.get("bare").await.expect("get bare"), Some(bare));
+}
+
+pub async fn upsert_replaces(store: &dyn TaskStore) {
+    let mut t = task("up", "ctx-old", TaskState::Working, 1);
+    store.save(&t).await.expect("save");
+    t.context_id = "ctx-new".into();
+    t.status.state = TaskState::Completed;
+    t.status.timestamp = Some(ts(2));
+    t.artifacts = Some(vec![Artifact {
+        artifact_id: "a".into(),
+        name: None,
+        description: None,
+        parts: vec![Part::text("done")],
+        metadata: None,
+        extensions: None,
+    }]);
+    store.save(&t).await.expect("save again");
+    assert_eq!(store.get("up").await.expect("get"), Some(t));
+    let old = list(store, |q| q.context_id = Some("ctx-old".into())).await;
+    assert_eq!(old.total_size, 0);
+    let new = list(store, |q| q.context_id = Some("ctx-new".into())).await;
+    assert_eq!(ids(&new), ["up"]);
+    let working = list(store, |q| q.state = Some(TaskState::Working)).await;
+    assert!(!ids(&working).contains(&"up".to_string()));
+}
+
+async fn list(store: &dyn TaskStore, f: impl FnOnce(&mut ListQuery)) -> TaskPage {
+    let mut q = ListQuery {
+        page_size: 1000,
+        ..ListQuery::default()
+    };
+    f(&mut q);
+    store.list(&q).await.expect("list")
+}
+
+fn ids(page: &TaskPage) -> Vec<String> {
+    page.tasks.iter().map(|t| t.id.clone()).collect()
+}
+
+pub async fn list_filters(store: &dyn TaskStore) {
+    let fixtures = [
+        ("f1", "ctx-a", TaskState::Working, 10),
+        ("f2", "ctx-a", TaskState::Completed, 20),
+        ("f3", "ctx-b", TaskState::Completed, 30),
+        ("f4", "ctx-b", TaskState::Failed, 40),
+        ("f5", "ctx-a", TaskState::Completed, 50),
+    ];
+    for (id, ctx, state, secs) in fixtures {
+        store.save(&task(id, ctx, state, secs)).await.expect("save");
+    }
+    let all = list(store, |_| {}).await;
+    assert_eq!(ids(&all), ["f5", "f4", "f3", "f2", "f1"]);
+    assert_eq!(all.total_size, 5);
+    assert_eq!(all.next_page_token, None);
+
+    let a = list(store, |q| q.context_id = Some("ctx-a".into())).await;
+    assert_eq!(ids(&a), ["f5", "f2", "f1"]);
+    assert_eq!(a.total_size, 3);
+
+    let done = list(store, |q| q.state = Some(TaskState::Completed)).await;
+    assert_eq!(ids(&done), ["f5", "f3", "f2"]);
+
+    let a_done = list(store, |q| {
+        q.context_id = Some("ctx-a".into());
+        q.state = Some(TaskState::Completed);
+    })
+    .await;
+    assert_eq!(ids(&a_done), ["f5", "f2"]);
+
+    // Strictly after: the task exactly at the instant is excluded.
+    let recent = list(store, |q| q.status_after = Some(ts(30))).await;
+    assert_eq!(ids(&recent), ["f5", "f4"]);
+    let recent_b = list(store, |q| {
+        q.status_after = Some(ts(30) - chrono::Duration::nanoseconds(1));
+        q.context_id = Some("ctx-b".into());
+    })
+    .await;
+    assert_eq!(ids(&recent_b), ["f4", "f3"]);
+
+    let none = list(store, |q| q.context_id = Some("ctx-none".into())).await;
+    assert_eq!((none.tasks.len(), none.total_size), (0, 0));
+    assert_eq!(none.next_page_token, None);
+}
+
+pub async fn pagination(store: &dyn TaskStore) {
+    let mut expected = Vec::new();
+    for i in 0..25 {
+        // Groups of three share a timestamp (ties ordered by id); two tasks
+        // have no timestamp and come last.
+        let mut t = task(
+            &format!("p{:02}", 24 - i),
+            "ctx-page",
+            TaskState::Working,
+            i / 3,
+        );
+        if i < 2 {
+            t.status.timestamp = None;
+        }
+        store.save(&t).await.expect("save");
+        expected.push(t);
+    }
+    store
+        .save(&task("other", "ctx-other", TaskState::Working, 5))
+        .await
+        .expect("save other");
+    expected.sort_by(|a, b| {
+        b.status
+            .timestamp
+            .cmp(&a.status.timestamp)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    let mut seen = Vec::new();
+    let mut token = None;
+    let mut pages = 0;
+    loop {
+        let page = store
+            .list(&ListQuery {
+                context_id: Some("ctx-page".into()),
+                page_size: 10,
+                page_token: token.take(),
+                ..ListQuery::default()
+            })
+            .await
+            .expect("list page");
+        pages += 1;
+        assert_eq!(page.total_size, 25);
+        assert!(page.tasks.len() <= 10);
+        seen.extend(page.tasks);
+        match page.next_page_token {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+        assert!(pages < 10, "pagination does not end");
+    }
+    assert_eq!(pages, 3);
+    let unique: HashSet<&str> = seen.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(unique.len(), 25, "a task was returned twice");
+    assert_eq!(seen, expected);
+}
+
+pub async fn invalid_page_token(store: &dyn TaskStore) {
+    store
+        .save(&task("tok", "ctx-tok", TaskState::Working, 1))
+        .await
+        .expect("save");
+    for bad in ["garbage", "", "10", "v1.x.74", "v1.1.7", "v1.1.zz"] {
+        let result = store
+            .list(&ListQuery {
+                page_size: 10,
+                page_token: Some(bad.to_string()),
+                ..ListQuery::default()
+            })
+            .await;
+        assert!(
+            matches!(result, Err(StoreError::InvalidPageToken)),
+            "token {bad:?} gave {result:?}"
+        );
+    }
+}
+
+pub async fn concurrent_saves(store: Arc<dyn TaskStore>) {
+    let mut workers = Vec::new();
+    for w in 0..10 {
+        let store = store.clone();
+        workers.push(tokio::spawn(async move {
+            for i in 0..10 {
+                let t = task(&format!("c{w}-{i}"), "ctx-conc", TaskState::Working, i);
+                store.save(&t).await.expect("concurrent save");
+            }
+        }));
+    }
+    for w in workers {
+        w.await.expect("worker");
+    }
+    for w in 0..10 {
+        for i in 0..10 {
+            let id = format!("c{w}-{i}");
+            assert!(store.get(&id).await.expect("get").is_some(), "{id} missing");
+        }
+    }
+    let page = store
+        .list(&ListQuery {
+            context_id: Some("ctx-conc".into()),
+            page_size: 1000,
+            ..ListQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!((page.tasks.len(), page.total_size), (100, 100));
+}
+
+/// History checks. `make(retention)` returns a fresh, empty store keeping at
+/// most `retention` entries (`None` skips).
+pub async fn history_suite<F, Fut>(make: F)
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = Option<Box<dyn HistoryStore>>>,
+{
+    let Some(store) = make(1000).await else {
+        return;
+    };
+    assert!(store.similar("2+2", 5).await.expect("empty").is_empty());
+
+    let entry = |q: &str, r: &str, ms: u64, secs: i64| HistoryEntry {
+        query: q.into(),
+        result: r.into(),
+        processing_time: Duration::from_nanos(ms * 1_000_000 + 7),
+        agent_version: "0.1.0".into(),
+        created_at: Utc
+            .timestamp_opt(1_750_000_000 + secs, 123_456_000)
+            .single()
+            .expect("ts"),
+    };
+    let first = entry("2+2", "4", 3, 0);
+    let spaced = entry("What is 2 + 2", "4", 2, 1);
+    let again = entry("2 + 2", "4", 1, 2);
+    let integral = entry("integrate x^2 dx", "x^3/3 + C", 40, 3);
+    let integral2 = entry("Integrate x^3 dx", "x^4/4 + C", 41, 4);
+    let short = entry("5", "5", 1, 5);
+    let weird = entry("a\u{0}b \"quoted\" OR NEAR(x) * ^", "?", 1, 6);
+    for e in [
+        &first, &spaced, &again, &integral, &integral2, &short, &weird,
+    ] {
+        store.record(e.clone());
+    }
+    store.flush().await.expect("flush");
+
+    // Identical after normalization first, newest first among equals; the
+    // longer phrasing is less similar; unrelated queries are not returned.
+    let hits = store.similar("2+2", 10).await.expect("similar");
+    assert_eq!(hits, vec![again.clone(), first.clone()]);
+    let hits = store.similar("what is 2+2?", 10).await.expect("similar");
+    assert_eq!(hits.first(), Some(&spaced));
+    assert!(!hits.contains(&integral));
+
+    let hits = store.similar("integrate x^2", 10).await.expect("similar");
+    assert_eq!(hits.first(), Some(&integral));
+    assert!(hits.contains(&integral2), "{hits:?}");
+    assert!(!hits.contains(&first));
+    assert_eq!(
+        store.similar("integrate x^2", 1).await.expect("limit"),
+        vec![integral.clone()]
+    );
+    assert!(store.similar("2+2", 0).await.expect("zero").is_empty());
+
+    // Queries too short for a trigram index still find their equals.
+    assert_eq!(store.similar(" 5 ", 3).await.expect("short"), vec![short]);
+    // FTS syntax and NUL characters in queries are data, not syntax.
+    let hits = store.similar(&weird.query, 3).await.expect("weird");
+    assert_eq!(hits.len(), 1);
+    assert_eq!(
+        hits[0].query.replace('\u{0}', "\u{fffd}"),
+        weird.query.replace('\u{0}', "\u{fffd}")
+    );
+    assert!(store
+        .similar("completely unrelated words", 5)
+        .await
+        .expect("unrelated")
+        .is_empty());
+
+    let stats = store.stats();
+    assert_eq!((stats.accepted, stats.dropped, stats.failed), (7, 0, 0));
+    assert_eq!(stats.written, 7);
+
+    // Without a flush, an entry shows up once the writer's interval passed
+    // (bounded wait; no timing assertion).
+    let late = entry("sqrt(144)", "12", 1, 7);
+    store.record(late.clone());
+    let mut found = Vec::new();
+    for _ in 0..200 {
+        found = store.similar("sqrt(144)", 1).await.expect("similar");
+        if !found.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(found, vec![late]);
+
+    // Retention keeps the newest rows.
+    let Some(small) = make(10).await else {
+        return;
+    };
+    for i in 0..25 {
+        small.record(entry(&format!("retention query {i:02}"), "r", 1, i));
+    }
+    small.flush().await.expect("flush");
+    let kept = small
+        .similar("retention query 24", 100)
+        .await
+        .expect("similar");
+    assert!(kept.len() <= 10, "kept {}", kept.len());
+    assert!(kept.len() >= 5, "similar found only {}", kept.len());
+    assert_eq!(kept[0].query, "retention query 24");
+    assert!(kept
+        .iter()
+        .all(|e| e.query.as_str() >= "retention query 15"));
+    assert_eq!(small.stats().written, 25);
+}

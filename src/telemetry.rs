@@ -1,0 +1,34 @@
+//! Logging set-up (`tracing`), text or JSON.
+
+/// Installs the global `tracing` subscriber: `json` for one JSON object per
+/// line, anything else for human-readable text. `RUST_LOG` filters (default `info`).
+pub fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if format.eq_ignore_ascii_case("json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+use abacus_layers::metrics::prometheus::PrometheusHandle;
+use std::sync::OnceLock;
+
+static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The process-wide Prometheus recorder, installed on first use (every
+/// server in the process shares it). `None` if another recorder was
+/// installed first by the embedding application.
+pub fn prometheus() -> Option<&'static PrometheusHandle> {
+    PROMETHEUS
+        .get_or_init(|| match abacus_layers::metrics::prometheus::install() {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                tracing::warn!(error = %e, "Prometheus metrics disabled");
+                None
+            }
+        })
+        .as_ref()
+}

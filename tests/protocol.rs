@@ -1,0 +1,540 @@
+//! Every JSON-RPC method against a real server on 127.0.0.1, and a table of
+//! bad inputs with the exact error each must get.
+
+mod common;
+
+use abacus::agent::{Agent, RequestContext, TaskUpdater};
+use abacus::card::CardBuilder;
+use abacus::protocol::types::{A2AError, Part};
+use common::{send_body, task_state, texts, TestServer};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Behaviour chosen by the first word of the text.
+struct ScriptAgent;
+
+#[async_trait::async_trait]
+impl Agent for ScriptAgent {
+    async fn execute(&self, ctx: RequestContext, up: TaskUpdater) -> Result<(), A2AError> {
+        let text = ctx.text();
+        match text.split_whitespace().next().unwrap_or("") {
+            "slow" => {
+                up.start_work().await?;
+                ctx.cancelled().await;
+                Ok(())
+            }
+            "ask" => {
+                up.require_input(Some(up.agent_message(vec![Part::text("more?")])))
+                    .await
+            }
+            "reply" => up.reply(up.agent_message(vec![Part::text("direct")])).await,
+            _ => {
+                up.start_work().await?;
+                up.add_artifact(vec![Part::text(format!("echo: {text}"))])
+                    .await?;
+                up.complete(None).await
+            }
+        }
+    }
+}
+
+async fn script_server() -> TestServer {
+    TestServer::start(
+        ScriptAgent,
+        CardBuilder::new("script", "test agent").build(),
+    )
+    .await
+}
+
+fn rpc(method: &str, params: Value) -> String {
+    json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}).to_string()
+}
+
+async fn completed_task(s: &TestServer) -> String {
+    let (_, r) = s.post_json(&send_body("SendMessage", "hello")).await;
+    assert_eq!(task_state(&r), "TASK_STATE_COMPLETED", "{r}");
+    r["result"]["task"]["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn send_message_returns_completed_task_with_artifact_and_history() {
+    let s = script_server().await;
+    let (status, r) = s.post_json(&send_body("SendMessage", "hello")).await;
+    assert_eq!(status, 200);
+    assert_eq!(r["jsonrpc"], "2.0");
+    assert_eq!(r["id"], 1);
+    let task = &r["result"]["task"];
+    assert_eq!(task["status"]["state"], "TASK_STATE_COMPLETED");
+    assert_eq!(task["artifacts"][0]["parts"][0]["text"], "echo: hello");
+    assert_eq!(task["history"][0]["role"], "ROLE_USER");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn direct_reply_is_a_message() {
+    let s = script_server().await;
+    let (_, r) = s.post_json(&send_body("SendMessage", "reply")).await;
+    assert_eq!(r["result"]["message"]["role"], "ROLE_AGENT", "{r}");
+    assert_eq!(r["result"]["message"]["parts"][0]["text"], "direct");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn get_task_honours_history_length() {
+    let s = script_server().await;
+    let id = completed_task(&s).await;
+    let (_, r) = s.post_json(&rpc("GetTask", json!({"id": id}))).await;
+    assert_eq!(r["result"]["id"], id.as_str());
+    assert_eq!(r["result"]["history"].as_array().unwrap().len(), 1);
+    let (_, r) = s
+        .post_json(&rpc("GetTask", json!({"id": id, "historyLength": 0})))
+        .await;
+    assert!(r["result"].get("history").is_none(), "{r}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn context_threads_across_messages_and_input_required_continues() {
+    let s = script_server().await;
+    let (_, r) = s.post_json(&send_body("SendMessage", "ask")).await;
+    assert_eq!(task_state(&r), "TASK_STATE_INPUT_REQUIRED");
+    let task = &r["result"]["task"];
+    let (tid, cid) = (
+        task["id"].as_str().unwrap(),
+        task["contextId"].as_str().unwrap(),
+    );
+    let follow = json!({"message": {"messageId": "m2", "role": "ROLE_USER", "taskId": tid, "parts": [{"text": "done now"}]}});
+    let (_, r2) = s.post_json(&rpc("SendMessage", follow)).await;
+    assert_eq!(task_state(&r2), "TASK_STATE_COMPLETED", "{r2}");
+    assert_eq!(r2["result"]["task"]["id"], tid);
+    assert_eq!(r2["result"]["task"]["contextId"], cid);
+    // user, agent question, user follow-up
+    assert_eq!(r2["result"]["task"]["history"].as_array().unwrap().len(), 3);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn list_tasks_filters_and_pages() {
+    let s = script_server().await;
+    let ctx = "ctx-list";
+    for i in 0..5 {
+        let body = rpc(
+            "SendMessage",
+            json!({"message": {"messageId": format!("l{i}"), "role": "ROLE_USER", "contextId": ctx, "parts": [{"text": "x"}]}}),
+        );
+        s.post_json(&body).await;
+    }
+    completed_task(&s).await; // another context
+    let (_, p1) = s
+        .post_json(&rpc("ListTasks", json!({"contextId": ctx, "pageSize": 3})))
+        .await;
+    assert_eq!(p1["result"]["totalSize"], 5, "{p1}");
+    assert_eq!(p1["result"]["tasks"].as_array().unwrap().len(), 3);
+    assert!(p1["result"]["tasks"][0].get("artifacts").is_none());
+    let token = p1["result"]["nextPageToken"].as_str().unwrap().to_string();
+    assert!(!token.is_empty());
+    let (_, p2) = s
+        .post_json(&rpc(
+            "ListTasks",
+            json!({"contextId": ctx, "pageSize": 3, "pageToken": token}),
+        ))
+        .await;
+    assert_eq!(p2["result"]["tasks"].as_array().unwrap().len(), 2);
+    assert_eq!(p2["result"]["nextPageToken"], "");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn cancel_running_task_then_cancel_again_is_not_cancelable() {
+    let s = script_server().await;
+    let body = json!({"message": {"messageId": "s1", "role": "ROLE_USER", "parts": [{"text": "slow"}]},
+                      "configuration": {"returnImmediately": true}});
+    let (_, r) = s.post_json(&rpc("SendMessage", body)).await;
+    let id = r["result"]["task"]["id"].as_str().unwrap().to_string();
+    assert_eq!(s.core.running_tasks(), 1);
+    let (_, c) = s.post_json(&rpc("CancelTask", json!({"id": id}))).await;
+    assert_eq!(c["result"]["status"]["state"], "TASK_STATE_CANCELED", "{c}");
+    let (_, c2) = s.post_json(&rpc("CancelTask", json!({"id": id}))).await;
+    assert_eq!(c2["error"]["code"], -32002);
+    // the agent's execution ended
+    for _ in 0..100 {
+        if s.core.running_tasks() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(s.core.running_tasks(), 0);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn sse_stream_has_task_then_updates_and_ends_at_terminal_state() {
+    let s = script_server().await;
+    let mut events = s
+        .client
+        .stream(
+            "SendStreamingMessage",
+            abacus::client::Client::text_params("hi"),
+        )
+        .await
+        .unwrap();
+    let mut kinds = Vec::new();
+    while let Some(ev) = events.next().await {
+        let ev = ev.unwrap();
+        assert_eq!(ev["jsonrpc"], "2.0");
+        let kind = ev["result"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .next()
+            .unwrap()
+            .clone();
+        kinds.push(kind);
+    }
+    assert_eq!(
+        kinds,
+        ["task", "statusUpdate", "artifactUpdate", "statusUpdate"]
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn subscribe_follows_a_running_task_until_cancel() {
+    let s = script_server().await;
+    let body = json!({"message": {"messageId": "s2", "role": "ROLE_USER", "parts": [{"text": "slow"}]},
+                      "configuration": {"returnImmediately": true}});
+    let (_, r) = s.post_json(&rpc("SendMessage", body)).await;
+    let id = r["result"]["task"]["id"].as_str().unwrap().to_string();
+    let mut events = s
+        .client
+        .stream("SubscribeToTask", json!({"id": id}))
+        .await
+        .unwrap();
+    let first = events.next().await.unwrap().unwrap();
+    assert_eq!(first["result"]["task"]["id"], id.as_str());
+    s.post_json(&rpc("CancelTask", json!({"id": id}))).await;
+    let mut last = Value::Null;
+    while let Some(ev) = events.next().await {
+        last = ev.unwrap();
+    }
+    assert_eq!(
+        last["result"]["statusUpdate"]["status"]["state"],
+        "TASK_STATE_CANCELED"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn client_disconnect_mid_stream_frees_the_subscription() {
+    let s = script_server().await;
+    let body = json!({"message": {"messageId": "s3", "role": "ROLE_USER", "parts": [{"text": "slow"}]},
+                      "configuration": {"returnImmediately": true}});
+    let (_, r) = s.post_json(&rpc("SendMessage", body)).await;
+    let id = r["result"]["task"]["id"].as_str().unwrap().to_string();
+    let mut events = s
+        .client
+        .stream("SubscribeToTask", json!({"id": id}))
+        .await
+        .unwrap();
+    events.next().await.unwrap().unwrap();
+    assert_eq!(s.core.subscribers(&id), 1);
+    drop(events); // the client goes away mid-stream
+    let mut freed = false;
+    for _ in 0..200 {
+        if s.core.subscribers(&id) == 0 {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(freed, "the server kept the subscription of a gone client");
+    // the task itself still runs and can be canceled
+    let (_, c) = s.post_json(&rpc("CancelTask", json!({"id": id}))).await;
+    assert_eq!(c["result"]["status"]["state"], "TASK_STATE_CANCELED");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn agent_card_is_cached_and_advertises_the_real_url() {
+    let s = script_server().await;
+    let (status, card) = s
+        .request(
+            "GET",
+            "/.well-known/agent-card.json",
+            Default::default(),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(card["supportedInterfaces"][0]["url"], s.url.as_str());
+    assert_eq!(card["supportedInterfaces"][0]["protocolBinding"], "JSONRPC");
+    s.stop().await;
+}
+
+/// (name, body, headers, expected HTTP status, expected JSON-RPC code)
+type BadInput<'a> = (&'a str, String, &'a [(&'a str, &'a str)], u16, i64);
+
+#[tokio::test]
+async fn bad_inputs_get_exact_errors() {
+    let s = script_server().await;
+    let done = completed_task(&s).await;
+    let msg = |m: Value| rpc("SendMessage", json!({ "message": m }));
+    let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(2 << 20));
+    let json_hdr: &[(&str, &str)] = &[("content-type", "application/json"), ("a2a-version", "1.0")];
+    let cases: Vec<BadInput> = vec![
+        (
+            "malformed JSON",
+            "{\"jsonrpc\":".into(),
+            json_hdr,
+            200,
+            -32700,
+        ),
+        ("not an object", "[1,2]".into(), json_hdr, 200, -32600),
+        (
+            "wrong jsonrpc version",
+            r#"{"jsonrpc":"1.0","id":1,"method":"GetTask","params":{"id":"x"}}"#.into(),
+            json_hdr,
+            200,
+            -32600,
+        ),
+        (
+            "missing jsonrpc",
+            r#"{"id":1,"method":"GetTask","params":{"id":"x"}}"#.into(),
+            json_hdr,
+            200,
+            -32600,
+        ),
+        (
+            "missing method",
+            r#"{"jsonrpc":"2.0","id":1}"#.into(),
+            json_hdr,
+            200,
+            -32600,
+        ),
+        (
+            "method not a string",
+            r#"{"jsonrpc":"2.0","id":1,"method":7}"#.into(),
+            json_hdr,
+            200,
+            -32600,
+        ),
+        (
+            "id is an object",
+            r#"{"jsonrpc":"2.0","id":{},"method":"GetTask"}"#.into(),
+            json_hdr,
+            200,
+            -32600,
+        ),
+        (
+            "unknown method",
+            rpc("Frobnicate", json!({})),
+            json_hdr,
+            200,
+            -32601,
+        ),
+        (
+            "v0.3 method name",
+            rpc("message/send", json!({})),
+            json_hdr,
+            200,
+            -32601,
+        ),
+        (
+            "params is an array",
+            r#"{"jsonrpc":"2.0","id":1,"method":"GetTask","params":[]}"#.into(),
+            json_hdr,
+            200,
+            -32602,
+        ),
+        (
+            "missing message",
+            rpc("SendMessage", json!({})),
+            json_hdr,
+            200,
+            -32602,
+        ),
+        (
+            "invalid role",
+            msg(json!({"messageId":"m","role":"ROLE_BOSS","parts":[{"text":"x"}]})),
+            json_hdr,
+            200,
+            -32602,
+        ),
+        (
+            "agent role from client",
+            msg(json!({"messageId":"m","role":"ROLE_AGENT","parts":[{"text":"x"}]})),
+            json_hdr,
+            200,
+            -32602,
+        ),
+        (
+            "empty parts",
+            msg(json!({"messageId":"m","role":"ROLE_USER","parts":[]})),
+            json_hdr,
+            200,
+            -32602,
+        ),
+        (
+            "part without content",
+            msg(json!({"messageId":"m","role":"ROLE_USER","parts":[{"foo":1}]})),
+            json_hdr,
+            200,
+            -32602,
+        ),
+        (
+            "text of wrong type",
+            msg(json!({"messageId":"m","role":"ROLE_USER","parts":[{"text":5}]})),
+            json_hdr,
+            200,
+            -32602,
+        ),
+        (
+            "empty messageId",
+            msg(json!({"messageId":"","role":"ROLE_USER","parts":[{"text":"x"}]})),
+            json_hdr,
+            200,
+            -32602,
+        ),
+        (
+            "GetTask without id",
+            rpc("GetTask", json!({})),
+            json_hdr,
+            200,
+            -32602,
+        ),
+        (
+            "unknown task id",
+            rpc("GetTask", json!({"id": "no-such-task"})),
+            json_hdr,
+            200,
+            -32001,
+        ),
+        (
+            "negative historyLength",
+            rpc("GetTask", json!({"id": done, "historyLength": -1})),
+            json_hdr,
+            200,
+            -32602,
+        ),
+        (
+            "pageSize zero",
+            rpc("ListTasks", json!({"pageSize": 0})),
+            json_hdr,
+            200,
+            -32602,
+        ),
+        (
+            "bad page token",
+            rpc("ListTasks", json!({"pageToken": "garbage"})),
+            json_hdr,
+            200,
+            -32602,
+        ),
+        (
+            "cancel unknown task",
+            rpc("CancelTask", json!({"id": "no-such-task"})),
+            json_hdr,
+            200,
+            -32001,
+        ),
+        (
+            "cancel finished task",
+            rpc("CancelTask", json!({"id": done})),
+            json_hdr,
+            200,
+            -32002,
+        ),
+        (
+            "subscribe to finished task",
+            rpc("SubscribeToTask", json!({"id": done})),
+            json_hdr,
+            200,
+            -32004,
+        ),
+        (
+            "message to finished task",
+            msg(json!({"messageId":"m","role":"ROLE_USER","taskId": done,"parts":[{"text":"x"}]})),
+            json_hdr,
+            200,
+            -32004,
+        ),
+        (
+            "message to unknown task",
+            msg(
+                json!({"messageId":"m","role":"ROLE_USER","taskId": "nope","parts":[{"text":"x"}]}),
+            ),
+            json_hdr,
+            200,
+            -32001,
+        ),
+        (
+            "push config unsupported",
+            rpc(
+                "CreateTaskPushNotificationConfig",
+                json!({"taskId": done, "url": "http://127.0.0.1:1/"}),
+            ),
+            json_hdr,
+            200,
+            -32003,
+        ),
+        (
+            "no extended card",
+            rpc("GetExtendedAgentCard", json!({})),
+            json_hdr,
+            200,
+            -32004,
+        ),
+        (
+            "not JSON content type",
+            send_body("SendMessage", "x"),
+            &[("content-type", "text/plain"), ("a2a-version", "1.0")],
+            200,
+            -32005,
+        ),
+        (
+            "missing A2A-Version",
+            send_body("SendMessage", "x"),
+            &[("content-type", "application/json")],
+            200,
+            -32009,
+        ),
+        (
+            "unsupported A2A-Version",
+            send_body("SendMessage", "x"),
+            &[("content-type", "application/json"), ("a2a-version", "2.0")],
+            200,
+            -32009,
+        ),
+        ("oversized body", huge, json_hdr, 413, -32600),
+    ];
+    assert!(cases.len() >= 25);
+    for (name, body, headers, want_status, want_code) in cases {
+        let (status, r) = s.post_raw(body, headers).await;
+        assert_eq!(status, want_status, "{name}: HTTP status, reply {r}");
+        assert_eq!(r["error"]["code"], want_code, "{name}: reply {r}");
+        assert!(
+            r["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{name}: no message"
+        );
+    }
+    let (status, _) = s.request("GET", "/", Default::default(), &[]).await;
+    assert_eq!(status, 405, "GET / is not allowed");
+    let (status, _) = s.request("GET", "/nope", Default::default(), &[]).await;
+    assert_eq!(status, 404);
+    let (status, _) = s
+        .request(
+            "POST",
+            "/.well-known/agent-card.json",
+            Default::default(),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 405);
+    // the server still works after all of that
+    let (_, r) = s.post_json(&send_body("SendMessage", "still alive")).await;
+    assert!(texts(&r).contains(&"echo: still alive".to_string()), "{r}");
+    s.stop().await;
+}
