@@ -37,7 +37,7 @@ use crate::protocol::types::{new_context_id, new_message_id, Message};
 use crate::protocol::{
     A2AError, A2ARequest, A2AResponse, Call, EventStream, Reply, StreamItem, Unary,
 };
-use abacus_layers::cache::{CacheError, CacheLayer, MapCached};
+use abacus_layers::cache::{CacheError, CacheHandle, CacheLayer, MapCached};
 use abacus_layers::circuit_breaker::{
     CircuitBreakerError, CircuitBreakerHandle, CircuitBreakerLayer, ClassifyFailure,
 };
@@ -288,6 +288,14 @@ pub type A2ACacheLayer = CacheLayer<
     MapCached<fn(&A2AResponse) -> Option<Arc<Message>>, fn(Arc<Message>) -> A2AResponse>,
 >;
 
+/// The handle of [`A2ACacheLayer`].
+pub type A2ACacheHandle = CacheHandle<
+    String,
+    Arc<Message>,
+    fn(&A2ARequest) -> Option<String>,
+    MapCached<fn(&A2AResponse) -> Option<Arc<Message>>, fn(Arc<Message>) -> A2AResponse>,
+>;
+
 /// Every layer of the server, configured for A2A. Clone a field to use it in
 /// a stack of your own order; clones share state (semaphore, cache, breaker).
 #[derive(Clone)]
@@ -306,6 +314,7 @@ pub struct A2ALayers {
     pub breaker: CircuitBreakerLayer<InternalFailures>,
     concurrency_handle: ConcurrencyHandle,
     breaker_handle: CircuitBreakerHandle,
+    cache_handle: A2ACacheHandle,
 }
 
 impl A2ALayers {
@@ -336,6 +345,7 @@ impl A2ALayers {
                 to_cached as fn(&A2AResponse) -> Option<Arc<Message>>,
                 from_cached as fn(Arc<Message>) -> A2AResponse,
             );
+        let cache_handle = cache.handle();
         let breaker = CircuitBreakerLayer::builder()
             .name("core")
             .failure_rate_threshold(cfg.breaker_failure_rate)
@@ -356,12 +366,23 @@ impl A2ALayers {
             breaker,
             concurrency_handle,
             breaker_handle,
+            cache_handle,
         }
     }
 
     /// In-flight requests and free permits.
     pub fn concurrency_handle(&self) -> &ConcurrencyHandle {
         &self.concurrency_handle
+    }
+
+    /// Replies served from the cache so far.
+    pub fn cache_hits(&self) -> u64 {
+        self.cache_handle.hits()
+    }
+
+    /// Requests that missed the cache so far.
+    pub fn cache_misses(&self) -> u64 {
+        self.cache_handle.misses()
     }
 
     /// The core breaker's state.

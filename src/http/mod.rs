@@ -8,6 +8,7 @@ mod body;
 mod router;
 mod server;
 mod sse;
+pub mod ws;
 
 pub use body::ResponseBody;
 pub use router::{rpc_error_for, rpc_error_for_ref, GetRoute, HttpApp, HttpOptions};

@@ -120,6 +120,8 @@ where
         let path = req.uri().path();
         match (req.method(), path) {
             (&Method::POST, "/") => self.rpc(req).await,
+            (&Method::GET, "/stream") => self.websocket(req),
+            (_, "/stream") => method_not_allowed("GET"),
             (_, "/") => method_not_allowed("POST"),
             (&Method::GET | &Method::HEAD, "/.well-known/agent-card.json") => self.card(&req),
             (_, "/.well-known/agent-card.json") => method_not_allowed("GET, HEAD"),
@@ -137,6 +139,30 @@ where
                 Some(_) => method_not_allowed("GET, HEAD"),
                 None => plain(StatusCode::NOT_FOUND, "not found\n"),
             },
+        }
+    }
+
+    /// Upgrades `GET /stream` to the WebSocket protocol of [`super::ws`].
+    fn websocket<B>(self, mut req: Request<B>) -> Response<ResponseBody> {
+        if !hyper_tungstenite::is_upgrade_request(&req) {
+            let mut resp = plain(
+                StatusCode::UPGRADE_REQUIRED,
+                "/stream is a WebSocket endpoint\n",
+            );
+            resp.headers_mut()
+                .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            return resp;
+        }
+        let config = super::ws::ws_config(self.shared.opts.max_body_bytes);
+        match hyper_tungstenite::upgrade(&mut req, Some(config)) {
+            Ok((response, socket)) => {
+                tokio::spawn(super::ws::serve_socket(socket, self.stack));
+                response.map(|_| ResponseBody::empty())
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "bad websocket upgrade");
+                plain(StatusCode::BAD_REQUEST, "bad WebSocket upgrade request\n")
+            }
         }
     }
 

@@ -175,6 +175,7 @@ impl MathAgent {
         });
         loop {
             tokio::select! {
+                biased;
                 Some(line) = rx.recv() => {
                     // The client may be gone; the result still counts.
                     if let Some(up) = up {
@@ -182,6 +183,12 @@ impl MathAgent {
                     }
                 }
                 joined = &mut work => {
+                    // Lines sent just before the end are still queued.
+                    while let Ok(line) = rx.try_recv() {
+                        if let Some(up) = up {
+                            let _ = up.progress(line).await;
+                        }
+                    }
                     return joined.unwrap_or(Err(MathError::Cancelled));
                 }
             }

@@ -30,6 +30,7 @@ mod error;
 mod lexer;
 mod number;
 mod parser;
+pub mod parts;
 mod primes;
 mod sequences;
 mod words;

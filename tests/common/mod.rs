@@ -7,6 +7,7 @@ use abacus::client::Client;
 use abacus::core::Core;
 use abacus::http::{serve, HttpApp, HttpOptions};
 use abacus::protocol::types::AgentCard;
+use abacus::stack::{A2ALayers, StackConfig};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
@@ -18,6 +19,7 @@ use tokio::sync::oneshot;
 pub struct TestServer {
     pub url: String,
     pub core: Core,
+    pub layers: A2ALayers,
     pub client: Client,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -29,14 +31,22 @@ impl TestServer {
     }
 
     pub async fn start_with(agent: impl Agent, card: AgentCard, opts: HttpOptions) -> Self {
+        Self::start_full(agent, card, opts, StackConfig::default()).await
+    }
+
+    /// A server with the default stack built from `stack`.
+    pub async fn start_full(
+        agent: impl Agent,
+        card: AgentCard,
+        opts: HttpOptions,
+        stack: StackConfig,
+    ) -> Self {
         let core = Core::builder(agent, card).build();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/", listener.local_addr().unwrap());
-        let app = HttpApp::new(
-            core.clone(),
-            ServedCard::new(core.card().clone(), &url),
-            opts,
-        );
+        let layers = A2ALayers::new(&stack, &core.card().name);
+        let served = ServedCard::new(core.card().clone(), &url);
+        let app = HttpApp::new(layers.default_stack(core.clone()), served, opts);
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(serve(
             listener,
@@ -50,9 +60,21 @@ impl TestServer {
             client: Client::new(&url),
             url,
             core,
+            layers,
             shutdown: Some(tx),
             handle: Some(handle),
         }
+    }
+
+    pub async fn math() -> Self {
+        Self::math_with(StackConfig::default()).await
+    }
+
+    pub async fn math_with(stack: StackConfig) -> Self {
+        let limits = abacus::math::Limits::default();
+        let agent = abacus::math::MathAgent::new(limits);
+        let card = abacus::math::MathAgent::card();
+        Self::start_full(agent, card, HttpOptions::default(), stack).await
     }
 
     /// POSTs `body` to `/` with the given headers; returns status and parsed JSON (Null if none).

@@ -1,0 +1,1 @@
+//! Analysis of non-text message parts.

@@ -1,0 +1,207 @@
+//! The math agent over HTTP: exact answers, limits, cancel, and the stack
+//! around it (cache, timeout, overload).
+
+mod common;
+
+use abacus::stack::StackConfig;
+use common::{send_body, task_state, texts, TestServer};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// A 60-digit semiprime: two 30-digit primes. Pollard rho needs far longer
+/// than any test deadline, so the computation is still running when we act.
+const HARD: &str = "671998030559713968361666935769282348564453734211131263736711";
+
+fn rpc(method: &str, params: Value) -> String {
+    json!({"jsonrpc": "2.0", "id": 9, "method": method, "params": params}).to_string()
+}
+
+async fn ask(s: &TestServer, q: &str) -> Value {
+    let (status, r) = s.post_json(&send_body("SendMessage", q)).await;
+    assert_eq!(status, 200);
+    r
+}
+
+#[tokio::test]
+async fn exact_answers() {
+    let s = TestServer::math().await;
+    let r = ask(&s, "2^200").await;
+    assert_eq!(
+        r["result"]["message"]["parts"][0]["text"],
+        "1606938044258990275541962092341162602522202993782792835301376",
+        "{r}"
+    );
+    let r = ask(&s, "2 + 3 * 4").await;
+    assert_eq!(r["result"]["message"]["parts"][0]["text"], "14");
+    let r = ask(&s, "what is 15% of 200").await;
+    assert_eq!(r["result"]["message"]["parts"][0]["text"], "30");
+
+    let r = ask(&s, "factorial 100").await;
+    assert_eq!(task_state(&r), "TASK_STATE_COMPLETED", "{r}");
+    let result = r["result"]["task"]["artifacts"][0]["parts"][0]["text"]
+        .as_str()
+        .unwrap();
+    assert_eq!(result.len(), 158);
+    assert!(result.starts_with("93326215443944152681699238856266700490715968264381621468"));
+
+    let r = ask(&s, "prime factors 18446744073709551557").await;
+    assert_eq!(
+        r["result"]["task"]["artifacts"][0]["parts"][0]["text"], "18446744073709551557",
+        "{r}"
+    );
+    let r = ask(&s, "prime factors 600851475143").await;
+    assert_eq!(
+        r["result"]["task"]["artifacts"][0]["parts"][0]["text"],
+        "71 × 839 × 1471 × 6857"
+    );
+    let r = ask(&s, "fibonacci 100").await;
+    assert_eq!(
+        r["result"]["task"]["artifacts"][0]["parts"][0]["text"],
+        "354224848179261915075"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn bad_math_ends_the_task_with_the_reason() {
+    let s = TestServer::math().await;
+    let deep = format!("{}1{}", "(".repeat(10_000), ")".repeat(10_000));
+    let cases = [
+        ("fibonacci 999999999999", "TASK_STATE_REJECTED", "limit"),
+        ("factorial 10000000", "TASK_STATE_REJECTED", "limit"),
+        (deep.as_str(), "TASK_STATE_REJECTED", "limit"),
+        ("2^999999999", "TASK_STATE_REJECTED", "limit"),
+        ("1/0", "TASK_STATE_FAILED", "division by zero"),
+        ("sqrt(-1)", "TASK_STATE_FAILED", "domain"),
+        ("tell me a joke", "TASK_STATE_REJECTED", ""),
+        ("2 +", "TASK_STATE_REJECTED", "parse"),
+    ];
+    for (q, state, why) in cases {
+        let r = ask(&s, q).await;
+        assert_eq!(task_state(&r), state, "{}: {r}", &q[..q.len().min(30)]);
+        let reason = r["result"]["task"]["status"]["message"]["parts"][0]["text"]
+            .as_str()
+            .unwrap();
+        assert!(
+            reason.to_lowercase().contains(why),
+            "{}: {reason}",
+            &q[..q.len().min(30)]
+        );
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn cancel_stops_a_running_computation() {
+    let s = TestServer::math().await;
+    let body = rpc(
+        "SendMessage",
+        json!({"message": {"messageId": "c1", "role": "ROLE_USER", "parts": [{"text": format!("prime factors {HARD}")}]},
+               "configuration": {"returnImmediately": true}}),
+    );
+    let (_, r) = s.post_json(&body).await;
+    let id = r["result"]["task"]["id"].as_str().unwrap().to_string();
+    assert_eq!(s.core.running_tasks(), 1);
+    let (_, c) = s.post_json(&rpc("CancelTask", json!({"id": id}))).await;
+    assert_eq!(c["result"]["status"]["state"], "TASK_STATE_CANCELED", "{c}");
+    let mut stopped = false;
+    for _ in 0..200 {
+        if s.core.running_tasks() == 0 {
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(stopped, "the canceled computation kept running");
+    let (_, g) = s.post_json(&rpc("GetTask", json!({"id": id}))).await;
+    assert_eq!(g["result"]["status"]["state"], "TASK_STATE_CANCELED");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn repeated_question_is_a_cache_hit_with_fresh_ids() {
+    let s = TestServer::math().await;
+    let first = ask(&s, "7 * 6").await;
+    let hits_before = s.layers.cache_hits();
+    let body = json!({"jsonrpc": "2.0", "id": "two", "method": "SendMessage",
+        "params": {"message": {"messageId": "x", "role": "ROLE_USER", "contextId": "my-ctx", "parts": [{"text": "7  *  6"}]}}});
+    let (_, second) = s.post_json(&body.to_string()).await;
+    assert_eq!(s.layers.cache_hits(), hits_before + 1);
+    assert_eq!(second["id"], "two");
+    assert_eq!(second["result"]["message"]["parts"][0]["text"], "42");
+    assert_eq!(second["result"]["message"]["contextId"], "my-ctx");
+    assert_ne!(
+        second["result"]["message"]["messageId"],
+        first["result"]["message"]["messageId"]
+    );
+    // non-deterministic questions are never cached
+    assert_eq!(
+        abacus::stack::cache_key(
+            &abacus::protocol::jsonrpc::decode_request(
+                send_body("SendMessage", "random 5").as_bytes()
+            )
+            .unwrap()
+        ),
+        None
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn request_over_the_deadline_gets_the_timeout_error() {
+    let s = TestServer::math().await;
+    let (status, r) = s
+        .post_raw(
+            send_body("SendMessage", &format!("prime factors {HARD}")),
+            &[
+                ("content-type", "application/json"),
+                ("a2a-version", "1.0"),
+                ("x-timeout-ms", "100"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        r["error"]["code"],
+        abacus::protocol::server_error::TIMEOUT,
+        "{r}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn overload_is_refused_fast_and_clearly() {
+    let cfg = StackConfig {
+        concurrency_limit: 2,
+        ..StackConfig::default()
+    };
+    let s = TestServer::math_with(cfg).await;
+    let slow = || {
+        let body = send_body("SendMessage", &format!("prime factors {HARD}"));
+        let url = s.url.clone();
+        tokio::spawn(async move {
+            let c = abacus::client::Client::new(&url);
+            let v: Value = serde_json::from_str(&body).unwrap();
+            c.call("SendMessage", v["params"].clone()).await
+        })
+    };
+    let (a, b) = (slow(), slow());
+    // wait until both hold a permit
+    for _ in 0..200 {
+        if s.layers.concurrency_handle().in_flight() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(s.layers.concurrency_handle().in_flight(), 2);
+    let r = ask(&s, "1 + 1").await;
+    assert_eq!(
+        r["error"]["code"],
+        abacus::protocol::server_error::OVERLOADED,
+        "{r}"
+    );
+    assert!(texts(&r).is_empty());
+    a.abort();
+    b.abort();
+    s.stop().await;
+}
