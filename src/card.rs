@@ -1,12 +1,15 @@
 //! Building the agent card and serving it from pre-serialized bytes.
 
 use crate::protocol::types::{
-    AgentCapabilities, AgentCard, AgentInterface, AgentProvider, AgentSkill,
+    AgentCapabilities, AgentCard, AgentExtension, AgentInterface, AgentProvider, AgentSkill,
     TRANSPORT_PROTOCOL_JSONRPC,
 };
 use crate::protocol::PROTOCOL_VERSION;
 use bytes::Bytes;
 use http::HeaderValue;
+
+/// URI of the WebSocket streaming extension declared in agent cards.
+pub const WEBSOCKET_EXTENSION: &str = "urn:abacus:websocket-stream:v1";
 
 /// Builds an [`AgentCard`] with sensible defaults: streaming on, push
 /// notifications off, text in and out. The JSON-RPC interface URL is filled
@@ -79,6 +82,31 @@ impl CardBuilder {
     pub fn modes(mut self, input: &[&str], output: &[&str]) -> Self {
         self.card.default_input_modes = input.iter().map(|s| s.to_string()).collect();
         self.card.default_output_modes = output.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// Declares the WebSocket `/stream` endpoint as the extension
+    /// [`WEBSOCKET_EXTENSION`].
+    pub fn websocket_extension(mut self) -> Self {
+        let params = [(
+            "path".to_string(),
+            serde_json::Value::String("/stream".into()),
+        )]
+        .into();
+        self.card
+            .capabilities
+            .extensions
+            .get_or_insert_with(Vec::new)
+            .push(AgentExtension {
+                uri: WEBSOCKET_EXTENSION.into(),
+                description: Some(
+                    "WebSocket streaming at /stream: send {\"message\": {...}}, receive \
+                     message_part frames, then complete (or error)"
+                        .into(),
+                ),
+                required: Some(false),
+                params: Some(params),
+            });
         self
     }
 

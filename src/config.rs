@@ -17,6 +17,7 @@ use std::time::Duration;
 /// assert_eq!(cli.config.public_url(), "http://127.0.0.1:9000/");
 /// ```
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Server")]
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "A2A_HOST", default_value = "127.0.0.1")]
@@ -71,9 +72,26 @@ pub struct Config {
     #[arg(long, env = "ABACUS_HISTORY_RETENTION", default_value_t = 100_000)]
     pub history_retention: usize,
 
+    /// SQLite commit durability: `normal` survives a killed process, `full`
+    /// also an OS crash (one fsync per commit batch).
+    #[arg(long, env = "ABACUS_SQLITE_SYNC", default_value = "normal")]
+    pub sqlite_sync: crate::store::SqliteSync,
+
     /// Also serve `/metrics` on this port (as the seed's separate metrics server).
     #[arg(long, env = "ABACUS_METRICS_PORT")]
     pub metrics_port: Option<u16>,
+
+    /// Readiness fails above this CPU usage, in percent.
+    #[arg(long, env = "ABACUS_HEALTH_CPU_MAX", default_value_t = 80.0)]
+    pub health_cpu_max: f32,
+
+    /// Readiness fails above this memory usage, in percent.
+    #[arg(long, env = "ABACUS_HEALTH_MEMORY_MAX", default_value_t = 80.0)]
+    pub health_memory_max: f32,
+
+    /// Readiness fails above this disk usage of the data directory, in percent.
+    #[arg(long, env = "ABACUS_HEALTH_DISK_MAX", default_value_t = 90.0)]
+    pub health_disk_max: f32,
 
     /// The tower stack.
     #[command(flatten)]
@@ -96,7 +114,11 @@ impl Default for Config {
             memory_capacity: 10_000,
             memory_ttl_secs: 3600,
             history_retention: 100_000,
+            sqlite_sync: crate::store::SqliteSync::Normal,
             metrics_port: None,
+            health_cpu_max: 80.0,
+            health_memory_max: 80.0,
+            health_disk_max: 90.0,
             stack: StackConfig::default(),
         }
     }
@@ -137,6 +159,7 @@ impl Config {
             memory_capacity: self.memory_capacity,
             memory_ttl: Duration::from_secs(self.memory_ttl_secs),
             history_retention: self.history_retention,
+            sqlite_sync: self.sqlite_sync,
         }
     }
 
@@ -154,6 +177,7 @@ impl Config {
 /// assert!(s.cache);
 /// ```
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Stack")]
 pub struct StackConfig {
     /// Most requests (and open streams) in flight at once.
     #[arg(long, env = "ABACUS_CONCURRENCY_LIMIT", default_value_t = 1024)]
@@ -249,6 +273,7 @@ impl StackConfig {
 /// assert_eq!(cli.math.limits().max_sequence_n, 500);
 /// ```
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Math limits")]
 pub struct MathConfig {
     /// Longest accepted question, in bytes.
     #[arg(long, env = "ABACUS_MAX_EXPRESSION_LEN", default_value_t = 4096)]
@@ -268,9 +293,41 @@ pub struct MathConfig {
     /// CPU time allowed per question, in milliseconds.
     #[arg(long, env = "ABACUS_CPU_TIME_MS", default_value_t = 5000)]
     pub cpu_time_ms: u64,
+
+    /// Base URL of a mathjs-style service (`GET <url>?expr=`).
+    #[arg(long, env = "ABACUS_MATHJS_URL")]
+    pub mathjs_url: Option<String>,
+
+    /// Base URL of a Wolfram|Alpha-style short-answer service (`GET <url>?appid=&i=`).
+    #[arg(long, env = "ABACUS_WOLFRAM_URL")]
+    pub wolfram_url: Option<String>,
+
+    /// App id for the Wolfram-style service (a secret: never logged).
+    #[arg(long, env = "ABACUS_WOLFRAM_APPID", hide_env_values = true)]
+    pub wolfram_appid: Option<String>,
+
+    /// Timeout of one attempt at an external service, in milliseconds.
+    #[arg(long, env = "ABACUS_EXTERNAL_TIMEOUT_MS", default_value_t = 3000)]
+    pub external_timeout_ms: u64,
+
+    /// Deadline for an external answer, retries included, in milliseconds.
+    #[arg(long, env = "ABACUS_EXTERNAL_DEADLINE_MS", default_value_t = 8000)]
+    pub external_deadline_ms: u64,
 }
 
 impl MathConfig {
+    /// The external services' settings.
+    pub fn external(&self) -> crate::external::ExternalConfig {
+        crate::external::ExternalConfig {
+            mathjs_url: self.mathjs_url.clone(),
+            wolfram_url: self.wolfram_url.clone(),
+            wolfram_appid: self.wolfram_appid.clone(),
+            timeout: Duration::from_millis(self.external_timeout_ms),
+            deadline: Duration::from_millis(self.external_deadline_ms),
+            ..Default::default()
+        }
+    }
+
     /// The engine limits.
     pub fn limits(&self) -> crate::math::Limits {
         crate::math::Limits {

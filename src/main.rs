@@ -13,8 +13,10 @@ use std::process::ExitCode;
     name = "abacus",
     version,
     about = "A fast A2A v1.0 server with a math agent",
+    long_about = None,
     args_conflicts_with_subcommands = true
 )]
+/// The command line.
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -22,7 +24,9 @@ struct Cli {
     serve: ServeArgs,
 }
 
+/// Flags of `serve`.
 #[derive(clap::Args)]
+#[command(about = None, long_about = None)]
 struct ServeArgs {
     #[command(flatten)]
     config: Config,
@@ -90,11 +94,15 @@ fn main() -> ExitCode {
 
 async fn serve(config: Config, math: MathConfig) -> Result<(), Box<dyn std::error::Error>> {
     let stores = abacus::store::open(&config.store()).await?;
-    let agent = MathAgent::new(math.limits()).with_history(stores.history.clone());
+    let external = abacus::external::ExternalMath::new(math.external());
+    let agent = MathAgent::new(math.limits())
+        .with_history(stores.history.clone())
+        .with_external(external.clone());
     abacus::Server::new(agent, MathAgent::card())
         .config(config)
         .stores(stores)
         .self_test("2 + 2", "4")
+        .health_check(external.health_check())
         .run()
         .await?;
     Ok(())

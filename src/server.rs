@@ -232,7 +232,12 @@ impl Server {
         http.max_body_bytes = self.config.max_body_bytes;
         let mut health = Health::new()
             .check(StoreCheck(task_store))
-            .check(ResourceCheck::new(self.config.data_dir.clone()));
+            .check(ResourceCheck {
+                cpu_max: self.config.health_cpu_max,
+                memory_max: self.config.health_memory_max,
+                disk_max: self.config.health_disk_max,
+                ..ResourceCheck::new(self.config.data_dir.clone())
+            });
         if let Some((q, a)) = &self.self_test {
             health = health.check(SelfTest::new(core.clone(), q, a));
         }

@@ -403,6 +403,31 @@ impl A2ALayers {
            + Send
            + Sync
            + 'static {
+        self.wrap(core)
+    }
+
+    /// The default stack around any inner service (benchmarks, tests, or a
+    /// core of your own).
+    pub fn wrap<S>(
+        &self,
+        inner: S,
+    ) -> impl Service<
+        A2ARequest,
+        Response = A2AResponse,
+        Error = A2AError,
+        Future = impl Future<Output = Result<A2AResponse, A2AError>> + Send,
+    > + Clone
+           + Send
+           + Sync
+           + 'static
+    where
+        S: Service<A2ARequest, Response = A2AResponse, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
         ServiceBuilder::new()
             .layer(self.metrics.clone())
             .layer(self.concurrency.clone())
@@ -410,7 +435,7 @@ impl A2ALayers {
             .layer(self.restamp)
             .layer(self.cache.clone())
             .layer(self.breaker.clone())
-            .service(core)
+            .service(inner)
             .map_err(|e| e.to_rpc_error())
     }
 }

@@ -172,11 +172,17 @@ impl Running {
                     apply_status(&mut next, &ev);
                     next
                 };
-                self.store
-                    .save(&next)
-                    .await
-                    .map_err(|e| A2AError::internal(format!("task not stored: {e}")))?;
                 let settled = is_final(&next.status.state);
+                if settled {
+                    // Durable before anyone hears of it.
+                    self.store
+                        .save(&next)
+                        .await
+                        .map_err(|e| A2AError::internal(format!("task not stored: {e}")))?;
+                } else {
+                    // Intermediate states may be lost in a crash; don't wait.
+                    self.store.clone().save_detached(next.clone());
+                }
                 {
                     let mut st = self.lock();
                     st.task = next;

@@ -335,7 +335,7 @@ impl Inner {
         // Most agents answer without waiting on anything: finish those here
         // and skip the spawn. A pending future is re-polled by the runtime.
         if (&mut run).now_or_never().is_none() {
-            tokio::spawn(run);
+            tokio::spawn(tracing::Instrument::in_current_span(run));
         }
     }
 

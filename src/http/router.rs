@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tower::{BoxError, Service, ServiceExt};
+use tracing::Instrument;
 
 /// An extra `GET` route (health, metrics): returns status, content type, body.
 pub type GetRoute =
@@ -242,9 +243,27 @@ where
             .map(|ms| Duration::from_millis(ms).min(self.shared.opts.max_client_timeout));
         let id = request.id.clone();
         let keep_alive = self.shared.opts.sse_keep_alive;
-        match self.stack.oneshot(request).await {
+        // Every log line of this request carries its id and method. No
+        // message content is logged: it may hold user data.
+        let span = tracing::info_span!(
+            "request",
+            request_id = request.meta.request_id,
+            method = request.call.method()
+        );
+        let result = self.stack.oneshot(request).instrument(span.clone()).await;
+        match result {
             // The adapter's own copy of the id: a cached reply carries none.
-            Ok(A2AResponse::Unary(u)) => rpc_reply(&id, u.outcome),
+            Ok(A2AResponse::Unary(u)) => {
+                if let Err(e) = &u.outcome {
+                    count_error(e);
+                    if e.code == crate::protocol::error_code::INTERNAL_ERROR {
+                        span.in_scope(
+                            || tracing::warn!(code = e.code, error = %e.message, "request failed"),
+                        );
+                    }
+                }
+                rpc_reply(&id, u.outcome)
+            }
             Ok(A2AResponse::Stream { id, events }) => {
                 let mut resp = Response::new(ResponseBody::Sse(Box::new(SseBody::new(
                     id, events, keep_alive,
@@ -257,7 +276,11 @@ where
                 h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
                 resp
             }
-            Err(e) => rpc_reply(&id, Err(rpc_error_for(e.into()))),
+            Err(e) => {
+                let e = rpc_error_for(e.into());
+                count_error(&e);
+                rpc_reply(&id, Err(e))
+            }
         }
     }
 }
@@ -275,6 +298,12 @@ pub fn rpc_error_for_ref(e: &(dyn std::error::Error + Send + Sync + 'static)) ->
         return a2a.clone();
     }
     A2AError::internal(format!("internal error: {e}"))
+}
+
+/// `a2a_errors_total{error_type}` for every JSON-RPC error sent.
+fn count_error(e: &A2AError) {
+    metrics::counter!("a2a_errors_total", "error_type" => crate::protocol::error_reason(e.code))
+        .increment(1);
 }
 
 fn check_version(headers: &http::HeaderMap) -> Result<(), A2AError> {

@@ -11,6 +11,7 @@
 use super::{parse, Answer, Budget, Limits, MathError, Query};
 use crate::agent::{new_artifact, Agent, RequestContext, TaskUpdater};
 use crate::card::CardBuilder;
+use crate::external::{wants_external, ExternalMath};
 use crate::protocol::types::{A2AError, AgentCard, Part};
 use crate::store::{HistoryEntry, HistoryStore};
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use std::time::Instant;
 pub struct MathAgent {
     limits: Arc<Limits>,
     history: Option<Arc<dyn HistoryStore>>,
+    external: Option<ExternalMath>,
 }
 
 impl std::fmt::Debug for MathAgent {
@@ -53,6 +55,65 @@ impl MathAgent {
         MathAgent {
             limits: Arc::new(limits),
             history: None,
+            external: None,
+        }
+    }
+
+    /// Asks external math services for what the local engine cannot do
+    /// (integrals, derivatives, ...), falling back to local math.
+    pub fn with_external(mut self, external: ExternalMath) -> Self {
+        self.external = Some(external).filter(ExternalMath::is_enabled);
+        self
+    }
+
+    /// Answers with an external service; on failure falls back to the local
+    /// engine and says so.
+    async fn answer_externally(
+        &self,
+        ext: &ExternalMath,
+        ctx: &RequestContext,
+        text: &str,
+        up: &TaskUpdater,
+        started: Instant,
+    ) -> Result<(), A2AError> {
+        up.start_work().await?;
+        up.progress("asking external math services").await?;
+        let failure = match ext.query(text).await {
+            Ok(answer) => {
+                self.record(ctx, text, &answer.answer, started);
+                let mut artifact = new_artifact(vec![Part::text(answer.answer.clone())]);
+                artifact.name = Some("result".into());
+                artifact.description = Some(format!("answered by {}", answer.service));
+                up.artifact_chunk(artifact, false, true).await?;
+                let summary = format!("{} (answered by {})", answer.answer, answer.service);
+                return up
+                    .complete(Some(up.agent_message(vec![Part::text(summary)])))
+                    .await;
+            }
+            Err(e) => e,
+        };
+        let fallback = format!("external services failed ({failure}); answered locally");
+        let local = parse(text, &self.limits).and_then(|q| {
+            let budget = Budget::new(self.limits.cpu_time);
+            q.evaluate(&self.limits, &budget, &mut |_| {})
+        });
+        match local {
+            Ok(answer) => {
+                self.record(ctx, text, &answer.result, started);
+                let mut artifact = new_artifact(vec![Part::text(answer.result)]);
+                artifact.name = Some("result".into());
+                artifact.description = Some(fallback.clone());
+                up.artifact_chunk(artifact, false, true).await?;
+                let summary = format!("{} ({fallback})", answer.text);
+                up.complete(Some(up.agent_message(vec![Part::text(summary)])))
+                    .await
+            }
+            Err(e) => {
+                up.reject(format!(
+                    "external services failed ({failure}) and the local engine cannot answer: {e}"
+                ))
+                .await
+            }
         }
     }
 
@@ -139,6 +200,7 @@ impl MathAgent {
             &["math", "primes", "factorization"],
             &["prime factors 600851475143", "is 97 prime", "gcd 12 18"],
         )
+        .websocket_extension()
         .skill(
             "series",
             "Series",
@@ -214,6 +276,11 @@ impl Agent for MathAgent {
             return up
                 .reject("the math agent needs a text part with a question, e.g. \"2 + 2\"")
                 .await;
+        }
+        if let Some(ext) = &self.external {
+            if wants_external(&text) {
+                return self.answer_externally(ext, &ctx, &text, &up, started).await;
+            }
         }
         let query = match parse(&text, &self.limits) {
             Ok(q) => q,

@@ -167,6 +167,11 @@ fn typed<T: DeserializeOwned>(params: &str) -> Result<T, A2AError> {
             });
         }
     }
+    // Decode without path tracking first (the common, valid case); only a
+    // failure is decoded again to name the offending field.
+    if let Ok(v) = serde_json::from_str(params) {
+        return Ok(v);
+    }
     let de = &mut serde_json::Deserializer::from_str(params);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

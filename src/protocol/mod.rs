@@ -27,5 +27,20 @@ pub mod server_error {
     pub const UNAVAILABLE: i32 = -32062;
 }
 
+/// A short upper-case name for an error code (`TASK_NOT_FOUND`, `OVERLOADED`).
+///
+/// ```
+/// assert_eq!(abacus::protocol::error_reason(-32001), "TASK_NOT_FOUND");
+/// assert_eq!(abacus::protocol::error_reason(abacus::protocol::server_error::TIMEOUT), "DEADLINE_EXCEEDED");
+/// ```
+pub fn error_reason(code: i32) -> &'static str {
+    match code {
+        server_error::TIMEOUT => "DEADLINE_EXCEEDED",
+        server_error::OVERLOADED => "OVERLOADED",
+        server_error::UNAVAILABLE => "UNAVAILABLE",
+        other => a2a::error_reason(other),
+    }
+}
+
 /// The protocol version this server speaks, as sent in the `A2A-Version` header.
 pub const PROTOCOL_VERSION: &str = "1.0";

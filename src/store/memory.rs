@@ -236,9 +236,8 @@ fn lock(m: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-#[async_trait]
-impl TaskStore for MemoryTaskStore {
-    async fn save(&self, task: &Task) -> Result<(), StoreError> {
+impl MemoryTaskStore {
+    fn insert(&self, task: &Task) {
         let now = Instant::now();
         let order = self.order.fetch_add(1, Ordering::Relaxed);
         let terminal = task.status.state.is_terminal();
@@ -257,7 +256,18 @@ impl TaskStore for MemoryTaskStore {
             shard.live.insert(order, task.id.clone());
         }
         shard.tasks.insert(task.id.clone(), entry);
+    }
+}
+
+#[async_trait]
+impl TaskStore for MemoryTaskStore {
+    async fn save(&self, task: &Task) -> Result<(), StoreError> {
+        self.insert(task);
         Ok(())
+    }
+
+    fn save_detached(self: Arc<Self>, task: Task) {
+        self.insert(&task);
     }
 
     async fn get(&self, id: &str) -> Result<Option<Task>, StoreError> {

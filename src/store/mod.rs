@@ -30,7 +30,7 @@ pub use history::{
 };
 pub use memory::{MemoryTaskStore, MemoryTaskStoreBuilder};
 pub use postgres::{PostgresHistoryStore, PostgresOptions, PostgresTaskStore};
-pub use sqlite::{SqliteHistoryStore, SqliteTaskStore};
+pub use sqlite::{SqliteHistoryStore, SqliteSync, SqliteTaskStore};
 
 use a2a::{Task, TaskState};
 use async_trait::async_trait;
@@ -91,6 +91,17 @@ pub trait TaskStore: Send + Sync + 'static {
     async fn get(&self, id: &str) -> Result<Option<Task>, StoreError>;
     /// Lists tasks matching `query`, newest status first.
     async fn list(&self, query: &ListQuery) -> Result<TaskPage, StoreError>;
+    /// Saves without waiting: for intermediate states that a crash may lose.
+    /// Stores keep the newest status per task (by status timestamp), so a
+    /// late detached write never overwrites a newer, awaited one.
+    fn save_detached(self: Arc<Self>, task: Task) {
+        tokio::spawn(async move {
+            if let Err(e) = self.save(&task).await {
+                tracing::warn!(task_id = %task.id, error = %e, "background task save failed");
+            }
+        });
+    }
+
     /// A cheap round-trip used by readiness checks.
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
@@ -158,6 +169,8 @@ pub struct StoreConfig {
     pub memory_ttl: Duration,
     /// Maximum number of query-history rows kept (older rows are pruned).
     pub history_retention: usize,
+    /// How hard SQLite commits are pushed to disk.
+    pub sqlite_sync: SqliteSync,
 }
 
 impl Default for StoreConfig {
@@ -169,6 +182,7 @@ impl Default for StoreConfig {
             memory_capacity: memory::DEFAULT_CAPACITY,
             memory_ttl: memory::DEFAULT_TTL,
             history_retention: history::DEFAULT_RETENTION,
+            sqlite_sync: SqliteSync::Normal,
         }
     }
 }
@@ -267,7 +281,8 @@ pub async fn open(config: &StoreConfig) -> Result<Stores, StoreError> {
                         config.data_dir.display()
                     ))
                 })?;
-            let tasks = SqliteTaskStore::open(config.sqlite_path()).await?;
+            let tasks =
+                SqliteTaskStore::open_with(config.sqlite_path(), config.sqlite_sync).await?;
             let history = tasks.history_store(history_options)?;
             Ok(Stores {
                 tasks: Arc::new(tasks),

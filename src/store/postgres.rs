@@ -358,7 +358,9 @@ impl TaskStore for PostgresTaskStore {
                     state = EXCLUDED.state,
                     status_ts = EXCLUDED.status_ts,
                     updated_at = EXCLUDED.updated_at,
-                    doc = EXCLUDED.doc",
+                    doc = EXCLUDED.doc
+                 WHERE tasks.status_ts IS NULL OR EXCLUDED.status_ts IS NULL
+                    OR EXCLUDED.status_ts >= tasks.status_ts",
             )
             .await
             .map_err(|e| pg("prepare save", e))?;

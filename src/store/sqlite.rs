@@ -3,17 +3,15 @@
 //!
 //! # Durability
 //!
-//! The write connection runs `journal_mode=WAL` with `synchronous=FULL`: a
-//! transaction's WAL frames are fsynced before `COMMIT` returns, so a
-//! [`TaskStore::save`] that returned survives `kill -9` of the process *and*
-//! an OS crash or power loss. (`synchronous=NORMAL` would already survive a
-//! killed process, because the committed frames sit in the kernel's page
-//! cache, but an OS crash could lose the last transactions; that is not
-//! enough for "a task whose terminal state was reported survives a crash".)
-//! The fsync per commit is affordable because commits are grouped: while one
-//! transaction is being synced, the saves that arrive meanwhile queue up and
-//! the writer commits all of them together in the next transaction, so under
-//! load the cost is one fsync per batch rather than per save.
+//! The write connection runs `journal_mode=WAL`. With [`SqliteSync::Normal`] (the
+//! server's default) a committed transaction's WAL frames are in the
+//! kernel's page cache when `COMMIT` returns: a [`TaskStore::save`] that
+//! returned survives `kill -9` of the process, but an OS crash or power loss
+//! may lose the last transactions. With [`SqliteSync::Full`] the WAL is fsynced on
+//! every commit, so saves also survive an OS crash, at the price of one
+//! fsync per commit. That price is paid per *batch*: while one transaction
+//! is being synced, the saves that arrive meanwhile queue up and the writer
+//! commits all of them together in the next transaction.
 //!
 //! # Threads
 //!
@@ -120,7 +118,44 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 // Connections and migrations
 // ---------------------------------------------------------------------------
 
-fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+/// How hard a commit is pushed to disk (`PRAGMA synchronous`).
+///
+/// ```
+/// use abacus::store::SqliteSync;
+/// assert_eq!("full".parse::<SqliteSync>().unwrap(), SqliteSync::Full);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteSync {
+    /// Survives a killed process; an OS crash may lose the last commits.
+    #[default]
+    Normal,
+    /// Also survives an OS crash or power loss: one fsync per commit batch.
+    Full,
+}
+
+impl std::str::FromStr for SqliteSync {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "normal" => Ok(SqliteSync::Normal),
+            "full" => Ok(SqliteSync::Full),
+            other => Err(format!(
+                "unknown sqlite sync mode {other:?} (normal or full)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for SqliteSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SqliteSync::Normal => "normal",
+            SqliteSync::Full => "full",
+        })
+    }
+}
+
+fn open_writer(path: &Path, sync: SqliteSync) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -138,15 +173,19 @@ fn open_writer(path: &Path) -> Result<Connection, StoreError> {
             "sqlite: cannot enable WAL (journal_mode is {mode})"
         )));
     }
-    // See the module docs: fsync the WAL on every commit.
-    conn.pragma_update(None, "synchronous", "FULL")
+    // See the module docs.
+    let (pragma, level) = match sync {
+        SqliteSync::Normal => ("NORMAL", 1),
+        SqliteSync::Full => ("FULL", 2),
+    };
+    conn.pragma_update(None, "synchronous", pragma)
         .map_err(|e| backend("synchronous", e))?;
     let synchronous: i64 = conn
         .query_row("PRAGMA synchronous", [], |row| row.get(0))
         .map_err(|e| backend("synchronous", e))?;
-    if synchronous < 2 {
+    if synchronous != level {
         return Err(StoreError::Backend(format!(
-            "sqlite: synchronous is {synchronous}, need FULL (2)"
+            "sqlite: synchronous is {synchronous}, wanted {pragma} ({level})"
         )));
     }
     // Truncate the WAL file back to 64 MiB after checkpoints.
@@ -350,7 +389,8 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<(), StoreError> {
                         state = excluded.state,
                         status_ts = excluded.status_ts,
                         updated_us = excluded.updated_us,
-                        doc = excluded.doc",
+                        doc = excluded.doc
+                     WHERE excluded.status_ts >= tasks.status_ts",
                 )
                 .map_err(|e| backend("prepare save", e))?;
             stmt.execute(params![
@@ -469,9 +509,14 @@ impl SqliteTaskStore {
     /// `./data/abacus.db`, applies pending migrations and starts the writer
     /// thread. The parent directory must exist.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, SqliteSync::Full).await
+    }
+
+    /// [`SqliteTaskStore::open`] with a chosen [`SqliteSync`] mode.
+    pub async fn open_with(path: impl AsRef<Path>, sync: SqliteSync) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let writer_path = path.clone();
-        let conn = tokio::task::spawn_blocking(move || open_writer(&writer_path))
+        let conn = tokio::task::spawn_blocking(move || open_writer(&writer_path, sync))
             .await
             .map_err(|e| backend("open task", e))??;
         let writer = Writer::spawn(conn)?;
@@ -507,17 +552,44 @@ impl SqliteTaskStore {
     }
 }
 
+fn task_row(task: &Task) -> Result<TaskRow, StoreError> {
+    Ok(TaskRow {
+        id: task.id.clone(),
+        context_id: task.context_id.clone(),
+        state: state_name(&task.status.state)?,
+        status_ts: status_key(task.status.timestamp),
+        doc: encode_task(task)?,
+    })
+}
+
 #[async_trait]
 impl TaskStore for SqliteTaskStore {
     async fn save(&self, task: &Task) -> Result<(), StoreError> {
-        let row = TaskRow {
-            id: task.id.clone(),
-            context_id: task.context_id.clone(),
-            state: state_name(&task.status.state)?,
-            status_ts: status_key(task.status.timestamp),
-            doc: encode_task(task)?,
-        };
+        let row = task_row(task)?;
         self.shared.writer.submit(WriteOp::SaveTask(row)).await
+    }
+
+    fn save_detached(self: Arc<Self>, task: Task) {
+        let row = match task_row(&task) {
+            Ok(row) => row,
+            Err(e) => {
+                tracing::warn!(task_id = %task.id, error = %e, "background task save failed");
+                return;
+            }
+        };
+        // The writer thread is FIFO: queued behind earlier writes, ahead of
+        // later ones. Nobody waits for the reply.
+        let (reply, _) = oneshot::channel();
+        let req = WriteRequest {
+            op: WriteOp::SaveTask(row),
+            reply,
+        };
+        if let Err(mpsc::error::TrySendError::Full(req)) = self.shared.writer.tx.try_send(req) {
+            let writer = self.shared.writer.clone();
+            tokio::spawn(async move {
+                let _ = writer.tx.send(req).await;
+            });
+        }
     }
 
     async fn get(&self, id: &str) -> Result<Option<Task>, StoreError> {

@@ -1,0 +1,166 @@
+//! Per-request costs: each layer on a trivial inner service, the whole
+//! default stack, the evaluator, and the JSON-RPC codec.
+//!
+//! `cargo bench --bench overhead`
+
+use abacus::protocol::jsonrpc::{decode_request, encode_reply};
+use abacus::protocol::types::{Message, Part, Role};
+use abacus::protocol::{A2AError, A2ARequest, A2AResponse, JsonRpcId, Reply};
+use abacus::stack::{A2ALayers, StackConfig};
+use abacus_layers::circuit_breaker::CircuitBreakerLayer;
+use abacus_layers::concurrency::ConcurrencyLimitLayer;
+use abacus_layers::metrics::MetricsLayer;
+use abacus_layers::timeout::TimeoutLayer;
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::time::Duration;
+use tower::{service_fn, Layer, Service, ServiceExt};
+
+const BODY: &[u8] = br#"{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"messageId":"bench-msg-1","role":"ROLE_USER","parts":[{"text":"2 + 2"}]}}}"#;
+
+fn request() -> A2ARequest {
+    decode_request(BODY).unwrap()
+}
+
+fn reply() -> A2AResponse {
+    let msg = Message::new(Role::Agent, vec![Part::text("4")]);
+    A2AResponse::ok(JsonRpcId::Number(1), Reply::Message(Box::new(msg)))
+}
+
+/// The trivial inner service: answers at once.
+fn trivial() -> impl Service<
+    A2ARequest,
+    Response = A2AResponse,
+    Error = Infallible,
+    Future = std::future::Ready<Result<A2AResponse, Infallible>>,
+> + Clone {
+    service_fn(|_req: A2ARequest| std::future::ready(Ok::<_, Infallible>(reply())))
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Times `svc` against the trivial service alone; both on the same runtime.
+fn bench_service<S>(c: &mut Criterion, name: &str, svc: S)
+where
+    S: Service<A2ARequest, Response = A2AResponse> + Clone,
+    S::Error: std::fmt::Debug,
+{
+    let rt = rt();
+    let req = request();
+    c.bench_function(name, |b| {
+        b.iter(|| {
+            let svc = svc.clone();
+            let req = req.clone();
+            rt.block_on(async move { black_box(svc.oneshot(req).await.unwrap()) })
+        })
+    });
+}
+
+fn layers(c: &mut Criterion) {
+    // Installed so metric macros do real work, as in the server.
+    let _ = abacus::telemetry::prometheus();
+    bench_service(c, "baseline/trivial", trivial());
+    bench_service(c, "layer/metrics", MetricsLayer::new().layer(trivial()));
+    bench_service(
+        c,
+        "layer/concurrency",
+        ConcurrencyLimitLayer::new(1024)
+            .load_shed(true)
+            .layer(trivial()),
+    );
+    bench_service(
+        c,
+        "layer/timeout",
+        TimeoutLayer::new(Duration::from_secs(30)).layer(trivial()),
+    );
+    bench_service(
+        c,
+        "layer/circuit_breaker",
+        CircuitBreakerLayer::new().layer(trivial()),
+    );
+    let a2a = A2ALayers::new(&StackConfig::default(), "bench");
+    bench_service(c, "layer/cache_hit", a2a.cache.clone().layer(trivial()));
+    bench_service(c, "stack/default_cache_hit", a2a.wrap(trivial()));
+    let no_cache = A2ALayers::new(
+        &StackConfig {
+            cache: false,
+            ..StackConfig::default()
+        },
+        "bench",
+    );
+    bench_service(c, "stack/default_no_cache", no_cache.wrap(trivial()));
+}
+
+fn codec(c: &mut Criterion) {
+    c.bench_function("json/decode_send_message", |b| {
+        b.iter(|| black_box(decode_request(black_box(BODY)).unwrap()))
+    });
+    let msg = Message::new(Role::Agent, vec![Part::text("4")]);
+    let outcome: Result<Reply, A2AError> = Ok(Reply::Message(Box::new(msg)));
+    let mut buf = Vec::with_capacity(512);
+    c.bench_function("json/encode_message_reply", |b| {
+        b.iter(|| {
+            buf.clear();
+            encode_reply(&mut buf, &JsonRpcId::Number(1), black_box(&outcome));
+            black_box(buf.len())
+        })
+    });
+}
+
+fn evaluator(c: &mut Criterion) {
+    let limits = abacus::math::Limits::default();
+    let budget = abacus::math::Budget::new(Duration::from_secs(5));
+    for q in [
+        "2 + 2",
+        "what is 15% of 200",
+        "2^200",
+        "prime factors 600851475143",
+    ] {
+        c.bench_function(&format!("math/{q}"), |b| {
+            b.iter(|| {
+                let query = abacus::math::parse(black_box(q), &limits).unwrap();
+                black_box(query.evaluate(&limits, &budget, &mut |_| {}).unwrap())
+            })
+        });
+    }
+}
+
+fn end_to_end(c: &mut Criterion) {
+    // The math agent through the default stack, in process (no HTTP).
+    let rt = rt();
+    let core = abacus::core::Core::builder(
+        abacus::math::MathAgent::new(abacus::math::Limits::default()),
+        abacus::math::MathAgent::card(),
+    )
+    .build();
+    for (name, cache) in [
+        ("core/math_2+2_cache_on", true),
+        ("core/math_2+2_cache_off", false),
+    ] {
+        let layers = A2ALayers::new(
+            &StackConfig {
+                cache,
+                ..StackConfig::default()
+            },
+            "bench",
+        );
+        let svc = layers.default_stack(core.clone());
+        let req = request();
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                let svc = svc.clone();
+                let req = req.clone();
+                rt.block_on(async move { black_box(svc.oneshot(req).await.unwrap()) })
+            })
+        });
+    }
+}
+
+criterion_group!(benches, layers, codec, evaluator, end_to_end);
+criterion_main!(benches);

@@ -1,0 +1,75 @@
+//! The examples, built and exercised over real HTTP.
+
+mod common;
+
+#[path = "../examples/axum_reuse.rs"]
+#[allow(dead_code)]
+mod axum_reuse;
+
+#[path = "../examples/custom_stack.rs"]
+#[allow(dead_code)]
+mod custom_stack;
+
+use abacus::store::StoreKind;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use serde_json::json;
+
+async fn get(url: &str) -> (u16, String) {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let resp = client
+        .request(
+            http::Request::get(url)
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn axum_app_uses_the_layers() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, axum_reuse::app(None)).await });
+    let (status, body) = get(&format!("{base}/hello")).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("hello"));
+    // the timeout layer answers for the slow route
+    let (status, body) = get(&format!("{base}/slow")).await;
+    assert_eq!(status, 504, "{body}");
+    assert!(body.contains("timed out"));
+    server.abort();
+}
+
+#[tokio::test]
+async fn custom_stack_serves_the_math_agent_with_its_own_layer() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = abacus::config::Config {
+        port: addr.port(),
+        store_kind: StoreKind::Memory,
+        ..Default::default()
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(custom_stack::server(config).run_on(listener, async move {
+        let _ = rx.await;
+    }));
+    let client = abacus::client::Client::new(&format!("http://{addr}/"));
+    let r = client
+        .call("SendMessage", abacus::client::Client::text_params("6 * 7"))
+        .await
+        .unwrap();
+    assert_eq!(r["result"]["message"]["parts"][0]["text"], "42", "{r}");
+    let r = client.call("ListTasks", json!({})).await.unwrap();
+    assert_eq!(r["error"]["code"], -32004, "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("disabled"));
+    let _ = tx.send(());
+    server.await.unwrap().unwrap();
+}
