@@ -205,3 +205,63 @@ async fn overload_is_refused_fast_and_clearly() {
     b.abort();
     s.stop().await;
 }
+
+/// A PNG header for a 3×2 image: signature and IHDR chunk (pixel data is
+/// not needed to read the dimensions).
+fn tiny_png() -> Vec<u8> {
+    let mut png = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
+    png.extend_from_slice(&13u32.to_be_bytes());
+    png.extend_from_slice(b"IHDR");
+    png.extend_from_slice(&3u32.to_be_bytes());
+    png.extend_from_slice(&2u32.to_be_bytes());
+    png.extend_from_slice(&[8, 2, 0, 0, 0]);
+    png.extend_from_slice(&[0, 0, 0, 0]); // CRC, unchecked
+    png
+}
+
+#[tokio::test]
+async fn every_part_of_a_multi_part_message_gets_its_result() {
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let s = TestServer::math().await;
+    let csv = "name,score\na,1\nb,2\nc,6\n";
+    let parts = json!([
+        {"text": "2^10"},
+        {"data": {"matrix": [[2, 0, 1], [1, 3, 2], [1, 1, 1]]}},
+        {"data": {"dataset": [{"value": 1.0}, {"value": 2.0}, {"value": 6.0}]}},
+        {"raw": b64(csv.as_bytes()), "mediaType": "text/csv", "filename": "scores.csv"},
+        {"raw": b64(&tiny_png()), "mediaType": "image/png", "filename": "dot.png"},
+    ]);
+    let body = rpc(
+        "SendMessage",
+        json!({"message": {"messageId": "mp", "role": "ROLE_USER", "parts": parts}}),
+    );
+    let (_, r) = s.post_json(&body).await;
+    let task = &r["result"]["task"];
+    assert_eq!(task["status"]["state"], "TASK_STATE_COMPLETED", "{r}");
+    let artifacts = task["artifacts"].as_array().unwrap();
+    assert_eq!(artifacts.len(), 5, "one artifact per part");
+    let data = |i: usize| &artifacts[i]["parts"][1]["data"];
+    assert_eq!(data(0)["result"], "1024");
+    // det [[2,0,1],[1,3,2],[1,1,1]] = 2(3-2) - 0 + 1(1-3) = 0
+    assert_eq!(data(1)["kind"], "matrix");
+    assert_eq!(data(1)["determinant"], "0");
+    assert_eq!(data(1)["rank"], 2);
+    assert_eq!(data(2)["kind"], "dataset");
+    assert_eq!(data(2)["count"], 3);
+    assert_eq!(data(2)["numeric"]["value"]["mean"], 3.0);
+    assert_eq!(data(2)["numeric"]["value"]["median"], 2.0);
+    assert_eq!(data(3)["kind"], "csv");
+    assert_eq!(data(3)["numeric"]["score"]["mean"], 3.0);
+    assert_eq!(data(4)["kind"], "image");
+    assert_eq!(data(4)["width"], 3);
+    assert_eq!(data(4)["height"], 2);
+    let summary = task["status"]["message"]["parts"][0]["text"]
+        .as_str()
+        .unwrap();
+    assert!(
+        summary.starts_with("Multi-part message processed"),
+        "{summary}"
+    );
+    s.stop().await;
+}

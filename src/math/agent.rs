@@ -8,6 +8,7 @@
 //! an evaluation error (division by zero, a domain error, the CPU-time
 //! limit) ends it `failed`. The message says why in both cases.
 
+use super::parts::{analyze_part, PartLimits};
 use super::{parse, Answer, Budget, Limits, MathError, Query};
 use crate::agent::{new_artifact, Agent, RequestContext, TaskUpdater};
 use crate::card::CardBuilder;
@@ -29,6 +30,7 @@ use std::time::Instant;
 #[derive(Clone)]
 pub struct MathAgent {
     limits: Arc<Limits>,
+    part_limits: PartLimits,
     history: Option<Arc<dyn HistoryStore>>,
     external: Option<ExternalMath>,
 }
@@ -54,6 +56,7 @@ impl MathAgent {
     pub fn new(limits: Limits) -> Self {
         MathAgent {
             limits: Arc::new(limits),
+            part_limits: PartLimits::default(),
             history: None,
             external: None,
         }
@@ -64,6 +67,72 @@ impl MathAgent {
     pub fn with_external(mut self, external: ExternalMath) -> Self {
         self.external = Some(external).filter(ExternalMath::is_enabled);
         self
+    }
+
+    /// A multi-part message: every part analysed, one artifact per part
+    /// (a text summary and the structured result), and a combined summary.
+    async fn answer_parts(&self, ctx: &RequestContext, up: &TaskUpdater) -> Result<(), A2AError> {
+        up.start_work().await?;
+        let parts = ctx.message.parts.clone();
+        if parts.len() > self.part_limits.max_parts {
+            return up
+                .reject(format!(
+                    "the message has {} parts; the maximum is {}",
+                    parts.len(),
+                    self.part_limits.max_parts
+                ))
+                .await;
+        }
+        let mut lines = Vec::with_capacity(parts.len());
+        for (i, part) in parts.iter().enumerate() {
+            let (summary, data) = self.analyze_one(part).await;
+            lines.push(format!("{}. {summary}", i + 1));
+            let mut artifact = new_artifact(vec![Part::text(summary), Part::data(data)]);
+            artifact.name = Some(format!("part-{}", i + 1));
+            up.artifact_chunk(artifact, false, true).await?;
+        }
+        let combined = format!("Multi-part message processed:\n{}", lines.join("\n"));
+        up.complete(Some(up.agent_message(vec![Part::text(combined)])))
+            .await
+    }
+
+    /// One part: math for text that parses as math, analysis for the rest.
+    async fn analyze_one(&self, part: &Part) -> (String, serde_json::Value) {
+        if let Some(text) = part.as_text() {
+            if let Ok(query) = parse(text, &self.limits) {
+                return match self.evaluate_blocking(query, None).await {
+                    Ok(a) => (
+                        a.text.clone(),
+                        serde_json::json!({"kind": "math", "operation": a.operation.as_str(), "result": a.result}),
+                    ),
+                    Err(e) => (
+                        format!("{text}: {e}"),
+                        serde_json::json!({"kind": "math", "error": e.to_string()}),
+                    ),
+                };
+            }
+        }
+        let part = part.clone();
+        let limits = self.part_limits.clone();
+        // Matrices and datasets up to the limits take milliseconds: off the reactor.
+        let analysis = tokio::task::spawn_blocking(move || analyze_part(&part, &limits)).await;
+        match analysis {
+            Ok(Ok(a)) => {
+                let mut data = a.data;
+                if let serde_json::Value::Object(o) = &mut data {
+                    o.insert("kind".into(), a.kind.into());
+                }
+                (a.summary, data)
+            }
+            Ok(Err(e)) => (
+                e.to_string(),
+                serde_json::json!({"kind": "error", "error": e.to_string(), "error_kind": e.kind()}),
+            ),
+            Err(e) => (
+                format!("analysis failed: {e}"),
+                serde_json::json!({"kind": "error"}),
+            ),
+        }
     }
 
     /// Answers with an external service; on failure falls back to the local
@@ -163,6 +232,12 @@ impl MathAgent {
             }
             _ => String::new(),
         }
+    }
+
+    /// Limits for non-text parts (sizes, matrix dimensions, URL allow-list).
+    pub fn with_part_limits(mut self, limits: PartLimits) -> Self {
+        self.part_limits = limits;
+        self
     }
 
     /// The limits in force.
@@ -271,6 +346,10 @@ impl Drop for StopOnDrop {
 impl Agent for MathAgent {
     async fn execute(&self, ctx: RequestContext, up: TaskUpdater) -> Result<(), A2AError> {
         let started = Instant::now();
+        let parts = &ctx.message.parts;
+        if parts.len() > 1 || parts.iter().any(|p| p.as_text().is_none()) {
+            return self.answer_parts(&ctx, &up).await;
+        }
         let text = ctx.text();
         if text.trim().is_empty() {
             return up
