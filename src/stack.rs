@@ -242,15 +242,15 @@ pub fn cache_key(req: &A2ARequest) -> Option<String> {
     for part in &m.parts {
         let text = part.as_text()?;
         for word in text.split_whitespace() {
-            let lower = word.to_lowercase();
-            let bare = lower.trim_matches(|c: char| !c.is_alphanumeric());
-            if NON_CACHEABLE.contains(&bare) {
+            let bare = word.trim_matches(|c: char| !c.is_alphanumeric());
+            if NON_CACHEABLE.iter().any(|w| w.eq_ignore_ascii_case(bare)) {
                 return None;
             }
             if !key.is_empty() {
                 key.push(' ');
             }
-            key.push_str(&lower);
+            // Lowercase in place: no allocation per word.
+            key.extend(word.chars().flat_map(char::to_lowercase));
         }
         key.push('\n');
     }

@@ -73,7 +73,7 @@ async fn bad_math_ends_the_task_with_the_reason() {
         ("2^999999999", "TASK_STATE_REJECTED", "limit"),
         ("1/0", "TASK_STATE_FAILED", "division by zero"),
         ("sqrt(-1)", "TASK_STATE_FAILED", "domain"),
-        ("tell me a joke", "TASK_STATE_REJECTED", ""),
+        ("tell me a joke", "TASK_STATE_INPUT_REQUIRED", ""),
         ("2 +", "TASK_STATE_REJECTED", "parse"),
     ];
     for (q, state, why) in cases {
@@ -88,6 +88,22 @@ async fn bad_math_ends_the_task_with_the_reason() {
             &q[..q.len().min(30)]
         );
     }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_question_that_is_not_math_asks_for_input_in_the_same_task() {
+    let s = TestServer::math().await;
+    let r = ask(&s, "hello there").await;
+    assert_eq!(task_state(&r), "TASK_STATE_INPUT_REQUIRED", "{r}");
+    let id = r["result"]["task"]["id"].as_str().unwrap();
+    let follow = json!({"message": {"messageId": "f", "role": "ROLE_USER", "taskId": id, "parts": [{"text": "6 * 7"}]}});
+    let (_, r2) = s.post_json(&rpc("SendMessage", follow)).await;
+    assert_eq!(task_state(&r2), "TASK_STATE_COMPLETED", "{r2}");
+    assert_eq!(
+        r2["result"]["task"]["artifacts"][0]["parts"][0]["text"],
+        "42"
+    );
     s.stop().await;
 }
 

@@ -3,8 +3,10 @@
 //! Instant arithmetic is answered with a direct Message whose single text
 //! part is the result ("4"). Long computations (fibonacci, factorial, prime
 //! factors, series) and every streamed request become a Task: `working`,
-//! progress status updates, a `result` artifact, then `completed`. Input the
-//! agent will not process (not math, a size limit) ends the task `rejected`;
+//! progress status updates, a `result` artifact, then `completed`. Text that
+//! is not math leaves the task `input-required` with a hint of what the
+//! agent understands (answer in the same task). Input the agent will not
+//! process (malformed, over a size limit) ends the task `rejected`;
 //! an evaluation error (division by zero, a domain error, the CPU-time
 //! limit) ends it `failed`. The message says why in both cases.
 
@@ -363,6 +365,12 @@ impl Agent for MathAgent {
         }
         let query = match parse(&text, &self.limits) {
             Ok(q) => q,
+            // Not math at all: ask for a question in the same task, so the
+            // user can answer with a follow-up message.
+            Err(e @ MathError::NotUnderstood(_)) => {
+                let ask = up.agent_message(vec![Part::text(e.to_string())]);
+                return up.require_input(Some(ask)).await;
+            }
             Err(e) => return up.reject(e.to_string()).await,
         };
         metrics::counter!("a2a_math_operations_total", "operation_type" => query.operation().as_str())

@@ -333,9 +333,21 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteRequest>) {
         }
         return;
     }
+    // A later save of the same task in this batch supersedes an earlier one
+    // (a "working" state queued just before "completed"): write it once.
+    let mut last_save: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, req) in batch.iter().enumerate() {
+        if let WriteOp::SaveTask(row) = &req.op {
+            last_save.insert(row.id.as_str(), i);
+        }
+    }
     let results: Vec<Result<(), StoreError>> = batch
         .iter()
-        .map(|req| apply_in_savepoint(conn, &req.op))
+        .enumerate()
+        .map(|(i, req)| match &req.op {
+            WriteOp::SaveTask(row) if last_save.get(row.id.as_str()) != Some(&i) => Ok(()),
+            op => apply_in_savepoint(conn, op),
+        })
         .collect();
     // Some errors (I/O, disk full) make SQLite roll the whole transaction
     // back; then nothing of the batch was written.
