@@ -32,6 +32,7 @@ use std::time::Instant;
 #[derive(Clone)]
 pub struct MathAgent {
     limits: Arc<Limits>,
+    recent: Arc<RecentQueries>,
     part_limits: PartLimits,
     history: Option<Arc<dyn HistoryStore>>,
     external: Option<ExternalMath>,
@@ -58,6 +59,7 @@ impl MathAgent {
     pub fn new(limits: Limits) -> Self {
         MathAgent {
             limits: Arc::new(limits),
+            recent: Arc::new(RecentQueries::new()),
             part_limits: PartLimits::default(),
             history: None,
             external: None,
@@ -196,6 +198,9 @@ impl MathAgent {
     }
 
     fn record(&self, ctx: &RequestContext, query: &str, result: &str, started: Instant) {
+        if !self.recent.first_in_window(query) {
+            return;
+        }
         let self_test = ctx
             .message
             .metadata
@@ -335,6 +340,41 @@ impl MathAgent {
     }
 }
 
+/// The same question asked again within a minute is recorded in the history
+/// once: repeated traffic (a dashboard, a load test) must not turn every
+/// request into a database write. A fixed table of hashes, no locks; a
+/// collision only means one extra or one skipped record.
+struct RecentQueries {
+    slots: Box<[std::sync::atomic::AtomicU64]>,
+}
+
+impl RecentQueries {
+    const SLOTS: usize = 4096;
+
+    fn new() -> Self {
+        RecentQueries {
+            slots: (0..Self::SLOTS)
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
+        }
+    }
+
+    /// True unless `query` was seen in the current minute.
+    fn first_in_window(&self, query: &str) -> bool {
+        use std::hash::Hasher;
+        // Fixed keys: the same question must hash the same on every thread.
+        let mut h = std::hash::DefaultHasher::new();
+        h.write(query.as_bytes());
+        let hash = h.finish();
+        let minute = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() / 60);
+        let tag = hash ^ minute.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let slot = &self.slots[(hash as usize) % Self::SLOTS];
+        slot.swap(tag, std::sync::atomic::Ordering::Relaxed) != tag
+    }
+}
+
 /// Cancels the computation when the agent's future is dropped.
 struct StopOnDrop(super::CancelHandle);
 
@@ -406,7 +446,13 @@ impl Agent for MathAgent {
         };
         match result {
             Ok(answer) => {
-                let note = self.similar_note(&text).await;
+                // A database lookup is worth it next to a long computation,
+                // not next to "2 + 2".
+                let note = if long {
+                    self.similar_note(&text).await
+                } else {
+                    String::new()
+                };
                 self.record(&ctx, &text, &answer.result, started);
                 let mut artifact = new_artifact(vec![Part::text(answer.result)]);
                 artifact.name = Some("result".into());
@@ -434,5 +480,21 @@ async fn finish_with_error(up: &TaskUpdater, e: MathError) -> Result<(), A2AErro
             up.reject(e.to_string()).await
         }
         other => up.fail(other.to_string()).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RecentQueries;
+
+    #[test]
+    fn a_repeated_question_is_recorded_once_per_window() {
+        let recent = RecentQueries::new();
+        assert!(recent.first_in_window("2 + 2"));
+        assert!(!recent.first_in_window("2 + 2"));
+        assert!(recent.first_in_window("3 + 3"));
+        let other_thread =
+            std::thread::scope(|s| s.spawn(|| recent.first_in_window("2 + 2")).join());
+        assert_eq!(other_thread.ok(), Some(false));
     }
 }
