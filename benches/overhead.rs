@@ -115,7 +115,6 @@ fn codec(c: &mut Criterion) {
 
 fn evaluator(c: &mut Criterion) {
     let limits = abacus::math::Limits::default();
-    let budget = abacus::math::Budget::new(Duration::from_secs(5));
     for q in [
         "2 + 2",
         "what is 15% of 200",
@@ -124,6 +123,8 @@ fn evaluator(c: &mut Criterion) {
     ] {
         c.bench_function(&format!("math/{q}"), |b| {
             b.iter(|| {
+                // A fresh budget per question, as the agent does.
+                let budget = abacus::math::Budget::new(Duration::from_secs(5));
                 let query = abacus::math::parse(black_box(q), &limits).unwrap();
                 black_box(query.evaluate(&limits, &budget, &mut |_| {}).unwrap())
             })

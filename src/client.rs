@@ -92,39 +92,13 @@ impl Client {
             .request(req)
             .await
             .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let status = resp.status();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?
-            .to_bytes();
-        if !status.is_success() {
-            return Err(ClientError::Status(
-                status,
-                String::from_utf8_lossy(&body).into_owned(),
-            ));
-        }
-        serde_json::from_slice(&body).map_err(|e| ClientError::Invalid(e.to_string()))
+        json_body(resp).await
     }
 
     /// Calls a unary method and returns the whole JSON-RPC reply object.
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, ClientError> {
         let resp = self.post(self.envelope(method, params)).await?;
-        let status = resp.status();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?
-            .to_bytes();
-        if !status.is_success() {
-            return Err(ClientError::Status(
-                status,
-                String::from_utf8_lossy(&body).into_owned(),
-            ));
-        }
-        serde_json::from_slice(&body).map_err(|e| ClientError::Invalid(e.to_string()))
+        json_body(resp).await
     }
 
     /// Calls a streaming method; yields each SSE event's JSON-RPC reply.
@@ -183,6 +157,24 @@ impl Client {
         })
         .boxed())
     }
+}
+
+/// The JSON body of a successful reply; the status and body text otherwise.
+async fn json_body(resp: hyper::Response<hyper::body::Incoming>) -> Result<Value, ClientError> {
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| ClientError::Transport(e.to_string()))?
+        .to_bytes();
+    if !status.is_success() {
+        return Err(ClientError::Status(
+            status,
+            String::from_utf8_lossy(&body).into_owned(),
+        ));
+    }
+    serde_json::from_slice(&body).map_err(|e| ClientError::Invalid(e.to_string()))
 }
 
 /// Splits SSE frames into `data:` events. Hand-written: a dozen lines, and

@@ -325,8 +325,7 @@ impl HealthCheck for SelfTest {
             Ok(r) => serde_json::to_value(&r).unwrap_or(Value::Null),
             Err(e) => return CheckResult::failed(format!("agent error: {}", e.message)),
         };
-        let mut texts = Vec::new();
-        collect_texts(&value, &mut texts);
+        let texts = crate::protocol::reply_texts(&value);
         if texts.iter().any(|t| t.trim() == self.expected) {
             CheckResult::ok("agent functioning normally")
         } else {
@@ -335,18 +334,5 @@ impl HealthCheck for SelfTest {
                 texts, self.question, self.expected
             ))
         }
-    }
-}
-
-fn collect_texts(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::Object(o) => {
-            if let Some(t) = o.get("text").and_then(Value::as_str) {
-                out.push(t.to_string());
-            }
-            o.values().for_each(|c| collect_texts(c, out));
-        }
-        Value::Array(a) => a.iter().for_each(|c| collect_texts(c, out)),
-        _ => {}
     }
 }

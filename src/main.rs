@@ -151,31 +151,9 @@ fn describe(reply: &Value) -> String {
     let state = body["status"]["state"]
         .as_str()
         .map(|s| s.trim_start_matches("TASK_STATE_").to_lowercase());
-    let mut texts = Vec::new();
-    collect_texts(&body, &mut texts);
+    let texts = abacus::protocol::reply_texts(&body);
     match state {
         Some(s) => format!("[{kind} {s}] {}", texts.join(" | ")),
         None => format!("[{kind}] {}", texts.join(" | ")),
-    }
-}
-
-fn collect_texts(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::Object(o) => {
-            if let Some(parts) = o.get("parts").and_then(Value::as_array) {
-                out.extend(
-                    parts
-                        .iter()
-                        .filter_map(|p| p["text"].as_str().map(String::from)),
-                );
-            }
-            for (k, child) in o {
-                if k != "parts" && k != "history" {
-                    collect_texts(child, out);
-                }
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|i| collect_texts(i, out)),
-        _ => {}
     }
 }

@@ -157,7 +157,8 @@ fn camel_case_keys(v: &mut serde_json::Value) {
 fn typed<T: DeserializeOwned>(params: &str) -> Result<T, A2AError> {
     // Fast path: camelCase only. Proto names are rare, so pay for a rewrite
     // through `Value` only when one may be present.
-    let has_proto_name = PROTO_NAMES.iter().any(|(snake, _)| params.contains(snake));
+    let has_proto_name = params.as_bytes().contains(&b'_')
+        && PROTO_NAMES.iter().any(|(snake, _)| params.contains(snake));
     if has_proto_name {
         if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(params) {
             camel_case_keys(&mut v);

@@ -42,5 +42,38 @@ pub fn error_reason(code: i32) -> &'static str {
     }
 }
 
+/// The texts of every part in a reply (message, task status, artifacts,
+/// stream events), leaving out the history.
+///
+/// ```
+/// let reply = serde_json::json!({"message": {"parts": [{"text": "4"}]}});
+/// assert_eq!(abacus::protocol::reply_texts(&reply), ["4"]);
+/// ```
+pub fn reply_texts(v: &serde_json::Value) -> Vec<String> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(o) => {
+                if let Some(parts) = o.get("parts").and_then(serde_json::Value::as_array) {
+                    out.extend(
+                        parts
+                            .iter()
+                            .filter_map(|p| p["text"].as_str().map(String::from)),
+                    );
+                }
+                for (k, child) in o {
+                    if k != "parts" && k != "history" {
+                        walk(child, out);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, &mut out);
+    out
+}
+
 /// The protocol version this server speaks, as sent in the `A2A-Version` header.
 pub const PROTOCOL_VERSION: &str = "1.0";
