@@ -1,12 +1,18 @@
 use crate::protocol::jsonrpc::encode_event;
 use crate::protocol::{EventStream, JsonRpcId};
 use bytes::Bytes;
+use futures_util::Stream;
 use http_body::Frame;
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep};
+
+/// Events that are ready together go out in one frame up to this size:
+/// one write instead of one per event.
+const COALESCE_BYTES: usize = 16 * 1024;
 
 /// Server-sent events: one `data:` line with a JSON-RPC reply per event,
 /// and a `: keep-alive` comment when the stream is quiet.
@@ -14,7 +20,10 @@ pub struct SseBody {
     id: JsonRpcId,
     events: EventStream,
     keep_alive: Duration,
-    timer: Pin<Box<Sleep>>,
+    /// Armed the first time the stream has to wait: short streams never
+    /// touch the timer wheel.
+    timer: Option<Pin<Box<Sleep>>>,
+    ended: bool,
 }
 
 impl SseBody {
@@ -23,7 +32,8 @@ impl SseBody {
             id,
             events,
             keep_alive,
-            timer: Box::pin(tokio::time::sleep(keep_alive)),
+            timer: None,
+            ended: false,
         }
     }
 
@@ -32,29 +42,99 @@ impl SseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = &mut *self;
-        match this.events.as_mut().poll_next(cx) {
-            Poll::Ready(Some(item)) => {
-                let mut buf = Vec::with_capacity(256);
-                buf.extend_from_slice(b"data: ");
-                encode_event(&mut buf, &this.id, &item);
-                buf.extend_from_slice(b"\n\n");
-                let next = Instant::now() + this.keep_alive;
-                this.timer.as_mut().reset(next);
-                Poll::Ready(Some(Ok(Frame::data(Bytes::from(buf)))))
-            }
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => match this.timer.as_mut().poll(cx) {
-                Poll::Ready(()) => {
-                    let next = Instant::now() + this.keep_alive;
-                    this.timer.as_mut().reset(next);
-                    Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
-                        b": keep-alive\n\n",
-                    )))))
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        let mut buf = Vec::new();
+        while buf.len() < COALESCE_BYTES {
+            match this.events.as_mut().poll_next(cx) {
+                Poll::Ready(Some(item)) => {
+                    buf.reserve(512);
+                    buf.extend_from_slice(b"data: ");
+                    encode_event(&mut buf, &this.id, &item);
+                    buf.extend_from_slice(b"\n\n");
                 }
-                Poll::Pending => Poll::Pending,
-            },
+                Poll::Ready(None) => {
+                    this.ended = true;
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        if !buf.is_empty() {
+            if let Some(timer) = this.timer.as_mut() {
+                timer.as_mut().reset(Instant::now() + this.keep_alive);
+            }
+            return Poll::Ready(Some(Ok(Frame::data(Bytes::from(buf)))));
+        }
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        let keep_alive = this.keep_alive;
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(keep_alive)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                timer.as_mut().reset(Instant::now() + keep_alive);
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
+                    b": keep-alive\n\n",
+                )))))
+            }
+            Poll::Pending => Poll::Pending,
         }
     }
 }
 
-use std::future::Future;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::types::{Message, Part, Role, StreamResponse};
+    use futures_util::StreamExt;
+    use http_body_util::BodyExt;
+
+    fn event(text: &str) -> crate::protocol::StreamItem {
+        Ok(StreamResponse::Message(Message::new(
+            Role::Agent,
+            vec![Part::text(text)],
+        )))
+    }
+
+    #[tokio::test]
+    async fn ready_events_share_a_frame_and_each_is_one_data_line() {
+        let events = futures_util::stream::iter([event("a"), event("b"), event("c")]).boxed();
+        let body = crate::http::ResponseBody::Sse(Box::new(SseBody::new(
+            JsonRpcId::Number(1),
+            events,
+            Duration::from_secs(15),
+        )));
+        let mut frames = 0;
+        let mut text = String::new();
+        let mut body = std::pin::pin!(body);
+        while let Some(f) = body.frame().await {
+            frames += 1;
+            text.push_str(std::str::from_utf8(&f.unwrap().into_data().unwrap()).unwrap());
+        }
+        assert_eq!(frames, 1);
+        let lines: Vec<&str> = text.split("\n\n").filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines.len(), 3);
+        for l in lines {
+            let v: serde_json::Value =
+                serde_json::from_str(l.strip_prefix("data: ").unwrap()).unwrap();
+            assert_eq!(v["id"], 1);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_stream_gets_keep_alive_comments() {
+        let events = futures_util::stream::pending().boxed();
+        let body = crate::http::ResponseBody::Sse(Box::new(SseBody::new(
+            JsonRpcId::Number(1),
+            events,
+            Duration::from_secs(15),
+        )));
+        let mut body = std::pin::pin!(body);
+        let f = body.frame().await.unwrap().unwrap();
+        assert_eq!(&f.into_data().unwrap()[..], b": keep-alive\n\n");
+    }
+}
