@@ -1,7 +1,6 @@
 use crate::protocol::jsonrpc::encode_event;
 use crate::protocol::{EventStream, JsonRpcId};
 use bytes::Bytes;
-use futures_util::Stream;
 use http_body::Frame;
 use std::convert::Infallible;
 use std::future::Future;
