@@ -70,6 +70,7 @@ where
 pub fn server(config: Config) -> Server {
     Server::new(MathAgent::new(Limits::default()), MathAgent::card())
         .config(config)
+        .cache_replies(true)
         .stack(|core, layers| {
             let svc = ServiceBuilder::new()
                 .layer(layers.timeout)

@@ -114,6 +114,7 @@ pub struct Server {
     self_test: Option<(String, String)>,
     checks: Vec<Arc<dyn HealthCheck>>,
     custom_stack: Option<StackFn>,
+    cache_replies: bool,
 }
 
 /// Builds a stack of the user's choosing around the core.
@@ -136,7 +137,18 @@ impl Server {
             self_test: None,
             checks: Vec::new(),
             custom_stack: None,
+            cache_replies: false,
         }
+    }
+
+    /// Lets the response cache serve this agent (when `--cache` is on too).
+    ///
+    /// Only for agents whose direct replies depend on nothing but the
+    /// message text (the math agent): the cache key is the normalized text.
+    /// Off by default, since most agents' answers depend on more than that.
+    pub fn cache_replies(mut self, on: bool) -> Self {
+        self.cache_replies = on;
+        self
     }
 
     /// Serves a stack of your own order instead of the default one; `build`
@@ -258,7 +270,9 @@ impl Server {
                 tokio::spawn(serve_metrics(listener, only_metrics));
             }
         }
-        let layers = A2ALayers::new(&self.config.stack, &core.card().name);
+        let mut stack_config = self.config.stack.clone();
+        stack_config.cache &= self.cache_replies;
+        let layers = A2ALayers::new(&stack_config, &core.card().name);
         tracing::info!(%addr, url = %self.config.public_url(), "serving A2A");
         let drain = self.config.drain();
         let result = match self.custom_stack {

@@ -538,3 +538,58 @@ async fn bad_inputs_get_exact_errors() {
     assert!(texts(&r).contains(&"echo: still alive".to_string()), "{r}");
     s.stop().await;
 }
+
+/// Counts its calls and answers with a direct message.
+struct Counting(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+#[async_trait::async_trait]
+impl Agent for Counting {
+    async fn execute(&self, _: RequestContext, up: TaskUpdater) -> Result<(), A2AError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        up.reply(up.agent_message(vec![Part::text("same text, other answer")]))
+            .await
+    }
+}
+
+async fn calls_for_two_identical_messages(cache_replies: bool) -> usize {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = abacus::config::Config {
+        port: addr.port(),
+        store_kind: abacus::store::StoreKind::Memory,
+        ..Default::default()
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = abacus::Server::new(
+        Counting(calls.clone()),
+        CardBuilder::new("count", "counts").build(),
+    )
+    .config(config)
+    .cache_replies(cache_replies);
+    let handle = tokio::spawn(server.run_on(listener, async move {
+        let _ = rx.await;
+    }));
+    let client = abacus::client::Client::new(&format!("http://{addr}/"));
+    for _ in 0..2 {
+        let r = client
+            .call("SendMessage", abacus::client::Client::text_params("hello"))
+            .await
+            .unwrap();
+        assert_eq!(
+            r["result"]["message"]["parts"][0]["text"],
+            "same text, other answer"
+        );
+    }
+    let _ = tx.send(());
+    handle.await.unwrap().unwrap();
+    calls.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn replies_are_cached_only_for_agents_that_allow_it() {
+    // A generic agent may answer the same text differently (the TCK agent
+    // decides by messageId): its replies are never served from the cache.
+    assert_eq!(calls_for_two_identical_messages(false).await, 2);
+    assert_eq!(calls_for_two_identical_messages(true).await, 1);
+}
