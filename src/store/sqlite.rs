@@ -36,7 +36,7 @@ use super::history::{
     duration_to_nanos, nanos_to_duration, normalize, plain_trigrams, rank, HistoryEntry,
     HistoryOptions, HistoryQueue, HistorySink, HistoryStats, HistoryStore,
 };
-use super::token::PageKey;
+use super::token::{finish_page, PageKey};
 use super::{
     decode_task, encode_task, state_name, status_key, time_key, ListQuery, StoreError, TaskPage,
     TaskStore,
@@ -694,21 +694,7 @@ impl TaskStore for SqliteTaskStore {
             last_key = Some(key);
             tasks.push(task);
         }
-        let next_page_token = match (has_more, last_key, tasks.last()) {
-            (true, Some(status_key), Some(task)) => Some(
-                PageKey {
-                    status_key,
-                    id: task.id.clone(),
-                }
-                .encode(),
-            ),
-            _ => None,
-        };
-        Ok(TaskPage {
-            tasks,
-            next_page_token,
-            total_size: usize::try_from(total).unwrap_or(0),
-        })
+        Ok(finish_page(tasks, has_more, last_key, total))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

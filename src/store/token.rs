@@ -8,7 +8,8 @@
 //! `v1.<status key>.<hex of the id's UTF-8 bytes>`: opaque to clients and
 //! safe in URLs.
 
-use super::StoreError;
+use super::{StoreError, TaskPage};
+use a2a::Task;
 
 /// The position after which the next page starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +18,31 @@ pub(crate) struct PageKey {
     pub status_key: i64,
     /// Id of the last task of the previous page.
     pub id: String,
+}
+
+/// A page of keyset-paginated results: `tasks` in order, whether rows
+/// follow, the status key of the last task, and the total match count.
+pub(crate) fn finish_page(
+    tasks: Vec<Task>,
+    has_more: bool,
+    last_status_key: Option<i64>,
+    total: i64,
+) -> TaskPage {
+    let next_page_token = match (has_more, last_status_key, tasks.last()) {
+        (true, Some(status_key), Some(task)) => Some(
+            PageKey {
+                status_key,
+                id: task.id.clone(),
+            }
+            .encode(),
+        ),
+        _ => None,
+    };
+    TaskPage {
+        tasks,
+        next_page_token,
+        total_size: usize::try_from(total).unwrap_or(0),
+    }
 }
 
 impl PageKey {
