@@ -51,6 +51,14 @@ fn rpc(method: &str, params: Value) -> String {
     json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}).to_string()
 }
 
+/// A task the agent keeps working on until it is canceled; returns its id.
+async fn start_slow_task(s: &TestServer, message_id: &str) -> String {
+    let body = json!({"message": {"messageId": message_id, "role": "ROLE_USER", "parts": [{"text": "slow"}]},
+                      "configuration": {"returnImmediately": true}});
+    let (_, r) = s.post_json(&rpc("SendMessage", body)).await;
+    r["result"]["task"]["id"].as_str().unwrap().to_string()
+}
+
 async fn completed_task(s: &TestServer) -> String {
     let (_, r) = s.post_json(&send_body("SendMessage", "hello")).await;
     assert_eq!(task_state(&r), "TASK_STATE_COMPLETED", "{r}");
@@ -148,10 +156,7 @@ async fn list_tasks_filters_and_pages() {
 #[tokio::test]
 async fn cancel_running_task_then_cancel_again_is_not_cancelable() {
     let s = script_server().await;
-    let body = json!({"message": {"messageId": "s1", "role": "ROLE_USER", "parts": [{"text": "slow"}]},
-                      "configuration": {"returnImmediately": true}});
-    let (_, r) = s.post_json(&rpc("SendMessage", body)).await;
-    let id = r["result"]["task"]["id"].as_str().unwrap().to_string();
+    let id = start_slow_task(&s, "s1").await;
     assert_eq!(s.core.running_tasks(), 1);
     let (_, c) = s.post_json(&rpc("CancelTask", json!({"id": id}))).await;
     assert_eq!(c["result"]["status"]["state"], "TASK_STATE_CANCELED", "{c}");
@@ -202,10 +207,7 @@ async fn sse_stream_has_task_then_updates_and_ends_at_terminal_state() {
 #[tokio::test]
 async fn subscribe_follows_a_running_task_until_cancel() {
     let s = script_server().await;
-    let body = json!({"message": {"messageId": "s2", "role": "ROLE_USER", "parts": [{"text": "slow"}]},
-                      "configuration": {"returnImmediately": true}});
-    let (_, r) = s.post_json(&rpc("SendMessage", body)).await;
-    let id = r["result"]["task"]["id"].as_str().unwrap().to_string();
+    let id = start_slow_task(&s, "s2").await;
     let mut events = s
         .client
         .stream("SubscribeToTask", json!({"id": id}))
@@ -228,10 +230,7 @@ async fn subscribe_follows_a_running_task_until_cancel() {
 #[tokio::test]
 async fn client_disconnect_mid_stream_frees_the_subscription() {
     let s = script_server().await;
-    let body = json!({"message": {"messageId": "s3", "role": "ROLE_USER", "parts": [{"text": "slow"}]},
-                      "configuration": {"returnImmediately": true}});
-    let (_, r) = s.post_json(&rpc("SendMessage", body)).await;
-    let id = r["result"]["task"]["id"].as_str().unwrap().to_string();
+    let id = start_slow_task(&s, "s3").await;
     let mut events = s
         .client
         .stream("SubscribeToTask", json!({"id": id}))
