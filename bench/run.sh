@@ -42,7 +42,11 @@ run() { # name connections method text stream url
     local out
     out=$(METHOD=$3 TEXT=$4 STREAM=$5 "${PIN_LOAD[@]}" wrk -t "$(( $2 > 1 ? 2 : 1 ))" -c "$2" -d "${DURATION}s" \
         --timeout 5s -s "$HERE/request.lua" "$6" | grep WRKJSON | sed 's/^WRKJSON //')
-    python3 -c 'import json,sys; d=json.loads(sys.argv[2]); print(f"{sys.argv[1]:<16} {d[\"rps\"]:>10.0f} req/s  p50 {d[\"p50_ms\"]:>7.3f} ms  p99 {d[\"p99_ms\"]:>7.3f} ms  errors {d[\"errors\"]}")' "$1" "$out"
+    python3 - "$1" "$out" <<'PY'
+import json, sys
+name, d = sys.argv[1], json.loads(sys.argv[2])
+print(f"{name:<16} {d['rps']:>10.0f} req/s  p50 {d['p50_ms']:>7.3f} ms  p99 {d['p99_ms']:>7.3f} ms  errors {d['errors']}")
+PY
 }
 
 echo "# abacus $URL  $(date -u +%FT%TZ)  $(nproc) cores  wrk ${DURATION}s per scenario"
