@@ -134,7 +134,6 @@ fn evaluator(c: &mut Criterion) {
 
 fn end_to_end(c: &mut Criterion) {
     // The math agent through the default stack, in process (no HTTP).
-    let rt = rt();
     let core = abacus::core::Core::builder(
         abacus::math::MathAgent::new(abacus::math::Limits::default()),
         abacus::math::MathAgent::card(),
@@ -151,15 +150,7 @@ fn end_to_end(c: &mut Criterion) {
             },
             "bench",
         );
-        let svc = layers.default_stack(core.clone());
-        let req = request();
-        c.bench_function(name, |b| {
-            b.iter(|| {
-                let svc = svc.clone();
-                let req = req.clone();
-                rt.block_on(async move { black_box(svc.oneshot(req).await.unwrap()) })
-            })
-        });
+        bench_service(c, name, layers.default_stack(core.clone()));
     }
 }
 
