@@ -325,6 +325,7 @@ impl A2ALayers {
             .duration_name("a2a_request_duration_seconds")
             .in_flight_name("a2a_active_requests")
             .label("agent_name", agent_name.to_string())
+            .keep_handles(true)
             .classify_status(A2AStatus);
         let concurrency = ConcurrencyLimitLayer::new(cfg.concurrency_limit.max(1))
             .load_shed(cfg.load_shed)

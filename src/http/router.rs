@@ -81,6 +81,8 @@ pub struct HttpApp<S> {
 
 struct Shared {
     card: ServedCard,
+    /// `Cache-Control` of the card, formatted once.
+    card_cache_control: HeaderValue,
     opts: HttpOptions,
     next_request_id: AtomicU64,
 }
@@ -106,6 +108,11 @@ where
             stack,
             shared: Arc::new(Shared {
                 card,
+                card_cache_control: HeaderValue::from_str(&format!(
+                    "public, max-age={}",
+                    opts.card_max_age
+                ))
+                .unwrap_or(HeaderValue::from_static("no-cache")),
                 opts,
                 next_request_id: AtomicU64::new(1),
             }),
@@ -186,10 +193,7 @@ where
         h.insert(header::CONTENT_TYPE, json_type());
         h.insert(header::ETAG, card.etag().clone());
         h.insert(header::LAST_MODIFIED, card.last_modified().clone());
-        let cc = format!("public, max-age={}", self.shared.opts.card_max_age);
-        if let Ok(v) = HeaderValue::from_str(&cc) {
-            h.insert(header::CACHE_CONTROL, v);
-        }
+        h.insert(header::CACHE_CONTROL, self.shared.card_cache_control.clone());
         resp
     }
 
@@ -243,23 +247,21 @@ where
             .map(|ms| Duration::from_millis(ms).min(self.shared.opts.max_client_timeout));
         let id = request.id.clone();
         let keep_alive = self.shared.opts.sse_keep_alive;
-        // Every log line of this request carries its id and method. No
-        // message content is logged: it may hold user data.
-        let span = tracing::info_span!(
-            "request",
-            request_id = request.meta.request_id,
-            method = request.call.method()
-        );
-        let result = self.stack.oneshot(request).instrument(span.clone()).await;
+        let request_id = request.meta.request_id;
+        let method = request.call.method();
+        // At debug level every log line of the request carries its id and
+        // method. The span is debug, not info: formatting its fields cost
+        // more than a cached reply. No message content is logged: it may
+        // hold user data.
+        let span = tracing::debug_span!("request", request_id, method);
+        let result = self.stack.oneshot(request).instrument(span).await;
         match result {
             // The adapter's own copy of the id: a cached reply carries none.
             Ok(A2AResponse::Unary(u)) => {
                 if let Err(e) = &u.outcome {
                     count_error(e);
                     if e.code == crate::protocol::error_code::INTERNAL_ERROR {
-                        span.in_scope(
-                            || tracing::warn!(code = e.code, error = %e.message, "request failed"),
-                        );
+                        tracing::warn!(request_id, method, code = e.code, error = %e.message, "request failed");
                     }
                 }
                 rpc_reply(&id, u.outcome)

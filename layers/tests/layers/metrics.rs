@@ -124,6 +124,39 @@ async fn custom_status_classifier() {
     assert_eq!(m.counter("requests_total", &[("outcome", "http_error")]), 2);
 }
 
+#[tokio::test(start_paused = true)]
+async fn kept_handles_record_the_same_as_lookups() {
+    const STATUSES: [&str; 10] = ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"];
+    let m = TestMetrics::install();
+    // Ten statuses: eight get kept handles, the last two fall back to lookups.
+    let layer = a2a_layer()
+        .keep_handles(true)
+        .classify_status(|r: &Result<usize, std::io::Error>| match r {
+            Ok(i) => STATUSES[*i],
+            Err(_) => "error",
+        });
+    let svc = layer.layer(service_fn(|i: usize| async move {
+        tokio::time::sleep(ms(100)).await;
+        Ok::<_, std::io::Error>(i)
+    }));
+    for round in 0..2 {
+        for i in 0..STATUSES.len() {
+            let call = svc.clone().oneshot(i);
+            tokio::pin!(call);
+            assert!(futures_util::FutureExt::now_or_never(call.as_mut()).is_none());
+            assert_eq!(m.gauge("a2a_active_requests", LABELS), 1.0);
+            call.await.unwrap();
+            assert_eq!(m.gauge("a2a_active_requests", LABELS), 0.0);
+            let labels = &[("agent_name", "abacus"), ("status", STATUSES[i])];
+            assert_eq!(m.counter("a2a_requests_total", labels), round + 1);
+        }
+    }
+    let s9 = &[("agent_name", "abacus"), ("status", "s9")];
+    assert_eq!(m.histogram("a2a_request_duration_seconds", s9), vec![0.1, 0.1]);
+    let s0 = &[("agent_name", "abacus"), ("status", "s0")];
+    assert_eq!(m.histogram("a2a_request_duration_seconds", s0), vec![0.1, 0.1]);
+}
+
 #[tokio::test]
 async fn prometheus_text_exposition() {
     let recorder = PrometheusConfig::new().build().unwrap();
