@@ -193,7 +193,10 @@ where
         h.insert(header::CONTENT_TYPE, json_type());
         h.insert(header::ETAG, card.etag().clone());
         h.insert(header::LAST_MODIFIED, card.last_modified().clone());
-        h.insert(header::CACHE_CONTROL, self.shared.card_cache_control.clone());
+        h.insert(
+            header::CACHE_CONTROL,
+            self.shared.card_cache_control.clone(),
+        );
         resp
     }
 

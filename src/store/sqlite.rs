@@ -21,9 +21,11 @@
 //!   only write connection. SQLite allows one writer at a time anyway, and a
 //!   single owner makes group commit natural: the thread blocks for the
 //!   first request, takes every request already queued (up to
-//!   [`MAX_BATCH`]), runs each in its own savepoint (so one bad row fails
-//!   only its own caller), commits once and answers every waiter through its
-//!   oneshot channel.
+//!   [`MAX_BATCH`]; before committing a small batch it yields its CPU
+//!   [`GROUP_COMMIT_YIELDS`] times so that writers on the same core can
+//!   join it), runs each request so that a bad one fails only its own caller
+//!   (a task save is one statement; a history batch gets a savepoint),
+//!   commits once and answers every waiter through its oneshot channel.
 //! * Reads run on `tokio::task::spawn_blocking` with a connection taken from
 //!   a pool of at most [`READERS`] read-only connections (a semaphore bounds
 //!   them, so reads cannot flood the blocking pool). Reads do not go through
@@ -55,6 +57,9 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 const MAX_BATCH: usize = 256;
 /// Write requests waiting for the writer thread before `save` waits for room.
 const WRITE_QUEUE: usize = 1024;
+/// Times the writer yields its CPU to let writes join a batch before it
+/// commits one (see `writer_loop`).
+const GROUP_COMMIT_YIELDS: u32 = 2;
 /// Read connections kept open at most.
 const READERS: usize = 4;
 /// How long a connection waits for a lock held by another process.
@@ -313,9 +318,14 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteRequest>) {
     // Ends when every sender (stores, history queue) is gone.
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
+        let mut yields = 0;
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(req) => batch.push(req),
+                Err(mpsc::error::TryRecvError::Empty) if yields < GROUP_COMMIT_YIELDS => {
+                    std::thread::yield_now();
+                    yields += 1;
+                }
                 Err(_) => break,
             }
         }

@@ -129,12 +129,12 @@ async fn kept_handles_record_the_same_as_lookups() {
     const STATUSES: [&str; 10] = ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"];
     let m = TestMetrics::install();
     // Ten statuses: eight get kept handles, the last two fall back to lookups.
-    let layer = a2a_layer()
-        .keep_handles(true)
-        .classify_status(|r: &Result<usize, std::io::Error>| match r {
+    let layer = a2a_layer().keep_handles(true).classify_status(
+        |r: &Result<usize, std::io::Error>| match r {
             Ok(i) => STATUSES[*i],
             Err(_) => "error",
-        });
+        },
+    );
     let svc = layer.layer(service_fn(|i: usize| async move {
         tokio::time::sleep(ms(100)).await;
         Ok::<_, std::io::Error>(i)
@@ -152,9 +152,15 @@ async fn kept_handles_record_the_same_as_lookups() {
         }
     }
     let s9 = &[("agent_name", "abacus"), ("status", "s9")];
-    assert_eq!(m.histogram("a2a_request_duration_seconds", s9), vec![0.1, 0.1]);
+    assert_eq!(
+        m.histogram("a2a_request_duration_seconds", s9),
+        vec![0.1, 0.1]
+    );
     let s0 = &[("agent_name", "abacus"), ("status", "s0")];
-    assert_eq!(m.histogram("a2a_request_duration_seconds", s0), vec![0.1, 0.1]);
+    assert_eq!(
+        m.histogram("a2a_request_duration_seconds", s0),
+        vec![0.1, 0.1]
+    );
 }
 
 #[tokio::test]
