@@ -32,8 +32,11 @@ pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
+        // Armed on the first `Pending` of `inner`: a response that is ready
+        // at once never touches the timer.
         #[pin]
         sleep: Option<Sleep>,
+        deadline: Option<Instant>,
         timeout: Duration,
         streams: StreamTimeouts,
     }
@@ -45,13 +48,14 @@ impl<F> ResponseFuture<F> {
         deadline: Option<(Instant, Duration)>,
         streams: StreamTimeouts,
     ) -> Self {
-        let (sleep, timeout) = match deadline {
-            Some((at, timeout)) => (Some(tokio::time::sleep_until(at)), timeout),
+        let (deadline, timeout) = match deadline {
+            Some((at, timeout)) => (Some(at), timeout),
             None => (None, Duration::ZERO),
         };
         Self {
             inner,
-            sleep,
+            sleep: None,
+            deadline,
             timeout,
             streams,
         }
@@ -75,12 +79,15 @@ where
     type Output = Result<T::Output, TimeoutError<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let mut this = self.project();
         if let Poll::Ready(result) = this.inner.poll(cx) {
             return Poll::Ready(match result {
                 Ok(res) => Ok(res.stream_timeout(*this.streams)),
                 Err(e) => Err(TimeoutError::Inner(e)),
             });
+        }
+        if let Some(at) = this.deadline.take() {
+            this.sleep.set(Some(tokio::time::sleep_until(at)));
         }
         match this.sleep.as_pin_mut() {
             Some(sleep) => match sleep.poll(cx) {

@@ -140,14 +140,14 @@ async fn kept_handles_record_the_same_as_lookups() {
         Ok::<_, std::io::Error>(i)
     }));
     for round in 0..2 {
-        for i in 0..STATUSES.len() {
+        for (i, status) in STATUSES.iter().enumerate() {
             let call = svc.clone().oneshot(i);
             tokio::pin!(call);
             assert!(futures_util::FutureExt::now_or_never(call.as_mut()).is_none());
             assert_eq!(m.gauge("a2a_active_requests", LABELS), 1.0);
             call.await.unwrap();
             assert_eq!(m.gauge("a2a_active_requests", LABELS), 0.0);
-            let labels = &[("agent_name", "abacus"), ("status", STATUSES[i])];
+            let labels = &[("agent_name", "abacus"), ("status", *status)];
             assert_eq!(m.counter("a2a_requests_total", labels), round + 1);
         }
     }

@@ -1,0 +1,1 @@
+//! Criterion benchmarks of abacus; see `overhead.rs` (`cargo bench -p abacus-benches`).
