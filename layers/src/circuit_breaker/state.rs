@@ -1,11 +1,12 @@
 use std::fmt;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::util::{lock, window::RollingCounts};
+use crate::util::lock;
+use crate::util::window::{AtomicRollingCount, RollingCounts};
 
 /// The state of a circuit breaker.
 ///
@@ -169,7 +170,8 @@ pub(super) struct Config {
 
 struct Inner {
     state: CircuitState,
-    /// `a` = calls, `b` = failures.
+    /// `a` = calls, `b` = failures, except successful calls while closed,
+    /// which are in `Breaker::closed_successes`.
     window: RollingCounts,
     consecutive: u32,
     opened_at: Instant,
@@ -188,6 +190,12 @@ pub(super) enum TicketKind {
 pub(super) struct Breaker {
     config: Config,
     state: AtomicU8,
+    /// Successful calls while closed, counted without the lock (the path
+    /// nearly every request takes).
+    closed_successes: AtomicRollingCount,
+    /// Some failure happened since the last success: a success must reset
+    /// `Inner::consecutive` under the lock.
+    failure_streak: AtomicBool,
     inner: Mutex<Inner>,
 }
 
@@ -195,6 +203,8 @@ impl Breaker {
     pub(super) fn new(config: Config) -> Self {
         let breaker = Self {
             state: AtomicU8::new(CircuitState::Closed.code()),
+            closed_successes: AtomicRollingCount::new(config.window, 10),
+            failure_streak: AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 state: CircuitState::Closed,
                 window: RollingCounts::new(config.window, 10),
@@ -249,6 +259,15 @@ impl Breaker {
     /// Record the outcome of an admitted call.
     pub(super) fn record(&self, ticket: TicketKind, failure: bool) {
         let now = Instant::now();
+        if !failure
+            && matches!(ticket, TicketKind::Closed)
+            && self.state() == CircuitState::Closed
+            && !self.failure_streak.load(Ordering::Acquire)
+        {
+            // A success cannot trip the breaker: count it, take no lock.
+            self.closed_successes.increment(now);
+            return;
+        }
         let transition = {
             let mut inner = lock(&self.inner);
             match (ticket, inner.state) {
@@ -256,9 +275,11 @@ impl Breaker {
                     inner.window.add(now, 1, u64::from(failure));
                     if !failure {
                         inner.consecutive = 0;
+                        self.failure_streak.store(false, Ordering::Release);
                         None
                     } else {
                         inner.consecutive += 1;
+                        self.failure_streak.store(true, Ordering::Release);
                         if self.should_trip(&inner, now) {
                             Some(self.transition(&mut inner, CircuitState::Open, now))
                         } else {
@@ -299,7 +320,9 @@ impl Breaker {
     }
 
     pub(super) fn window_counts(&self) -> (u64, u64) {
-        lock(&self.inner).window.sums(Instant::now())
+        let now = Instant::now();
+        let (calls, failures) = lock(&self.inner).window.sums(now);
+        (calls + self.closed_successes.sum(now), failures)
     }
 
     pub(super) fn name(&self) -> &str {
@@ -315,6 +338,7 @@ impl Breaker {
             return false;
         }
         let (calls, failures) = inner.window.sums(now);
+        let calls = calls + self.closed_successes.sum(now);
         calls >= c.minimum_calls.max(1) && failures as f64 >= c.failure_rate * calls as f64
     }
 
@@ -325,9 +349,13 @@ impl Breaker {
         inner.probes_in_flight = 0;
         inner.probe_successes = 0;
         inner.consecutive = 0;
+        self.failure_streak.store(false, Ordering::Release);
         match to {
             CircuitState::Open => inner.opened_at = now,
-            CircuitState::Closed => inner.window.clear(),
+            CircuitState::Closed => {
+                inner.window.clear();
+                self.closed_successes.clear();
+            }
             CircuitState::HalfOpen => {}
         }
         self.state.store(to.code(), Ordering::Release);

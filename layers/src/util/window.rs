@@ -1,5 +1,6 @@
 //! A time-bucketed rolling pair of counters.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -70,6 +71,78 @@ impl RollingCounts {
     #[cfg_attr(not(feature = "circuit-breaker"), allow(dead_code))]
     pub(crate) fn clear(&mut self) {
         self.buckets.iter_mut().for_each(|b| *b = EMPTY);
+    }
+}
+
+/// One counter over a sliding window like [`RollingCounts`], lock-free:
+/// for counts every request adds to, where a shared lock would serialize
+/// all of them. A bucket that rolls over while another thread adds to it
+/// may lose that thread's addition; fine for rates.
+#[derive(Debug)]
+#[cfg_attr(not(feature = "circuit-breaker"), allow(dead_code))]
+pub(crate) struct AtomicRollingCount {
+    /// `(epoch, count)` per bucket.
+    buckets: Box<[(AtomicU64, AtomicU64)]>,
+    bucket_nanos: u128,
+    origin: Instant,
+}
+
+#[cfg_attr(not(feature = "circuit-breaker"), allow(dead_code))]
+impl AtomicRollingCount {
+    pub(crate) fn new(window: Duration, n: usize) -> Self {
+        let n = n.max(1);
+        Self {
+            buckets: (0..n)
+                .map(|_| (AtomicU64::new(u64::MAX), AtomicU64::new(0)))
+                .collect(),
+            bucket_nanos: (window.as_nanos() / n as u128).max(1),
+            origin: Instant::now(),
+        }
+    }
+
+    #[inline]
+    fn epoch(&self, now: Instant) -> u64 {
+        (now.saturating_duration_since(self.origin).as_nanos() / self.bucket_nanos) as u64
+    }
+
+    /// Add one to the current bucket.
+    #[inline]
+    pub(crate) fn increment(&self, now: Instant) {
+        let epoch = self.epoch(now);
+        let (tag, count) = &self.buckets[(epoch % self.buckets.len() as u64) as usize];
+        let seen = tag.load(Ordering::Acquire);
+        if seen != epoch {
+            // First add of a new period: the winner resets the bucket.
+            if tag
+                .compare_exchange(seen, epoch, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                count.store(0, Ordering::Release);
+            }
+        }
+        count.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The sum over the window ending now.
+    pub(crate) fn sum(&self, now: Instant) -> u64 {
+        let epoch = self.epoch(now);
+        let n = self.buckets.len() as u64;
+        self.buckets
+            .iter()
+            .filter(|(tag, _)| {
+                let t = tag.load(Ordering::Acquire);
+                t <= epoch && epoch - t < n
+            })
+            .map(|(_, count)| count.load(Ordering::Acquire))
+            .sum()
+    }
+
+    /// Forget everything.
+    pub(crate) fn clear(&self) {
+        for (tag, count) in self.buckets.iter() {
+            tag.store(u64::MAX, Ordering::Release);
+            count.store(0, Ordering::Release);
+        }
     }
 }
 
