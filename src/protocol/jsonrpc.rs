@@ -157,8 +157,7 @@ fn camel_case_keys(v: &mut serde_json::Value) {
 fn typed<T: DeserializeOwned>(params: &str) -> Result<T, A2AError> {
     // Fast path: camelCase only. Proto names are rare, so pay for a rewrite
     // through `Value` only when one may be present.
-    let has_proto_name = params.as_bytes().contains(&b'_')
-        && PROTO_NAMES.iter().any(|(snake, _)| params.contains(snake));
+    let has_proto_name = may_have_proto_name(params);
     if has_proto_name {
         if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(params) {
             camel_case_keys(&mut v);
@@ -178,6 +177,32 @@ fn typed<T: DeserializeOwned>(params: &str) -> Result<T, A2AError> {
         let path = e.path().to_string();
         params_error(&path, &e.into_inner().to_string())
     })
+}
+
+/// Whether a word with an underscore in `params` is a proto field name.
+/// One pass over the bytes: values such as `ROLE_USER` have underscores
+/// too, and sixteen substring searches per request showed in profiles.
+fn may_have_proto_name(params: &str) -> bool {
+    let bytes = params.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut from = 0;
+    while let Some(i) = bytes[from..].iter().position(|&b| b == b'_') {
+        let at = from + i;
+        let start = bytes[..at]
+            .iter()
+            .rposition(|&b| !is_word(b))
+            .map_or(0, |p| p + 1);
+        let end = bytes[at..]
+            .iter()
+            .position(|&b| !is_word(b))
+            .map_or(bytes.len(), |p| at + p);
+        let word = &params[start..end];
+        if PROTO_NAMES.iter().any(|(snake, _)| *snake == word) {
+            return true;
+        }
+        from = end;
+    }
+    false
 }
 
 fn params_error(path: &str, inner: &str) -> A2AError {
@@ -262,6 +287,19 @@ pub fn encode_event(out: &mut Vec<u8>, id: &JsonRpcId, item: &Result<StreamRespo
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn proto_names_are_found_as_whole_words_only() {
+        use super::may_have_proto_name;
+        assert!(may_have_proto_name(r#"{"message":{"message_id":"a"}}"#));
+        assert!(may_have_proto_name(
+            r#"{"configuration":{"history_length":1}}"#
+        ));
+        assert!(!may_have_proto_name(r#"{"message":{"role":"ROLE_USER"}}"#));
+        assert!(!may_have_proto_name(r#"{"text":"my_message_id_x"}"#));
+        assert!(!may_have_proto_name("_"));
+        assert!(!may_have_proto_name(""));
+    }
+
     use super::*;
 
     fn code(body: &str) -> i32 {
