@@ -333,10 +333,11 @@ impl<C> MetricsLayer<C> {
     /// Register each metric with the recorder once, at its first use, and
     /// keep the handle, instead of looking the recorder up on every request.
     ///
-    /// Saves three recorder lookups per request; right for a server with
-    /// one global recorder (the usual case). Leave it off where a test swaps thread-local
-    /// recorders under the same layer: the first one would keep the counts.
-    /// Up to eight status values are kept; more are looked up per request.
+    /// Saves the four registry lookups of every request; right for a
+    /// server with one global recorder (the usual case). Leave it off where
+    /// a test swaps thread-local recorders under the same layer: the first
+    /// one would keep the counts. Up to eight status values are kept; more
+    /// are looked up per request.
     ///
     /// # Example
     ///

@@ -25,7 +25,7 @@
 //! per request (`metrics::with_recorder`), so a recorder installed after the
 //! layer was built, or a thread-local one in tests, is used;
 //! [`MetricsLayer::keep_handles`] instead registers each metric once and
-//! keeps its handle, which halves the layer's cost in a server.
+//! keeps its handle, which saves four registry lookups per request.
 //!
 //! tower has no metrics middleware, and tower-http's `trace` records spans,
 //! not metrics (and is not a dependency here), so this layer is written here.

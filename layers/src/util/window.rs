@@ -166,4 +166,40 @@ mod tests {
         w.clear();
         assert_eq!(w.sums(Instant::now()), (0, 0));
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn atomic_count_slides_like_the_locked_one() {
+        let w = AtomicRollingCount::new(Duration::from_secs(10), 10);
+        w.increment(Instant::now());
+        assert_eq!(w.sum(Instant::now()), 1);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        w.increment(Instant::now());
+        w.increment(Instant::now());
+        assert_eq!(w.sum(Instant::now()), 3);
+        tokio::time::advance(Duration::from_secs(6)).await;
+        assert_eq!(w.sum(Instant::now()), 2);
+        // The bucket of second 0 is reused ten buckets later: reset, not added to.
+        tokio::time::advance(Duration::from_secs(9)).await;
+        w.increment(Instant::now());
+        assert_eq!(w.sum(Instant::now()), 1);
+        w.clear();
+        assert_eq!(w.sum(Instant::now()), 0);
+    }
+
+    #[test]
+    fn atomic_count_loses_nothing_between_threads_within_a_bucket() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let _guard = rt.enter();
+        let w = AtomicRollingCount::new(Duration::from_secs(3600), 10);
+        let now = Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| (0..10_000).for_each(|_| w.increment(now)));
+            }
+        });
+        assert_eq!(w.sum(now), 40_000);
+    }
 }
