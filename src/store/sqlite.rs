@@ -23,9 +23,8 @@
 //!   first request, takes every request already queued (up to
 //!   [`MAX_BATCH`]; before committing a small batch it yields its CPU
 //!   [`GROUP_COMMIT_YIELDS`] times so that writers on the same core can
-//!   join it), runs each request so that a bad one fails only its own caller
-//!   (SQLite undoes a failed statement; no savepoints, which would make FTS5
-//!   flush its index per request), commits once and answers every waiter
+//!   join it), runs the requests (a failed statement is undone by SQLite and
+//!   fails only its own caller), commits once and answers every waiter
 //!   through its oneshot channel.
 //! * Reads run on `tokio::task::spawn_blocking` with a connection taken from
 //!   a pool of at most [`READERS`] read-only connections (a semaphore bounds
@@ -340,8 +339,8 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteRequest>) {
     }
 }
 
-/// Runs every request of `batch` in one transaction, each inside its own
-/// savepoint, commits, then answers every waiter.
+/// Runs every request of `batch` in one transaction (a failed statement
+/// fails only its request), commits, then answers every waiter.
 fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteRequest>) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let msg = format!("sqlite begin: {e}");
@@ -364,10 +363,9 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteRequest>) {
         .map(|(i, req)| match &req.op {
             WriteOp::SaveTask(row) if last_save.get(row.id.as_str()) != Some(&i) => Ok(()),
             // No savepoints: SQLite undoes a failed statement by itself, and
-            // a savepoint makes FTS5 flush its pending index to disk (a new
-            // segment per history batch, then merges: 20 % of the CPU when
-            // every question is new). A history batch that fails at row k
-            // keeps rows 0..k, which is harmless for a log.
+            // each savepoint would make FTS5 write its pending index to disk.
+            // A history batch that fails at row k keeps (and indexes) rows
+            // 0..k, which is harmless for a log.
             op => apply(conn, op),
         })
         .collect();
