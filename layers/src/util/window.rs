@@ -5,6 +5,43 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// Which bucket of an `n`-bucket window an instant falls in.
+#[derive(Debug)]
+struct Epochs {
+    bucket_nanos: u128,
+    origin: Instant,
+    n: u64,
+}
+
+impl Epochs {
+    fn new(window: Duration, n: usize) -> Self {
+        let n = n.max(1);
+        Self {
+            bucket_nanos: (window.as_nanos() / n as u128).max(1),
+            origin: Instant::now(),
+            n: n as u64,
+        }
+    }
+
+    /// The bucket period `now` is in, counted from the start.
+    #[inline]
+    fn at(&self, now: Instant) -> u64 {
+        (now.saturating_duration_since(self.origin).as_nanos() / self.bucket_nanos) as u64
+    }
+
+    /// The slot of period `epoch` in the bucket array.
+    #[inline]
+    fn slot(&self, epoch: u64) -> usize {
+        (epoch % self.n) as usize
+    }
+
+    /// Whether a bucket of period `bucket` is in the window ending in `epoch`.
+    #[inline]
+    fn in_window(&self, bucket: u64, epoch: u64) -> bool {
+        bucket <= epoch && epoch - bucket < self.n
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Bucket {
     epoch: u64,
@@ -25,31 +62,22 @@ const EMPTY: Bucket = Bucket {
 #[derive(Debug)]
 pub(crate) struct RollingCounts {
     buckets: Box<[Bucket]>,
-    bucket_nanos: u128,
-    origin: Instant,
+    epochs: Epochs,
 }
 
 impl RollingCounts {
     pub(crate) fn new(window: Duration, n: usize) -> Self {
-        let n = n.max(1);
-        let bucket_nanos = (window.as_nanos() / n as u128).max(1);
+        let epochs = Epochs::new(window, n);
         Self {
-            buckets: vec![EMPTY; n].into_boxed_slice(),
-            bucket_nanos,
-            origin: Instant::now(),
+            buckets: vec![EMPTY; epochs.n as usize].into_boxed_slice(),
+            epochs,
         }
-    }
-
-    #[inline]
-    fn epoch(&self, now: Instant) -> u64 {
-        (now.saturating_duration_since(self.origin).as_nanos() / self.bucket_nanos) as u64
     }
 
     /// Add to the counters of the current bucket.
     pub(crate) fn add(&mut self, now: Instant, a: u64, b: u64) {
-        let epoch = self.epoch(now);
-        let n = self.buckets.len() as u64;
-        let bucket = &mut self.buckets[(epoch % n) as usize];
+        let epoch = self.epochs.at(now);
+        let bucket = &mut self.buckets[self.epochs.slot(epoch)];
         if bucket.epoch != epoch {
             *bucket = Bucket { epoch, a: 0, b: 0 };
         }
@@ -59,11 +87,10 @@ impl RollingCounts {
 
     /// The sums of both counters over the window ending now.
     pub(crate) fn sums(&self, now: Instant) -> (u64, u64) {
-        let epoch = self.epoch(now);
-        let n = self.buckets.len() as u64;
+        let epoch = self.epochs.at(now);
         self.buckets
             .iter()
-            .filter(|b| b.epoch <= epoch && epoch - b.epoch < n)
+            .filter(|b| self.epochs.in_window(b.epoch, epoch))
             .fold((0, 0), |(a, b), bucket| (a + bucket.a, b + bucket.b))
     }
 
@@ -83,33 +110,26 @@ impl RollingCounts {
 pub(crate) struct AtomicRollingCount {
     /// `(epoch, count)` per bucket.
     buckets: Box<[(AtomicU64, AtomicU64)]>,
-    bucket_nanos: u128,
-    origin: Instant,
+    epochs: Epochs,
 }
 
 #[cfg_attr(not(feature = "circuit-breaker"), allow(dead_code))]
 impl AtomicRollingCount {
     pub(crate) fn new(window: Duration, n: usize) -> Self {
-        let n = n.max(1);
+        let epochs = Epochs::new(window, n);
         Self {
-            buckets: (0..n)
+            buckets: (0..epochs.n)
                 .map(|_| (AtomicU64::new(u64::MAX), AtomicU64::new(0)))
                 .collect(),
-            bucket_nanos: (window.as_nanos() / n as u128).max(1),
-            origin: Instant::now(),
+            epochs,
         }
-    }
-
-    #[inline]
-    fn epoch(&self, now: Instant) -> u64 {
-        (now.saturating_duration_since(self.origin).as_nanos() / self.bucket_nanos) as u64
     }
 
     /// Add one to the current bucket.
     #[inline]
     pub(crate) fn increment(&self, now: Instant) {
-        let epoch = self.epoch(now);
-        let (tag, count) = &self.buckets[(epoch % self.buckets.len() as u64) as usize];
+        let epoch = self.epochs.at(now);
+        let (tag, count) = &self.buckets[self.epochs.slot(epoch)];
         let seen = tag.load(Ordering::Acquire);
         if seen != epoch {
             // First add of a new period: the winner resets the bucket.
@@ -125,14 +145,10 @@ impl AtomicRollingCount {
 
     /// The sum over the window ending now.
     pub(crate) fn sum(&self, now: Instant) -> u64 {
-        let epoch = self.epoch(now);
-        let n = self.buckets.len() as u64;
+        let epoch = self.epochs.at(now);
         self.buckets
             .iter()
-            .filter(|(tag, _)| {
-                let t = tag.load(Ordering::Acquire);
-                t <= epoch && epoch - t < n
-            })
+            .filter(|(tag, _)| self.epochs.in_window(tag.load(Ordering::Acquire), epoch))
             .map(|(_, count)| count.load(Ordering::Acquire))
             .sum()
     }
