@@ -1,10 +1,8 @@
 //! The math agent over HTTP: exact answers, limits, cancel, and the stack
 //! around it (cache, timeout, overload).
 
-mod common;
-
 use abacus::stack::StackConfig;
-use common::{send_body, task_state, texts, TestServer};
+use crate::common::{send_body, task_state, texts, TestServer};
 use serde_json::{json, Value};
 use std::time::Duration;
 

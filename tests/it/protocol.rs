@@ -1,12 +1,10 @@
 //! Every JSON-RPC method against a real server on 127.0.0.1, and a table of
 //! bad inputs with the exact error each must get.
 
-mod common;
-
 use abacus::agent::{Agent, RequestContext, TaskUpdater};
 use abacus::card::CardBuilder;
 use abacus::protocol::types::{A2AError, Part};
-use common::{send_body, task_state, texts, TestServer};
+use crate::common::{send_body, task_state, texts, TestServer};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -1,12 +1,10 @@
 //! The examples, built and exercised over real HTTP.
 
-mod common;
-
-#[path = "../examples/axum_reuse.rs"]
+#[path = "../../examples/axum_reuse.rs"]
 #[allow(dead_code)]
 mod axum_reuse;
 
-#[path = "../examples/custom_stack.rs"]
+#[path = "../../examples/custom_stack.rs"]
 #[allow(dead_code)]
 mod custom_stack;
 

@@ -1,8 +1,6 @@
 //! The WebSocket `/stream` endpoint with a real client.
 
-mod common;
-
-use common::TestServer;
+use crate::common::TestServer;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
