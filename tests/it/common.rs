@@ -1,5 +1,5 @@
-//! Shared helpers: a real server on 127.0.0.1:0 and raw HTTP access to it.
-#![allow(dead_code)]
+//! Shared helpers: a real server on 127.0.0.1:0, raw HTTP access to it, and
+//! the real `abacus` binary.
 
 use abacus::agent::Agent;
 use abacus::card::ServedCard;
@@ -12,7 +12,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
 use hyper_util::rt::TokioExecutor;
-use serde_json::Value;
+use serde_json::{json, Value};
+use std::process::Command;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -98,8 +99,6 @@ impl TestServer {
         body: Bytes,
         headers: &[(&str, &str)],
     ) -> (u16, Value) {
-        let client: HyperClient<HttpConnector, Full<Bytes>> =
-            HyperClient::builder(TokioExecutor::new()).build(HttpConnector::new());
         let mut req = http::Request::builder().method(method).uri(format!(
             "{}{}",
             self.url,
@@ -108,7 +107,7 @@ impl TestServer {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let resp = client
+        let resp = hyper_client()
             .request(req.body(Full::new(body)).unwrap())
             .await
             .unwrap();
@@ -167,4 +166,86 @@ pub fn texts(v: &Value) -> Vec<String> {
     }
     walk(v, &mut out);
     out
+}
+
+/// A JSON-RPC request body.
+pub fn rpc(method: &str, params: Value) -> String {
+    json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}).to_string()
+}
+
+/// Polls `cond` every 10 ms for up to 2 s; whether it became true.
+pub async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    for _ in 0..200 {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cond()
+}
+
+fn hyper_client() -> HyperClient<HttpConnector, Full<Bytes>> {
+    HyperClient::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+/// GET `url`: status and body as text; an error if no answer came in 30 s.
+pub async fn get(url: &str) -> Result<(u16, String), String> {
+    let req = http::Request::get(url)
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| e.to_string())?;
+    let exchange = async {
+        let resp = hyper_client()
+            .request(req)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    };
+    tokio::time::timeout(Duration::from_secs(30), exchange)
+        .await
+        .map_err(|_| format!("GET {url} got no answer"))?
+}
+
+/// `N` distinct ports free on 127.0.0.1 (all bound at once, then released).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: [std::net::TcpListener; N] =
+        std::array::from_fn(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    listeners.map(|l| l.local_addr().unwrap().port())
+}
+
+/// A port free on 127.0.0.1.
+pub fn free_port() -> u16 {
+    let [port] = free_ports();
+    port
+}
+
+/// The real `abacus` binary with the deployment-related environment cleared,
+/// so the caller's A2A_*/ABACUS_*/DATABASE_URL cannot change what it does.
+pub fn abacus() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_abacus"));
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("A2A_") || k.starts_with("ABACUS_") || k == "DATABASE_URL" {
+            cmd.env_remove(&*k);
+        }
+    }
+    cmd
+}
+
+/// `abacus serve --port <port>` whose readiness ignores this machine's load
+/// (a busy test machine must not make it flap), logging warnings only.
+pub fn abacus_serve(port: u16) -> Command {
+    let mut cmd = abacus();
+    cmd.args(["serve", "--port", &port.to_string()])
+        .args(["--health-cpu-max", "100"])
+        .args(["--health-memory-max", "100"])
+        .args(["--health-disk-max", "100"])
+        .env("RUST_LOG", "warn");
+    cmd
 }

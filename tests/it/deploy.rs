@@ -8,21 +8,17 @@
 //! variables) and a running `abacus serve` (probe paths answer 200, `/metrics`
 //! answers on both listeners and exposes every metric the alerts use).
 
+use crate::common::{abacus, abacus_serve, free_ports, get};
 use abacus::client::Client;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
-use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use serde_json::json;
 use serde_yaml_ng::Value as Yaml;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const BIN: &str = env!("CARGO_BIN_EXE_abacus");
 
 /// The container (k8s) and service (compose) that runs abacus.
 const CONTAINER: &str = "abacus";
@@ -528,19 +524,6 @@ impl Platform {
 
 // ----------------------------------------------------------------- the binary
 
-/// Runs the binary with the deployment-related environment cleared, so
-/// the caller's A2A_*/ABACUS_*/DATABASE_URL cannot change what it does.
-fn command() -> Command {
-    let mut cmd = Command::new(BIN);
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy();
-        if k.starts_with("A2A_") || k.starts_with("ABACUS_") || k == "DATABASE_URL" {
-            cmd.env_remove(&*k);
-        }
-    }
-    cmd
-}
-
 /// `abacus --help` and `abacus serve --help`.
 struct Help {
     text: String,
@@ -550,7 +533,7 @@ impl Help {
     fn get() -> Self {
         let mut text = String::new();
         for args in [&["--help"][..], &["serve", "--help"][..]] {
-            let out = command().args(args).output().expect("run abacus --help");
+            let out = abacus().args(args).output().expect("run abacus --help");
             assert!(out.status.success(), "abacus {args:?} failed: {out:?}");
             text.push_str(&String::from_utf8_lossy(&out.stdout));
             text.push('\n');
@@ -600,16 +583,6 @@ impl Help {
     }
 }
 
-/// Two ports free on 127.0.0.1 (bound, then released).
-fn free_ports() -> (u16, u16) {
-    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    (
-        a.local_addr().unwrap().port(),
-        b.local_addr().unwrap().port(),
-    )
-}
-
 /// A running `abacus serve`; killed on drop.
 struct Server {
     child: Child,
@@ -628,17 +601,12 @@ impl Drop for Server {
 
 impl Server {
     async fn start() -> Self {
-        let (port, metrics_port) = free_ports();
+        let [port, metrics_port] = free_ports();
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("abacus.log");
-        let child = command()
-            .args(["serve", "--port", &port.to_string()])
+        let child = abacus_serve(port)
             .args(["--metrics-port", &metrics_port.to_string()])
             .args(["--store", "memory"])
-            .args(["--health-cpu-max", "100"])
-            .args(["--health-memory-max", "100"])
-            .args(["--health-disk-max", "100"])
-            .env("RUST_LOG", "warn")
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -671,8 +639,8 @@ impl Server {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("abacus serve exited early ({status}):\n{}", self.log());
             }
-            let main = get(self.port, "/health").await;
-            let metrics = get(self.metrics_port, "/metrics").await;
+            let main = get(&local(self.port, "/health")).await;
+            let metrics = get(&local(self.metrics_port, "/metrics")).await;
             if matches!(main, Ok((200, _))) && metrics.is_ok() {
                 return;
             }
@@ -703,27 +671,9 @@ impl Server {
     }
 }
 
-/// GET http://127.0.0.1:port/path: status and body as text.
-async fn get(port: u16, path: &str) -> Result<(u16, String), String> {
-    let client: HyperClient<HttpConnector, Full<Bytes>> =
-        HyperClient::builder(TokioExecutor::new()).build(HttpConnector::new());
-    let req = http::Request::get(format!("http://127.0.0.1:{port}{path}"))
-        .body(Full::new(Bytes::new()))
-        .map_err(|e| e.to_string())?;
-    let exchange = async {
-        let resp = client.request(req).await.map_err(|e| e.to_string())?;
-        let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        Ok((status, String::from_utf8_lossy(&body).into_owned()))
-    };
-    tokio::time::timeout(Duration::from_secs(30), exchange)
-        .await
-        .map_err(|_| format!("GET :{port}{path} got no answer"))?
+/// http://127.0.0.1:port/path
+fn local(port: u16, path: &str) -> String {
+    format!("http://127.0.0.1:{port}{path}")
 }
 
 // --------------------------------------------------------------------- PromQL
@@ -1465,7 +1415,7 @@ async fn probes_scrapes_and_alert_metrics_work_against_the_real_binary() {
         assert!(!p.probes.is_empty(), "{}: no probes", p.name);
         for probe in &p.probes {
             let port = server.live_port(&p, &help, probe.port, &probe.source);
-            let (status, body) = get(port, &probe.path).await.unwrap();
+            let (status, body) = get(&local(port, &probe.path)).await.unwrap();
             assert_eq!(
                 status, 200,
                 "{}: GET {} on port {} answered {status}: {body}",
@@ -1484,7 +1434,7 @@ async fn probes_scrapes_and_alert_metrics_work_against_the_real_binary() {
 
     // /metrics answers on both listeners.
     for port in [server.port, server.metrics_port] {
-        let (status, body) = get(port, "/metrics").await.unwrap();
+        let (status, body) = get(&local(port, "/metrics")).await.unwrap();
         assert_eq!(status, 200, "GET /metrics on port {port}: {body}");
         assert!(
             body.contains("# TYPE "),
@@ -1538,7 +1488,7 @@ async fn probes_scrapes_and_alert_metrics_work_against_the_real_binary() {
     }
     let mut problems = Vec::new();
     for (what, port, path) in targets {
-        let (status, body) = get(port, &path).await.unwrap();
+        let (status, body) = get(&local(port, &path)).await.unwrap();
         assert_eq!(status, 200, "{what}: GET {path} answered {status}: {body}");
         for problem in alert_problems(&exprs, &Exposition::parse(&body)) {
             problems.push(format!("{what}: {problem}"));

@@ -8,39 +8,20 @@ mod axum_reuse;
 #[allow(dead_code)]
 mod custom_stack;
 
+use crate::common::get;
 use abacus::store::StoreKind;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
 use serde_json::json;
-
-async fn get(url: &str) -> (u16, String) {
-    let client: Client<HttpConnector, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
-    let resp = client
-        .request(
-            http::Request::get(url)
-                .body(Full::new(Bytes::new()))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
-}
 
 #[tokio::test]
 async fn axum_app_uses_the_layers() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let server = tokio::spawn(async move { axum::serve(listener, axum_reuse::app(None)).await });
-    let (status, body) = get(&format!("{base}/hello")).await;
+    let (status, body) = get(&format!("{base}/hello")).await.unwrap();
     assert_eq!(status, 200);
     assert!(body.contains("hello"));
     // the timeout layer answers for the slow route
-    let (status, body) = get(&format!("{base}/slow")).await;
+    let (status, body) = get(&format!("{base}/slow")).await.unwrap();
     assert_eq!(status, 504, "{body}");
     assert!(body.contains("timed out"));
     server.abort();

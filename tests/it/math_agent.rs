@@ -1,18 +1,13 @@
 //! The math agent over HTTP: exact answers, limits, cancel, and the stack
 //! around it (cache, timeout, overload).
 
+use crate::common::{eventually, rpc, send_body, task_state, texts, TestServer};
 use abacus::stack::StackConfig;
-use crate::common::{send_body, task_state, texts, TestServer};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 /// A 60-digit semiprime: two 30-digit primes. Pollard rho needs far longer
 /// than any test deadline, so the computation is still running when we act.
 const HARD: &str = "671998030559713968361666935769282348564453734211131263736711";
-
-fn rpc(method: &str, params: Value) -> String {
-    json!({"jsonrpc": "2.0", "id": 9, "method": method, "params": params}).to_string()
-}
 
 async fn ask(s: &TestServer, q: &str) -> Value {
     let (status, r) = s.post_json(&send_body("SendMessage", q)).await;
@@ -118,15 +113,10 @@ async fn cancel_stops_a_running_computation() {
     assert_eq!(s.core.running_tasks(), 1);
     let (_, c) = s.post_json(&rpc("CancelTask", json!({"id": id}))).await;
     assert_eq!(c["result"]["status"]["state"], "TASK_STATE_CANCELED", "{c}");
-    let mut stopped = false;
-    for _ in 0..200 {
-        if s.core.running_tasks() == 0 {
-            stopped = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(stopped, "the canceled computation kept running");
+    assert!(
+        eventually(|| s.core.running_tasks() == 0).await,
+        "the canceled computation kept running"
+    );
     let (_, g) = s.post_json(&rpc("GetTask", json!({"id": id}))).await;
     assert_eq!(g["result"]["status"]["state"], "TASK_STATE_CANCELED");
     s.stop().await;
@@ -201,12 +191,7 @@ async fn overload_is_refused_fast_and_clearly() {
     };
     let (a, b) = (slow(), slow());
     // wait until both hold a permit
-    for _ in 0..200 {
-        if s.layers.concurrency_handle().in_flight() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(|| s.layers.concurrency_handle().in_flight() == 2).await;
     assert_eq!(s.layers.concurrency_handle().in_flight(), 2);
     let r = ask(&s, "1 + 1").await;
     assert_eq!(

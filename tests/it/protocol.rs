@@ -1,13 +1,12 @@
 //! Every JSON-RPC method against a real server on 127.0.0.1, and a table of
 //! bad inputs with the exact error each must get.
 
+use crate::common::{eventually, rpc, send_body, task_state, texts, TestServer};
 use abacus::agent::{Agent, RequestContext, TaskUpdater};
 use abacus::card::CardBuilder;
 use abacus::protocol::types::{A2AError, Part};
-use crate::common::{send_body, task_state, texts, TestServer};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 /// Behaviour chosen by the first word of the text.
 struct ScriptAgent;
@@ -43,10 +42,6 @@ async fn script_server() -> TestServer {
         CardBuilder::new("script", "test agent").build(),
     )
     .await
-}
-
-fn rpc(method: &str, params: Value) -> String {
-    json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}).to_string()
 }
 
 /// A task the agent keeps working on until it is canceled; returns its id.
@@ -161,12 +156,7 @@ async fn cancel_running_task_then_cancel_again_is_not_cancelable() {
     let (_, c2) = s.post_json(&rpc("CancelTask", json!({"id": id}))).await;
     assert_eq!(c2["error"]["code"], -32002);
     // the agent's execution ended
-    for _ in 0..100 {
-        if s.core.running_tasks() == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(|| s.core.running_tasks() == 0).await;
     assert_eq!(s.core.running_tasks(), 0);
     s.stop().await;
 }
@@ -237,15 +227,10 @@ async fn client_disconnect_mid_stream_frees_the_subscription() {
     events.next().await.unwrap().unwrap();
     assert_eq!(s.core.subscribers(&id), 1);
     drop(events); // the client goes away mid-stream
-    let mut freed = false;
-    for _ in 0..200 {
-        if s.core.subscribers(&id) == 0 {
-            freed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(freed, "the server kept the subscription of a gone client");
+    assert!(
+        eventually(|| s.core.subscribers(&id) == 0).await,
+        "the server kept the subscription of a gone client"
+    );
     // the task itself still runs and can be canceled
     let (_, c) = s.post_json(&rpc("CancelTask", json!({"id": id}))).await;
     assert_eq!(c["result"]["status"]["state"], "TASK_STATE_CANCELED");
