@@ -249,3 +249,62 @@ pub fn abacus_serve(port: u16) -> Command {
         .env("RUST_LOG", "warn");
     cmd
 }
+
+/// `abacus <args>` (e.g. `["serve", "--help"]`): its standard output.
+pub fn abacus_output(args: &[&str]) -> String {
+    let out = abacus().args(args).output().expect("run abacus");
+    assert!(out.status.success(), "abacus {args:?} failed: {out:?}");
+    String::from_utf8(out.stdout).expect("abacus prints UTF-8")
+}
+
+/// One option of a clap `--help` text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelpFlag {
+    /// `--port`.
+    pub flag: String,
+    /// `A2A_PORT`, from `[env: A2A_PORT=]` (or `[env: NAME]` for hidden values).
+    pub env: Option<String>,
+    /// `8002`, from `[default: 8002]`.
+    pub default: Option<String>,
+}
+
+/// The long options of a clap `--help` text, with their environment
+/// variable and default, in the order listed.
+pub fn help_flags(help: &str) -> Vec<HelpFlag> {
+    let mut flags = Vec::new();
+    let mut lines = help.lines().peekable();
+    while let Some(line) = lines.next() {
+        let spec = line.trim_start();
+        if !line.starts_with(' ') || !spec.starts_with('-') {
+            continue;
+        }
+        let Some(flag) = spec
+            .split_whitespace()
+            .map(|w| w.trim_end_matches(','))
+            .find(|w| w.starts_with("--"))
+        else {
+            continue;
+        };
+        // The description: the rest of this line and the indented lines under it.
+        let mut entry = spec.to_string();
+        while let Some(next) = lines.peek() {
+            if !next.starts_with(' ') || next.trim_start().starts_with('-') {
+                break;
+            }
+            entry.push(' ');
+            entry.push_str(next.trim());
+            lines.next();
+        }
+        let bracket = |key: &str| {
+            let start = entry.find(&format!("[{key}: "))? + key.len() + 3;
+            let end = start + entry[start..].find(']')?;
+            Some(entry[start..end].to_string())
+        };
+        flags.push(HelpFlag {
+            flag: flag.to_string(),
+            env: bracket("env").map(|e| e.split('=').next().unwrap_or_default().to_string()),
+            default: bracket("default"),
+        });
+    }
+    flags
+}

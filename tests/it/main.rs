@@ -8,4 +8,5 @@ mod external;
 mod math_agent;
 mod persistence;
 mod protocol;
+mod readme;
 mod websocket;

@@ -1,61 +1,43 @@
 //! The real binary: its `--help` and a running `abacus serve`.
 
 use super::manifests::Platform;
-use crate::common::{abacus, abacus_serve, free_ports, get};
+use crate::common::{abacus_output, abacus_serve, free_ports, get, help_flags, HelpFlag};
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// `abacus --help` and `abacus serve --help`.
 pub(super) struct Help {
-    pub(super) text: String,
+    text: String,
+    flags: Vec<HelpFlag>,
 }
 
 impl Help {
     pub(super) fn get() -> Self {
-        let mut text = String::new();
-        for args in [&["--help"][..], &["serve", "--help"][..]] {
-            let out = abacus().args(args).output().expect("run abacus --help");
-            assert!(out.status.success(), "abacus {args:?} failed: {out:?}");
-            text.push_str(&String::from_utf8_lossy(&out.stdout));
-            text.push('\n');
+        let text = [&["--help"][..], &["serve", "--help"][..]]
+            .map(abacus_output)
+            .join("\n");
+        Help {
+            flags: help_flags(&text),
+            text,
         }
-        Help { text }
-    }
-
-    /// The help entry of `--flag` (its line and the description lines under it).
-    pub(super) fn entry(&self, flag: &str) -> String {
-        let head = format!("{flag} ");
-        let mut lines = self
-            .text
-            .lines()
-            .skip_while(|l| !l.trim_start().starts_with(&head));
-        let first = lines
-            .next()
-            .unwrap_or_else(|| panic!("abacus --help does not list {flag}"));
-        let mut entry = first.to_string();
-        for l in lines {
-            if l.trim().is_empty() || !l.starts_with(' ') || l.trim_start().starts_with('-') {
-                break;
-            }
-            entry.push(' ');
-            entry.push_str(l.trim());
-        }
-        entry
     }
 
     pub(super) fn default_port(&self) -> u16 {
-        let entry = self.entry("--port");
+        let port = self
+            .flags
+            .iter()
+            .find(|f| f.flag == "--port")
+            .unwrap_or_else(|| panic!("abacus --help does not list --port"));
         assert!(
             self.text.contains("[default: 8002]"),
             "abacus --help does not mention [default: 8002]"
         );
-        let start = entry
-            .find("[default: ")
-            .unwrap_or_else(|| panic!("--port has no default: {entry}"))
-            + "[default: ".len();
-        let end = start + entry[start..].find(']').unwrap();
-        entry[start..end].parse().unwrap()
+        port.default
+            .as_deref()
+            .unwrap_or_else(|| panic!("--port has no default: {port:?}"))
+            .parse()
+            .unwrap()
     }
 
     /// `[env: NAME=...]`, or `[env: NAME]` for secrets (`hide_env_values`).
