@@ -303,7 +303,7 @@ impl HealthCheck for SelfTest {
 
     async fn check(&self) -> CheckResult {
         use crate::protocol::types::{Message, Part, Role, SendMessageRequest};
-        use crate::protocol::{A2ARequest, A2AResponse, Call, JsonRpcId};
+        use crate::protocol::{A2ARequest, A2AResponse, Call};
         use tower::ServiceExt;
         let mut message = Message::new(Role::User, vec![Part::text(self.question.clone())]);
         message.metadata = Some([(SELF_TEST_METADATA.to_string(), Value::Bool(true))].into());
@@ -313,10 +313,10 @@ impl HealthCheck for SelfTest {
             metadata: None,
             tenant: None,
         });
-        let req = A2ARequest::new(JsonRpcId::String("health".into()), call);
+        let req = A2ARequest::new(call);
         let reply = match self.core.clone().oneshot(req).await {
             Ok(A2AResponse::Unary(u)) => u.outcome,
-            Ok(A2AResponse::Stream { .. }) => {
+            Ok(A2AResponse::Stream(_)) => {
                 return CheckResult::failed("agent answered SendMessage with a stream")
             }
             Err(never) => match never {},

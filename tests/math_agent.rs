@@ -151,15 +151,14 @@ async fn repeated_question_is_a_cache_hit_with_fresh_ids() {
         first["result"]["message"]["messageId"]
     );
     // non-deterministic questions are never cached
-    assert_eq!(
-        abacus::stack::cache_key(
-            &abacus::protocol::jsonrpc::decode_request(
-                send_body("SendMessage", "random 5").as_bytes()
-            )
-            .unwrap()
-        ),
-        None
-    );
+    let (_, random) =
+        abacus::protocol::jsonrpc::decode_request(send_body("SendMessage", "random 5").as_bytes())
+            .unwrap();
+    assert_eq!(s.core.reply_cache_key(&random), None);
+    let (_, plain) =
+        abacus::protocol::jsonrpc::decode_request(send_body("SendMessage", "7 * 6").as_bytes())
+            .unwrap();
+    assert!(s.core.reply_cache_key(&plain).is_some());
     s.stop().await;
 }
 

@@ -538,19 +538,29 @@ async fn bad_inputs_get_exact_errors() {
     s.stop().await;
 }
 
-/// Counts its calls and answers with a direct message.
-struct Counting(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+/// Counts its calls and answers with a direct message; lets the response
+/// cache key its replies by text when `cacheable`.
+struct Counting {
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    cacheable: bool,
+}
 
 #[async_trait::async_trait]
 impl Agent for Counting {
     async fn execute(&self, _: RequestContext, up: TaskUpdater) -> Result<(), A2AError> {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         up.reply(up.agent_message(vec![Part::text("same text, other answer")]))
             .await
     }
+
+    fn cache_key(&self, message: &abacus::protocol::types::Message) -> Option<String> {
+        self.cacheable
+            .then(|| abacus::agent::text_cache_key(message))
+            .flatten()
+    }
 }
 
-async fn calls_for_two_identical_messages(cache_replies: bool) -> usize {
+async fn calls_for_two_identical_messages(cacheable: bool) -> usize {
     let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -560,12 +570,12 @@ async fn calls_for_two_identical_messages(cache_replies: bool) -> usize {
         ..Default::default()
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = abacus::Server::new(
-        Counting(calls.clone()),
-        CardBuilder::new("count", "counts").build(),
-    )
-    .config(config)
-    .cache_replies(cache_replies);
+    let agent = Counting {
+        calls: calls.clone(),
+        cacheable,
+    };
+    let server =
+        abacus::Server::new(agent, CardBuilder::new("count", "counts").build()).config(config);
     let handle = tokio::spawn(server.run_on(listener, async move {
         let _ = rx.await;
     }));

@@ -12,13 +12,18 @@
 
 use super::parts::{analyze_part, PartLimits};
 use super::{parse, Answer, Budget, Limits, MathError, Query};
-use crate::agent::{new_artifact, Agent, RequestContext, TaskUpdater};
+use crate::agent::{
+    new_artifact, text_cache_key, Agent, ArtifactMode, Chunk, RequestContext, TaskUpdater,
+};
 use crate::card::CardBuilder;
 use crate::external::{wants_external, ExternalMath};
 use crate::protocol::types::{A2AError, AgentCard, Part};
 use crate::store::{HistoryEntry, HistoryStore};
 use std::sync::Arc;
 use std::time::Instant;
+
+/// Words of questions whose answers change between two asks.
+const NON_CACHEABLE: [&str; 5] = ["now", "today", "current", "random", "time"];
 
 /// The flagship agent: exact arithmetic, sequences, primes and series.
 ///
@@ -93,7 +98,8 @@ impl MathAgent {
             lines.push(format!("{}. {summary}", i + 1));
             let mut artifact = new_artifact(vec![Part::text(summary), Part::data(data)]);
             artifact.name = Some(format!("part-{}", i + 1));
-            up.artifact_chunk(artifact, false, true).await?;
+            up.artifact_chunk(artifact, ArtifactMode::New, Chunk::Last)
+                .await?;
         }
         let combined = format!("Multi-part message processed:\n{}", lines.join("\n"));
         up.complete(Some(up.agent_message(vec![Part::text(combined)])))
@@ -157,7 +163,8 @@ impl MathAgent {
                 let mut artifact = new_artifact(vec![Part::text(answer.answer.clone())]);
                 artifact.name = Some("result".into());
                 artifact.description = Some(format!("answered by {}", answer.service));
-                up.artifact_chunk(artifact, false, true).await?;
+                up.artifact_chunk(artifact, ArtifactMode::New, Chunk::Last)
+                    .await?;
                 let summary = format!("{} (answered by {})", answer.answer, answer.service);
                 return up
                     .complete(Some(up.agent_message(vec![Part::text(summary)])))
@@ -176,7 +183,8 @@ impl MathAgent {
                 let mut artifact = new_artifact(vec![Part::text(answer.result)]);
                 artifact.name = Some("result".into());
                 artifact.description = Some(fallback.clone());
-                up.artifact_chunk(artifact, false, true).await?;
+                up.artifact_chunk(artifact, ArtifactMode::New, Chunk::Last)
+                    .await?;
                 let summary = format!("{} ({fallback})", answer.text);
                 up.complete(Some(up.agent_message(vec![Part::text(summary)])))
                     .await
@@ -386,6 +394,21 @@ impl Drop for StopOnDrop {
 
 #[async_trait::async_trait]
 impl Agent for MathAgent {
+    /// Direct replies depend on the text alone, except for questions about
+    /// the time or randomness.
+    fn cache_key(&self, message: &crate::protocol::types::Message) -> Option<String> {
+        let changing = message.parts.iter().filter_map(Part::as_text).any(|text| {
+            text.split_whitespace().any(|word| {
+                let bare = word.trim_matches(|c: char| !c.is_alphanumeric());
+                NON_CACHEABLE.iter().any(|w| w.eq_ignore_ascii_case(bare))
+            })
+        });
+        if changing {
+            return None;
+        }
+        text_cache_key(message)
+    }
+
     async fn execute(&self, ctx: RequestContext, up: TaskUpdater) -> Result<(), A2AError> {
         let started = Instant::now();
         let parts = &ctx.message.parts;
@@ -456,7 +479,8 @@ impl Agent for MathAgent {
                 self.record(&ctx, &text, &answer.result, started);
                 let mut artifact = new_artifact(vec![Part::text(answer.result)]);
                 artifact.name = Some("result".into());
-                up.artifact_chunk(artifact, false, true).await?;
+                up.artifact_chunk(artifact, ArtifactMode::New, Chunk::Last)
+                    .await?;
                 let summary = up.agent_message(vec![Part::text(answer.text + &note)]);
                 up.complete(Some(summary)).await
             }

@@ -44,7 +44,7 @@ impl TestServer {
         let core = Core::builder(agent, card).build();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/", listener.local_addr().unwrap());
-        let layers = A2ALayers::new(&stack, &core.card().name);
+        let layers = A2ALayers::new(&stack, &core);
         let served = ServedCard::new(core.card().clone(), &url);
         let app = HttpApp::new(layers.default_stack(core.clone()), served, opts);
         let (tx, rx) = oneshot::channel::<()>();
