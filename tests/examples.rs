@@ -48,6 +48,43 @@ async fn axum_app_uses_the_layers() {
     server.abort();
 }
 
+async fn post_json(url: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let req = http::Request::post(url)
+        .header("content-type", "application/json")
+        .header("a2a-version", "1.0")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&body).unwrap_or_default())
+}
+
+#[tokio::test]
+async fn the_a2a_edge_mounts_in_an_axum_router() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = axum_reuse::with_a2a(axum_reuse::app(None), &base);
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let send = json!({"jsonrpc": "2.0", "id": 9, "method": "SendMessage", "params": {"message":
+        {"messageId": "m", "role": "ROLE_USER", "parts": [{"text": "6 * 7"}]}}});
+    let (status, reply) = post_json(&format!("{base}/a2a/"), send).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["id"], 9);
+    assert_eq!(reply["result"]["message"]["parts"][0]["text"], "42", "{reply}");
+    let (status, card) = get(&format!("{base}/a2a/.well-known/agent-card.json")).await;
+    assert_eq!(status, 200);
+    assert!(card.contains(&format!("{base}/a2a/")), "{card}");
+    // the edge's own route table answers inside the mount
+    assert_eq!(get(&format!("{base}/a2a/")).await.0, 405);
+    assert_eq!(get(&format!("{base}/a2a/nope")).await.0, 404);
+    // the app's own routes are untouched
+    assert_eq!(get(&format!("{base}/hello")).await.0, 200);
+    server.abort();
+}
+
 #[tokio::test]
 async fn custom_stack_serves_the_math_agent_with_its_own_layer() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
