@@ -73,7 +73,10 @@ async fn the_a2a_edge_mounts_in_an_axum_router() {
     let (status, reply) = post_json(&format!("{base}/a2a/"), send).await;
     assert_eq!(status, 200, "{reply}");
     assert_eq!(reply["id"], 9);
-    assert_eq!(reply["result"]["message"]["parts"][0]["text"], "42", "{reply}");
+    assert_eq!(
+        reply["result"]["message"]["parts"][0]["text"], "42",
+        "{reply}"
+    );
     let (status, card) = get(&format!("{base}/a2a/.well-known/agent-card.json")).await;
     assert_eq!(status, 200);
     assert!(card.contains(&format!("{base}/a2a/")), "{card}");

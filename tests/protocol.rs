@@ -6,6 +6,7 @@ mod common;
 use abacus::agent::{Agent, RequestContext, TaskUpdater};
 use abacus::card::CardBuilder;
 use abacus::protocol::types::{A2AError, Part};
+use bytes::Bytes;
 use common::{send_body, task_state, texts, TestServer};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
@@ -601,4 +602,69 @@ async fn replies_are_cached_only_for_agents_that_allow_it() {
     // decides by messageId): its replies are never served from the cache.
     assert_eq!(calls_for_two_identical_messages(false).await, 2);
     assert_eq!(calls_for_two_identical_messages(true).await, 1);
+}
+
+#[tokio::test]
+async fn not_found_and_method_not_allowed_come_from_the_route_table() {
+    let s = TestServer::math().await;
+    let cases = [
+        ("GET", "", 405, Some("POST")),
+        (
+            "DELETE",
+            ".well-known/agent-card.json",
+            405,
+            Some("GET, HEAD"),
+        ),
+        ("POST", "stream", 405, Some("GET")),
+        ("GET", "nope", 404, None),
+        ("GET", "tasks/t-1", 404, None),
+    ];
+    for (method, path, status, allow) in cases {
+        let url = format!("{}{path}", s.url);
+        let (got, headers, _) = common::raw_request(&url, method, Bytes::new(), &[]).await;
+        assert_eq!(got, status, "{method} /{path}");
+        assert_eq!(
+            headers.get("allow").map(|v| v.to_str().unwrap()),
+            allow,
+            "{method} /{path}"
+        );
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn http_options_set_by_the_user_are_not_overwritten_by_the_config() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = abacus::config::Config {
+        port: addr.port(),
+        store_kind: abacus::store::StoreKind::Memory,
+        ..Default::default()
+    };
+    assert!(config.max_body_bytes > 4096);
+    let opts = abacus::http::HttpOptions {
+        max_body_bytes: 1024,
+        ..Default::default()
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = abacus::Server::new(
+        ScriptAgent,
+        CardBuilder::new("script", "test agent").build(),
+    )
+    .config(config)
+    .http_options(opts);
+    let handle = tokio::spawn(server.run_on(listener, async move {
+        let _ = rx.await;
+    }));
+    let url = format!("http://{addr}/");
+    let headers = [("content-type", "application/json"), ("a2a-version", "1.0")];
+    let big = send_body("SendMessage", &"x".repeat(2000));
+    let (status, _, _) = common::raw_request(&url, "POST", Bytes::from(big), &headers).await;
+    assert_eq!(status, 413);
+    // the health routes are still added to the user's options
+    let (status, _, _) =
+        common::raw_request(&format!("{url}health"), "GET", Bytes::new(), &[]).await;
+    assert_eq!(status, 200);
+    let _ = tx.send(());
+    handle.await.unwrap().unwrap();
 }

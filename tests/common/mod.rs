@@ -98,22 +98,8 @@ impl TestServer {
         body: Bytes,
         headers: &[(&str, &str)],
     ) -> (u16, Value) {
-        let client: HyperClient<HttpConnector, Full<Bytes>> =
-            HyperClient::builder(TokioExecutor::new()).build(HttpConnector::new());
-        let mut req = http::Request::builder().method(method).uri(format!(
-            "{}{}",
-            self.url,
-            path.trim_start_matches('/')
-        ));
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let resp = client
-            .request(req.body(Full::new(body)).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let url = format!("{}{}", self.url, path.trim_start_matches('/'));
+        let (status, _, bytes) = raw_request(&url, method, body, headers).await;
         (
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
@@ -128,6 +114,29 @@ impl TestServer {
             h.await.unwrap().unwrap();
         }
     }
+}
+
+/// One HTTP request; returns status, headers and body.
+pub async fn raw_request(
+    url: &str,
+    method: &str,
+    body: Bytes,
+    headers: &[(&str, &str)],
+) -> (u16, http::HeaderMap, Bytes) {
+    let client: HyperClient<HttpConnector, Full<Bytes>> =
+        HyperClient::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let mut req = http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = client
+        .request(req.body(Full::new(body)).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, bytes)
 }
 
 /// A JSON-RPC SendMessage body with one text part.
