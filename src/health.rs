@@ -1,7 +1,7 @@
 //! Health checks: `/health` (liveness) and `/health/detailed` (readiness).
 //!
 //! Readiness runs every check concurrently, each under its own timeout
-//! (5 s by default, as in the seed tutorial), and answers 503 when any
+//! (5 s by default), and answers 503 when any
 //! check fails: an agent self-test, a store round trip, external services
 //! and their breakers, and CPU / memory / disk usage against thresholds.
 
@@ -191,7 +191,7 @@ pub struct ResourceCheck {
 }
 
 impl ResourceCheck {
-    /// The seed tutorial's thresholds: CPU 80 %, memory 80 %, disk 90 %.
+    /// The default thresholds: CPU 80 %, memory 80 %, disk 90 %.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         ResourceCheck {
             data_dir: data_dir.into(),
@@ -276,7 +276,7 @@ fn percent(used: u64, total: u64) -> f32 {
 pub const SELF_TEST_METADATA: &str = "abacus.selfTest";
 
 /// Sends a question to the agent through the core service and expects a
-/// text in the answer (the seed's "2 + 2" = "4").
+/// text in the answer (the math agent checks "2 + 2" = "4").
 #[derive(Clone)]
 pub struct SelfTest {
     core: crate::core::Core,
