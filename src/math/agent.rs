@@ -296,8 +296,7 @@ impl MathAgent {
     fn runs_inline(text: &str, query: &Query) -> bool {
         !query.operation().is_long()
             && text.len() <= INLINE_MAX_LEN
-            && !text.contains('^')
-            && !text.contains("**")
+            && !super::operators::has_power(text)
             && !text.contains('!')
     }
 

@@ -1,9 +1,9 @@
 //! Equation text → tokens with their 1-based character positions.
 
-use num_bigint::BigInt;
 use num_rational::BigRational;
 
 use super::too_large;
+use crate::math::operators;
 use crate::math::parts::rational::{parse_decimal, NumError, MAX_NUMBER_CHARS};
 use crate::math::parts::{shorten, PartError};
 
@@ -11,12 +11,29 @@ use crate::math::parts::{shorten, PartError};
 pub(super) enum Tok {
     Num(BigRational),
     Var(String),
+    /// An operator from the shared table, by its ASCII symbol, or `=`.
     Op(char),
+}
+
+/// A number token; `text` is ASCII digits and dots.
+fn number(text: &str, pos: usize) -> Result<Tok, PartError> {
+    if text.len() > MAX_NUMBER_CHARS {
+        return Err(too_large(&format!(
+            "the number at position {pos} has more than {MAX_NUMBER_CHARS} characters"
+        )));
+    }
+    let q = parse_decimal(text).map_err(|e| match e {
+        NumError::TooLong => too_large(&format!("the number {} is too long", shorten(text, 20))),
+        _ => PartError::Invalid(format!("bad number '{text}' at position {pos}")),
+    })?;
+    Ok(Tok::Num(q))
 }
 
 /// Splits equation text into tokens with their 1-based character positions.
 pub(super) fn lex(s: &str) -> Result<Vec<(Tok, usize)>, PartError> {
     let chars: Vec<char> = s.chars().collect();
+    // Byte offsets of the characters, to look spellings up in `s`.
+    let offsets: Vec<usize> = s.char_indices().map(|(b, _)| b).collect();
     let mut toks = Vec::new();
     let mut i = 0;
     while i < chars.len() {
@@ -30,24 +47,7 @@ pub(super) fn lex(s: &str) -> Result<Vec<(Tok, usize)>, PartError> {
                     i += 1;
                 }
                 let text: String = chars[start..i].iter().collect();
-                if text.len() > MAX_NUMBER_CHARS {
-                    return Err(too_large(&format!(
-                        "the number at position {pos} has more than {MAX_NUMBER_CHARS} characters"
-                    )));
-                }
-                let q = parse_decimal(&text).map_err(|e| match e {
-                    NumError::TooLong => {
-                        too_large(&format!("the number {} is too long", shorten(&text, 20)))
-                    }
-                    _ => PartError::Invalid(format!("bad number '{text}' at position {pos}")),
-                })?;
-                toks.push((Tok::Num(q), pos));
-            }
-            '²' | '³' => {
-                toks.push((Tok::Op('^'), pos));
-                let e = if c == '²' { 2 } else { 3 };
-                toks.push((Tok::Num(BigRational::from_integer(BigInt::from(e))), pos));
-                i += 1;
+                toks.push((number(&text, pos)?, pos));
             }
             '<' | '>' | '≤' | '≥' | '≠' => {
                 return Err(PartError::Unsupported(format!(
@@ -92,22 +92,21 @@ pub(super) fn lex(s: &str) -> Result<Vec<(Tok, usize)>, PartError> {
                 }
             }
             _ => {
-                let op = match c {
-                    '+' => '+',
-                    '-' | '−' | '–' => '-',
-                    '*' | '×' | '·' | '⋅' | '∗' => '*',
-                    '/' | '÷' => '/',
-                    '^' => '^',
-                    '(' | '[' | '{' => '(',
-                    ')' | ']' | '}' => ')',
-                    _ => {
-                        return Err(PartError::Invalid(format!(
-                            "unexpected character '{c}' at position {pos}"
-                        )));
-                    }
-                };
-                toks.push((Tok::Op(op), pos));
-                i += 1;
+                let rest = &s[offsets[i]..];
+                if let Some((op, spelling)) = operators::operator_at(rest) {
+                    toks.push((Tok::Op(op.symbol()), pos));
+                    i += spelling.chars().count();
+                } else if let len @ 1.. = operators::superscript_len(rest) {
+                    // An exponent: `x²` lexes as `x ^ 2`.
+                    let sup = &rest[..len];
+                    toks.push((Tok::Op('^'), pos));
+                    toks.push((number(&operators::superscript_to_ascii(sup), pos)?, pos));
+                    i += sup.chars().count();
+                } else {
+                    return Err(PartError::Invalid(format!(
+                        "unexpected character '{c}' at position {pos}"
+                    )));
+                }
             }
         }
     }

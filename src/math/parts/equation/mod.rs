@@ -2,10 +2,11 @@
 //! exact solvers for linear equations, quadratics and linear systems.
 //!
 //! Accepted text: numbers (`3`, `0.5`), single-letter unknowns with an
-//! optional index (`x`, `y`, `x1`, `x_2`), `+ - * / ^`, parentheses, implicit
-//! multiplication (`3x`, `2(x + 1)`, `(x + 1)(x - 1)`, `xy`), `²`/`³`, the
-//! Unicode minus and `×`/`·`/`÷`, and at most one `=` (without one the
-//! expression is set equal to zero).
+//! optional index (`x`, `y`, `x1`, `x_2`), the operators and brackets that
+//! questions accept too (`+ - * / ^ **`, `×`, `·`, `÷`, `−`, superscript
+//! exponents such as `x²`: one table, `math::operators`), implicit
+//! multiplication (`3x`, `2(x + 1)`, `(x + 1)(x - 1)`, `xy`), and at most one
+//! `=` (without one the expression is set equal to zero).
 
 mod format;
 mod lexer;

@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::math::operators::{Op, SPELLINGS};
 
 fn run(v: Value) -> Result<PartAnalysis, PartError> {
     analyze(&v, &PartLimits::default())
@@ -35,6 +36,29 @@ fn linear_equation() {
     assert_eq!(ok(json!("2*x − 1 = x + 1")).data["solution"]["x"], "2");
     assert_eq!(ok(json!("x1 + 1 = 0")).data["solution"]["x1"], "-1");
     assert_eq!(ok(json!("(x + 1)^2 = x^2 + 5")).data["solution"]["x"], "2");
+}
+
+#[test]
+fn operator_spellings_shared_with_questions() {
+    assert_eq!(ok(json!("x² = 9")).data["solutions"], json!(["-3", "3"]));
+    assert_eq!(ok(json!("x**2 = 9")).data["solutions"], json!(["-3", "3"]));
+    assert_eq!(ok(json!("x¹ + 1 = 3")).data["solution"]["x"], "2");
+    assert_eq!(ok(json!("6 × x = 42")).data["solution"]["x"], "7");
+    assert_eq!(ok(json!("x ÷ 2 = 4")).data["solution"]["x"], "8");
+    assert_eq!(ok(json!("5 − x = 3")).data["solution"]["x"], "2");
+    assert_eq!(ok(json!("2·x = 4")).data["solution"]["x"], "2");
+    for &(spelling, op) in SPELLINGS {
+        let (text, want) = match op {
+            Op::Add => (format!("x {spelling} 1 = 3"), json!({"x": "2"})),
+            Op::Sub => (format!("x {spelling} 1 = 3"), json!({"x": "4"})),
+            Op::Mul => (format!("2 {spelling} x = 6"), json!({"x": "3"})),
+            Op::Div => (format!("x {spelling} 2 = 3"), json!({"x": "6"})),
+            Op::Pow => (format!("x{spelling}1 = 3"), json!({"x": "3"})),
+            Op::Open => (format!("2{spelling}x + 1) = 6"), json!({"x": "2"})),
+            Op::Close => (format!("(x + 1{spelling} * 2 = 6"), json!({"x": "2"})),
+        };
+        assert_eq!(ok(json!(text)).data["solution"], want, "{text}");
+    }
 }
 
 #[test]
