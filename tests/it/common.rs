@@ -45,7 +45,7 @@ impl TestServer {
         let core = Core::builder(agent, card).build();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/", listener.local_addr().unwrap());
-        let layers = A2ALayers::new(&stack, &core.card().name);
+        let layers = A2ALayers::new(&stack, &core);
         let served = ServedCard::new(core.card().clone(), &url);
         let app = HttpApp::new(layers.default_stack(core.clone()), served, opts);
         let (tx, rx) = oneshot::channel::<()>();
@@ -99,20 +99,8 @@ impl TestServer {
         body: Bytes,
         headers: &[(&str, &str)],
     ) -> (u16, Value) {
-        let mut req = http::Request::builder().method(method).uri(format!(
-            "{}{}",
-            self.url,
-            path.trim_start_matches('/')
-        ));
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let resp = hyper_client()
-            .request(req.body(Full::new(body)).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let url = format!("{}{}", self.url, path.trim_start_matches('/'));
+        let (status, _, bytes) = raw_request(&url, method, body, headers).await;
         (
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
@@ -127,6 +115,27 @@ impl TestServer {
             h.await.unwrap().unwrap();
         }
     }
+}
+
+/// One HTTP request; returns status, headers and body.
+pub async fn raw_request(
+    url: &str,
+    method: &str,
+    body: Bytes,
+    headers: &[(&str, &str)],
+) -> (u16, http::HeaderMap, Bytes) {
+    let mut req = http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = hyper_client()
+        .request(req.body(Full::new(body)).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, bytes)
 }
 
 /// A JSON-RPC SendMessage body with one text part.

@@ -8,7 +8,7 @@ mod axum_reuse;
 #[allow(dead_code)]
 mod custom_stack;
 
-use crate::common::get;
+use crate::common::{get, raw_request};
 use abacus::store::StoreKind;
 use serde_json::json;
 
@@ -24,6 +24,40 @@ async fn axum_app_uses_the_layers() {
     let (status, body) = get(&format!("{base}/slow")).await.unwrap();
     assert_eq!(status, 504, "{body}");
     assert!(body.contains("timed out"));
+    server.abort();
+}
+
+async fn post_json(url: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let headers = [("content-type", "application/json"), ("a2a-version", "1.0")];
+    let (status, _, bytes) = raw_request(url, "POST", body.to_string().into(), &headers).await;
+    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
+#[tokio::test]
+async fn the_a2a_edge_mounts_in_an_axum_router() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = axum_reuse::with_a2a(axum_reuse::app(None), &base);
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let send = json!({"jsonrpc": "2.0", "id": 9, "method": "SendMessage", "params": {"message":
+        {"messageId": "m", "role": "ROLE_USER", "parts": [{"text": "6 * 7"}]}}});
+    let (status, reply) = post_json(&format!("{base}/a2a/"), send).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["id"], 9);
+    assert_eq!(
+        reply["result"]["message"]["parts"][0]["text"], "42",
+        "{reply}"
+    );
+    let (status, card) = get(&format!("{base}/a2a/.well-known/agent-card.json"))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(card.contains(&format!("{base}/a2a/")), "{card}");
+    // the edge's own route table answers inside the mount
+    assert_eq!(get(&format!("{base}/a2a/")).await.unwrap().0, 405);
+    assert_eq!(get(&format!("{base}/a2a/nope")).await.unwrap().0, 404);
+    // the app's own routes are untouched
+    assert_eq!(get(&format!("{base}/hello")).await.unwrap().0, 200);
     server.abort();
 }
 

@@ -84,6 +84,39 @@ async fn bad_math_ends_the_task_with_the_reason() {
     s.stop().await;
 }
 
+/// The value of `a2a_math_errors_total{kind}` in a Prometheus scrape.
+fn math_errors(scrape: &str, kind: &str) -> Option<f64> {
+    let series = format!("a2a_math_errors_total{{kind=\"{kind}\"}} ");
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn math_errors_have_their_own_metric_with_every_kind_registered() {
+    let s = TestServer::math().await;
+    let prometheus = abacus::telemetry::prometheus().expect("no other recorder in this test");
+    let before = prometheus.render();
+    for kind in abacus::math::MathError::KINDS {
+        assert!(
+            math_errors(&before, kind).is_some(),
+            "{kind} not registered"
+        );
+    }
+    let r = ask(&s, "1/0").await;
+    assert_eq!(task_state(&r), "TASK_STATE_FAILED", "{r}");
+    let after = prometheus.render();
+    let counted = |scrape: &str| math_errors(scrape, "division_by_zero").unwrap_or(0.0);
+    assert!(counted(&after) >= counted(&before) + 1.0, "{after}");
+    // The JSON-RPC error metric keeps to JSON-RPC reasons.
+    assert!(
+        !after.contains("error_type=\"division_by_zero\""),
+        "{after}"
+    );
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn a_question_that_is_not_math_asks_for_input_in_the_same_task() {
     let s = TestServer::math().await;
@@ -139,15 +172,14 @@ async fn repeated_question_is_a_cache_hit_with_fresh_ids() {
         first["result"]["message"]["messageId"]
     );
     // non-deterministic questions are never cached
-    assert_eq!(
-        abacus::stack::cache_key(
-            &abacus::protocol::jsonrpc::decode_request(
-                send_body("SendMessage", "random 5").as_bytes()
-            )
-            .unwrap()
-        ),
-        None
-    );
+    let (_, random) =
+        abacus::protocol::jsonrpc::decode_request(send_body("SendMessage", "random 5").as_bytes())
+            .unwrap();
+    assert_eq!(s.core.reply_cache_key(&random), None);
+    let (_, plain) =
+        abacus::protocol::jsonrpc::decode_request(send_body("SendMessage", "7 * 6").as_bytes())
+            .unwrap();
+    assert!(s.core.reply_cache_key(&plain).is_some());
     s.stop().await;
 }
 

@@ -1,10 +1,11 @@
 //! Every JSON-RPC method against a real server on 127.0.0.1, and a table of
 //! bad inputs with the exact error each must get.
 
-use crate::common::{eventually, rpc, send_body, task_state, texts, TestServer};
+use crate::common::{eventually, raw_request, rpc, send_body, task_state, texts, TestServer};
 use abacus::agent::{Agent, RequestContext, TaskUpdater};
 use abacus::card::CardBuilder;
 use abacus::protocol::types::{A2AError, Part};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
@@ -521,19 +522,29 @@ async fn bad_inputs_get_exact_errors() {
     s.stop().await;
 }
 
-/// Counts its calls and answers with a direct message.
-struct Counting(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+/// Counts its calls and answers with a direct message; lets the response
+/// cache key its replies by text when `cacheable`.
+struct Counting {
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    cacheable: bool,
+}
 
 #[async_trait::async_trait]
 impl Agent for Counting {
     async fn execute(&self, _: RequestContext, up: TaskUpdater) -> Result<(), A2AError> {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         up.reply(up.agent_message(vec![Part::text("same text, other answer")]))
             .await
     }
+
+    fn cache_key(&self, message: &abacus::protocol::types::Message) -> Option<String> {
+        self.cacheable
+            .then(|| abacus::agent::text_cache_key(message))
+            .flatten()
+    }
 }
 
-async fn calls_for_two_identical_messages(cache_replies: bool) -> usize {
+async fn calls_for_two_identical_messages(cacheable: bool) -> usize {
     let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -543,12 +554,12 @@ async fn calls_for_two_identical_messages(cache_replies: bool) -> usize {
         ..Default::default()
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = abacus::Server::new(
-        Counting(calls.clone()),
-        CardBuilder::new("count", "counts").build(),
-    )
-    .config(config)
-    .cache_replies(cache_replies);
+    let agent = Counting {
+        calls: calls.clone(),
+        cacheable,
+    };
+    let server =
+        abacus::Server::new(agent, CardBuilder::new("count", "counts").build()).config(config);
     let handle = tokio::spawn(server.run_on(listener, async move {
         let _ = rx.await;
     }));
@@ -574,4 +585,68 @@ async fn replies_are_cached_only_for_agents_that_allow_it() {
     // decides by messageId): its replies are never served from the cache.
     assert_eq!(calls_for_two_identical_messages(false).await, 2);
     assert_eq!(calls_for_two_identical_messages(true).await, 1);
+}
+
+#[tokio::test]
+async fn not_found_and_method_not_allowed_come_from_the_route_table() {
+    let s = TestServer::math().await;
+    let cases = [
+        ("GET", "", 405, Some("POST")),
+        (
+            "DELETE",
+            ".well-known/agent-card.json",
+            405,
+            Some("GET, HEAD"),
+        ),
+        ("POST", "stream", 405, Some("GET")),
+        ("GET", "nope", 404, None),
+        ("GET", "tasks/t-1", 404, None),
+    ];
+    for (method, path, status, allow) in cases {
+        let url = format!("{}{path}", s.url);
+        let (got, headers, _) = raw_request(&url, method, Bytes::new(), &[]).await;
+        assert_eq!(got, status, "{method} /{path}");
+        assert_eq!(
+            headers.get("allow").map(|v| v.to_str().unwrap()),
+            allow,
+            "{method} /{path}"
+        );
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn http_options_set_by_the_user_are_not_overwritten_by_the_config() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = abacus::config::Config {
+        port: addr.port(),
+        store_kind: abacus::store::StoreKind::Memory,
+        ..Default::default()
+    };
+    assert!(config.max_body_bytes > 4096);
+    let opts = abacus::http::HttpOptions {
+        max_body_bytes: 1024,
+        ..Default::default()
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = abacus::Server::new(
+        ScriptAgent,
+        CardBuilder::new("script", "test agent").build(),
+    )
+    .config(config)
+    .http_options(opts);
+    let handle = tokio::spawn(server.run_on(listener, async move {
+        let _ = rx.await;
+    }));
+    let url = format!("http://{addr}/");
+    let headers = [("content-type", "application/json"), ("a2a-version", "1.0")];
+    let big = send_body("SendMessage", &"x".repeat(2000));
+    let (status, _, _) = raw_request(&url, "POST", Bytes::from(big), &headers).await;
+    assert_eq!(status, 413);
+    // the health routes are still added to the user's options
+    let (status, _, _) = raw_request(&format!("{url}health"), "GET", Bytes::new(), &[]).await;
+    assert_eq!(status, 200);
+    let _ = tx.send(());
+    handle.await.unwrap().unwrap();
 }
