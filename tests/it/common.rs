@@ -92,6 +92,11 @@ impl TestServer {
         .await
     }
 
+    /// GETs `path`; returns status and parsed JSON (Null if none).
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        self.request("GET", path, Bytes::new(), &[]).await
+    }
+
     pub async fn request(
         &self,
         method: &str,
@@ -316,4 +321,16 @@ pub fn help_flags(help: &str) -> Vec<HelpFlag> {
         });
     }
     flags
+}
+
+/// A listener on 127.0.0.1:0 and a server config for its port, with the
+/// memory store (nothing on disk).
+pub async fn bound_memory_config() -> (tokio::net::TcpListener, abacus::config::Config) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = abacus::config::Config {
+        port: listener.local_addr().unwrap().port(),
+        store_kind: abacus::store::StoreKind::Memory,
+        ..Default::default()
+    };
+    (listener, config)
 }

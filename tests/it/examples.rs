@@ -8,8 +8,7 @@ mod axum_reuse;
 #[allow(dead_code)]
 mod custom_stack;
 
-use crate::common::{get, raw_request};
-use abacus::store::StoreKind;
+use crate::common::{bound_memory_config, get, raw_request};
 use serde_json::json;
 
 #[tokio::test]
@@ -63,13 +62,8 @@ async fn the_a2a_edge_mounts_in_an_axum_router() {
 
 #[tokio::test]
 async fn custom_stack_serves_the_math_agent_with_its_own_layer() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (listener, config) = bound_memory_config().await;
     let addr = listener.local_addr().unwrap();
-    let config = abacus::config::Config {
-        port: addr.port(),
-        store_kind: StoreKind::Memory,
-        ..Default::default()
-    };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(custom_stack::server(config).run_on(listener, async move {
         let _ = rx.await;

@@ -1,11 +1,15 @@
 //! Every JSON-RPC method against a real server on 127.0.0.1, and a table of
 //! bad inputs with the exact error each must get.
 
-use crate::common::{eventually, raw_request, rpc, send_body, task_state, texts, TestServer};
+use crate::common::{
+    bound_memory_config, eventually, raw_request, rpc, send_body, task_state, texts, TestServer,
+};
 use abacus::agent::{Agent, RequestContext, TaskUpdater};
 use abacus::card::CardBuilder;
+use abacus::client::ClientError;
 use abacus::protocol::types::{A2AError, Part};
 use bytes::Bytes;
+use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
@@ -51,6 +55,19 @@ async fn start_slow_task(s: &TestServer, message_id: &str) -> String {
                       "configuration": {"returnImmediately": true}});
     let (_, r) = s.post_json(&rpc("SendMessage", body)).await;
     r["result"]["task"]["id"].as_str().unwrap().to_string()
+}
+
+type Events = BoxStream<'static, Result<Value, ClientError>>;
+
+/// A slow task (see [`start_slow_task`]) and a SubscribeToTask stream of it.
+async fn subscribed_slow_task(s: &TestServer, message_id: &str) -> (String, Events) {
+    let id = start_slow_task(s, message_id).await;
+    let events = s
+        .client
+        .stream("SubscribeToTask", json!({"id": id}))
+        .await
+        .unwrap();
+    (id, events)
 }
 
 async fn completed_task(s: &TestServer) -> String {
@@ -196,12 +213,7 @@ async fn sse_stream_has_task_then_updates_and_ends_at_terminal_state() {
 #[tokio::test]
 async fn subscribe_follows_a_running_task_until_cancel() {
     let s = script_server().await;
-    let id = start_slow_task(&s, "s2").await;
-    let mut events = s
-        .client
-        .stream("SubscribeToTask", json!({"id": id}))
-        .await
-        .unwrap();
+    let (id, mut events) = subscribed_slow_task(&s, "s2").await;
     let first = events.next().await.unwrap().unwrap();
     assert_eq!(first["result"]["task"]["id"], id.as_str());
     s.post_json(&rpc("CancelTask", json!({"id": id}))).await;
@@ -219,12 +231,7 @@ async fn subscribe_follows_a_running_task_until_cancel() {
 #[tokio::test]
 async fn client_disconnect_mid_stream_frees_the_subscription() {
     let s = script_server().await;
-    let id = start_slow_task(&s, "s3").await;
-    let mut events = s
-        .client
-        .stream("SubscribeToTask", json!({"id": id}))
-        .await
-        .unwrap();
+    let (id, mut events) = subscribed_slow_task(&s, "s3").await;
     events.next().await.unwrap().unwrap();
     assert_eq!(s.core.subscribers(&id), 1);
     drop(events); // the client goes away mid-stream
@@ -241,14 +248,7 @@ async fn client_disconnect_mid_stream_frees_the_subscription() {
 #[tokio::test]
 async fn agent_card_is_cached_and_advertises_the_real_url() {
     let s = script_server().await;
-    let (status, card) = s
-        .request(
-            "GET",
-            "/.well-known/agent-card.json",
-            Default::default(),
-            &[],
-        )
-        .await;
+    let (status, card) = s.get_json("/.well-known/agent-card.json").await;
     assert_eq!(status, 200);
     assert_eq!(card["supportedInterfaces"][0]["url"], s.url.as_str());
     assert_eq!(card["supportedInterfaces"][0]["protocolBinding"], "JSONRPC");
@@ -503,9 +503,9 @@ async fn bad_inputs_get_exact_errors() {
             "{name}: no message"
         );
     }
-    let (status, _) = s.request("GET", "/", Default::default(), &[]).await;
+    let (status, _) = s.get_json("/").await;
     assert_eq!(status, 405, "GET / is not allowed");
-    let (status, _) = s.request("GET", "/nope", Default::default(), &[]).await;
+    let (status, _) = s.get_json("/nope").await;
     assert_eq!(status, 404);
     let (status, _) = s
         .request(
@@ -546,13 +546,8 @@ impl Agent for Counting {
 
 async fn calls_for_two_identical_messages(cacheable: bool) -> usize {
     let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (listener, config) = bound_memory_config().await;
     let addr = listener.local_addr().unwrap();
-    let config = abacus::config::Config {
-        port: addr.port(),
-        store_kind: abacus::store::StoreKind::Memory,
-        ..Default::default()
-    };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let agent = Counting {
         calls: calls.clone(),
@@ -617,13 +612,8 @@ async fn not_found_and_method_not_allowed_come_from_the_route_table() {
 
 #[tokio::test]
 async fn http_options_set_by_the_user_are_not_overwritten_by_the_config() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (listener, config) = bound_memory_config().await;
     let addr = listener.local_addr().unwrap();
-    let config = abacus::config::Config {
-        port: addr.port(),
-        store_kind: abacus::store::StoreKind::Memory,
-        ..Default::default()
-    };
     assert!(config.max_body_bytes > 4096);
     let opts = abacus::http::HttpOptions {
         max_body_bytes: 1024,
