@@ -134,9 +134,9 @@ impl Default for ExternalConfig {
             mathjs_url: None,
             wolfram_url: None,
             wolfram_appid: None,
-            timeout: Duration::from_secs(3),
+            timeout: Duration::from_millis(crate::config::defaults::EXTERNAL_TIMEOUT_MS),
             max_attempts: 3,
-            deadline: Duration::from_secs(8),
+            deadline: Duration::from_millis(crate::config::defaults::EXTERNAL_DEADLINE_MS),
             breaker_failures: 5,
             breaker_open: Duration::from_secs(30),
         }

@@ -40,7 +40,7 @@ pub struct HttpOptions {
 impl Default for HttpOptions {
     fn default() -> Self {
         HttpOptions {
-            max_body_bytes: 1 << 20,
+            max_body_bytes: crate::config::defaults::MAX_BODY_BYTES,
             sse_keep_alive: Duration::from_secs(15),
             card_max_age: 300,
             routes: HashMap::new(),

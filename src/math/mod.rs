@@ -87,14 +87,16 @@ pub struct Limits {
 }
 
 impl Default for Limits {
+    /// The defaults of the `--max-*` and `--cpu-time-ms` flags.
     fn default() -> Self {
+        use crate::config::defaults as d;
         Limits {
-            max_input_len: 4096,
-            max_depth: 64,
-            max_sequence_n: 100_000,
-            max_result_digits: 100_000,
-            max_factor_digits: 60,
-            cpu_time: Duration::from_secs(5),
+            max_input_len: d::MAX_EXPRESSION_LEN,
+            max_depth: d::MAX_DEPTH,
+            max_sequence_n: d::MAX_SEQUENCE_N,
+            max_result_digits: d::MAX_RESULT_DIGITS,
+            max_factor_digits: d::MAX_FACTOR_DIGITS,
+            cpu_time: Duration::from_millis(d::CPU_TIME_MS),
         }
     }
 }
