@@ -334,3 +334,13 @@ pub async fn bound_memory_config() -> (tokio::net::TcpListener, abacus::config::
     };
     (listener, config)
 }
+
+/// The value of the one-label series `metric{label="value"}` in a
+/// Prometheus scrape.
+pub fn sample(scrape: &str, metric: &str, label: &str, value: &str) -> Option<f64> {
+    let series = format!("{metric}{{{label}=\"{value}\"}} ");
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .and_then(|v| v.trim().parse().ok())
+}

@@ -86,11 +86,7 @@ async fn bad_math_ends_the_task_with_the_reason() {
 
 /// The value of `a2a_math_errors_total{kind}` in a Prometheus scrape.
 fn math_errors(scrape: &str, kind: &str) -> Option<f64> {
-    let series = format!("a2a_math_errors_total{{kind=\"{kind}\"}} ");
-    scrape
-        .lines()
-        .find_map(|l| l.strip_prefix(&series))
-        .and_then(|v| v.trim().parse().ok())
+    super::common::sample(scrape, "a2a_math_errors_total", "kind", kind)
 }
 
 #[tokio::test]

@@ -640,3 +640,31 @@ async fn http_options_set_by_the_user_are_not_overwritten_by_the_config() {
     let _ = tx.send(());
     handle.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn every_error_reason_is_counted_from_zero() {
+    let s = TestServer::math().await;
+    let prometheus = abacus::telemetry::prometheus().expect("no other recorder in this test");
+    let errors = |scrape: &str, reason: &str| {
+        super::common::sample(scrape, "a2a_errors_total", "error_type", reason)
+    };
+    let before = prometheus.render();
+    for kind in abacus::protocol::ERROR_KINDS {
+        assert!(
+            errors(&before, kind.reason).is_some(),
+            "{} not registered",
+            kind.reason
+        );
+    }
+    let (_, r) = s
+        .post_json(&super::common::rpc(
+            "GetTask",
+            json!({"id": "no-such-task"}),
+        ))
+        .await;
+    assert_eq!(r["error"]["code"], -32001, "{r}");
+    let after = prometheus.render();
+    let counted = |scrape: &str| errors(scrape, "TASK_NOT_FOUND").unwrap_or(0.0);
+    assert!(counted(&after) >= counted(&before) + 1.0, "{after}");
+    s.stop().await;
+}
