@@ -18,6 +18,8 @@
 mod history;
 mod memory;
 mod postgres;
+mod query;
+mod sql;
 mod sqlite;
 mod token;
 

@@ -36,17 +36,18 @@ use super::history::{
     duration_to_nanos, nanos_to_duration, normalize, rank, HistoryEntry, HistoryOptions,
     HistoryQueue, HistorySink, HistoryStats, HistoryStore,
 };
-use super::token::{finish_page, PageKey};
+use super::query::TaskFilter;
+use super::sql::{page_from_rows, Dialect, ListSql, SqlArg, Statements};
 use super::{
-    decode_task, encode_task, state_name, status_key, time_key, ListQuery, StoreError, TaskPage,
-    TaskStore,
+    decode_task, encode_task, state_name, status_key, ListQuery, StoreError, TaskPage, TaskStore,
 };
 use a2a::Task;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use std::sync::LazyLock;
 use std::time::Duration;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::NoTls;
 
 /// Versioned schema changes, applied in order at start. Never edit an entry
@@ -114,6 +115,47 @@ impl Default for PostgresOptions {
             connect_timeout: Duration::from_secs(5),
         }
     }
+}
+
+/// The PostgreSQL spelling of the shared SQL.
+pub(crate) struct Postgres;
+
+impl Dialect for Postgres {
+    const UPDATED_COLUMN: (&'static str, &'static str) =
+        ("updated_at", "TIMESTAMPTZ NOT NULL DEFAULT now()");
+    const UPDATED_VALUE: Option<&'static str> = Some("now()");
+    const DOC_FROM_TEXT: &'static str = "::text::json";
+    const DOC_AS_TEXT: &'static str = "doc::text";
+    // One statement, one snapshot.
+    const COUNT_IN_PAGE: bool = true;
+
+    fn param(n: usize) -> String {
+        format!("${n}")
+    }
+
+    fn statements() -> &'static Statements {
+        static STATEMENTS: LazyLock<Statements> = LazyLock::new(Statements::new::<Postgres>);
+        &STATEMENTS
+    }
+}
+
+impl ToSql for SqlArg {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            SqlArg::Text(s) => s.to_sql(ty, out),
+            SqlArg::Int(n) => n.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <String as ToSql>::accepts(ty) || <i64 as ToSql>::accepts(ty)
+    }
+
+    to_sql_checked!();
 }
 
 fn pg(context: &str, e: tokio_postgres::Error) -> StoreError {
@@ -350,18 +392,7 @@ impl TaskStore for PostgresTaskStore {
         let doc = encode_task(task)?;
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(
-                "INSERT INTO tasks (id, context_id, state, status_ts, updated_at, doc)
-                 VALUES ($1, $2, $3, $4, now(), $5::text::json)
-                 ON CONFLICT (id) DO UPDATE SET
-                    context_id = EXCLUDED.context_id,
-                    state = EXCLUDED.state,
-                    status_ts = EXCLUDED.status_ts,
-                    updated_at = EXCLUDED.updated_at,
-                    doc = EXCLUDED.doc
-                 WHERE tasks.status_ts IS NULL OR EXCLUDED.status_ts IS NULL
-                    OR EXCLUDED.status_ts >= tasks.status_ts",
-            )
+            .prepare_cached(&Postgres::statements().upsert)
             .await
             .map_err(|e| pg("prepare save", e))?;
         client
@@ -374,7 +405,7 @@ impl TaskStore for PostgresTaskStore {
     async fn get(&self, id: &str) -> Result<Option<Task>, StoreError> {
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached("SELECT doc::text FROM tasks WHERE id = $1")
+            .prepare_cached(&Postgres::statements().get)
             .await
             .map_err(|e| pg("prepare get", e))?;
         let row = client
@@ -393,84 +424,37 @@ impl TaskStore for PostgresTaskStore {
     }
 
     async fn list(&self, query: &ListQuery) -> Result<TaskPage, StoreError> {
-        let after = PageKey::decode_opt(query.page_token.as_deref())?;
-        let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-        let mut filters: Vec<String> = Vec::new();
-        if let Some(c) = &query.context_id {
-            args.push(Box::new(c.clone()));
-            filters.push(format!("context_id = ${}", args.len()));
-        }
-        if let Some(s) = &query.state {
-            args.push(Box::new(state_name(s)?));
-            filters.push(format!("state = ${}", args.len()));
-        }
-        if let Some(t) = query.status_after {
-            args.push(Box::new(time_key(t)));
-            filters.push(format!("status_ts > ${}", args.len()));
-        }
-        let count_sql = format!("SELECT count(*) FROM tasks{}", where_clause(&filters));
-        let mut page_filters = filters.clone();
-        if let Some(k) = &after {
-            args.push(Box::new(k.status_key));
-            let t = args.len();
-            args.push(Box::new(k.id.clone()));
-            page_filters.push(format!(
-                "(status_ts < ${t} OR (status_ts = ${t} AND id > ${}))",
-                args.len()
-            ));
-        }
-        let page_size = query.page_size.max(1);
-        args.push(Box::new(
-            i64::try_from(page_size.saturating_add(1)).unwrap_or(i64::MAX),
-        ));
-        // One statement, one snapshot: the count is an uncorrelated
-        // subquery evaluated once.
-        let page_sql = format!(
-            "SELECT ({count_sql}) AS total, status_ts, doc::text FROM tasks{}
-             ORDER BY status_ts DESC, id ASC LIMIT ${}",
-            where_clause(&page_filters),
-            args.len()
-        );
-        let params: Vec<&(dyn ToSql + Sync)> = args
-            .iter()
-            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
-            .collect();
+        let sql = ListSql::new::<Postgres>(&TaskFilter::new(query)?)?;
+        let params: Vec<&(dyn ToSql + Sync)> =
+            sql.args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
         let client = self.client().await?;
         let rows = client
-            .query(&page_sql, &params)
+            .query(&sql.page, &params)
             .await
             .map_err(|e| pg("list tasks", e))?;
         let total: i64 = match rows.first() {
             Some(row) => row
                 .try_get(0)
                 .map_err(|e| StoreError::Corrupt(format!("count: {e}")))?,
-            None => {
-                // Empty page: count separately (only the filter arguments,
-                // which come first).
-                let n = filters.len();
-                client
-                    .query_one(&count_sql, &params[..n])
-                    .await
-                    .map_err(|e| pg("count tasks", e))?
-                    .try_get(0)
-                    .map_err(|e| StoreError::Corrupt(format!("count: {e}")))?
-            }
+            // An empty page has no row to carry the count.
+            None => client
+                .query_one(&sql.count, &params[..sql.count_args])
+                .await
+                .map_err(|e| pg("count tasks", e))?
+                .try_get(0)
+                .map_err(|e| StoreError::Corrupt(format!("count: {e}")))?,
         };
         drop(client);
-        let has_more = rows.len() > page_size;
-        let mut tasks = Vec::with_capacity(rows.len().min(page_size));
-        let mut last_key = None;
-        for row in rows.iter().take(page_size) {
+        let rows = rows.iter().map(|row| {
             let key: i64 = row
                 .try_get(1)
                 .map_err(|e| StoreError::Corrupt(format!("status_ts: {e}")))?;
             let doc: String = row
                 .try_get(2)
                 .map_err(|e| StoreError::Corrupt(format!("task document: {e}")))?;
-            tasks.push(decode_task(&doc)?);
-            last_key = Some(key);
-        }
-        Ok(finish_page(tasks, has_more, last_key, total))
+            Ok((key, doc))
+        });
+        page_from_rows(rows, sql.page_size, total)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -494,14 +478,6 @@ impl TaskStore for PostgresTaskStore {
 
     fn kind(&self) -> &'static str {
         "postgres"
-    }
-}
-
-fn where_clause(filters: &[String]) -> String {
-    if filters.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", filters.join(" AND "))
     }
 }
 

@@ -38,18 +38,18 @@ use super::history::{
     duration_to_nanos, nanos_to_duration, normalize, plain_trigrams, rank, HistoryEntry,
     HistoryOptions, HistoryQueue, HistorySink, HistoryStats, HistoryStore,
 };
-use super::token::{finish_page, PageKey};
+use super::query::TaskFilter;
+use super::sql::{page_from_rows, Dialect, ListSql, SqlArg, Statements};
 use super::{
-    decode_task, encode_task, state_name, status_key, time_key, ListQuery, StoreError, TaskPage,
-    TaskStore,
+    decode_task, encode_task, state_name, status_key, ListQuery, StoreError, TaskPage, TaskStore,
 };
 use a2a::Task;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::types::Value;
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
@@ -116,6 +116,37 @@ const MIGRATIONS: &[(i64, &str)] = &[
         "DROP TRIGGER history_fts_insert;",
     ),
 ];
+
+/// The SQLite spelling of the shared SQL.
+pub(crate) struct Sqlite;
+
+impl Dialect for Sqlite {
+    const UPDATED_COLUMN: (&'static str, &'static str) = ("updated_us", "INTEGER NOT NULL");
+    // SQLite has no microsecond clock: the writer binds it.
+    const UPDATED_VALUE: Option<&'static str> = None;
+    const DOC_FROM_TEXT: &'static str = "";
+    const DOC_AS_TEXT: &'static str = "doc";
+    // Count and page run in one read transaction instead.
+    const COUNT_IN_PAGE: bool = false;
+
+    fn param(n: usize) -> String {
+        format!("?{n}")
+    }
+
+    fn statements() -> &'static Statements {
+        static STATEMENTS: LazyLock<Statements> = LazyLock::new(Statements::new::<Sqlite>);
+        &STATEMENTS
+    }
+}
+
+impl rusqlite::ToSql for SqlArg {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            SqlArg::Text(s) => ValueRef::Text(s.as_bytes()),
+            SqlArg::Int(n) => ValueRef::Integer(*n),
+        }))
+    }
+}
 
 fn backend(context: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("sqlite {context}: {e}"))
@@ -397,25 +428,15 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<(), StoreError> {
     match op {
         WriteOp::SaveTask(row) => {
             let mut stmt = conn
-                .prepare_cached(
-                    "INSERT INTO tasks (id, context_id, state, status_ts, updated_us, doc)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (id) DO UPDATE SET
-                        context_id = excluded.context_id,
-                        state = excluded.state,
-                        status_ts = excluded.status_ts,
-                        updated_us = excluded.updated_us,
-                        doc = excluded.doc
-                     WHERE excluded.status_ts >= tasks.status_ts",
-                )
+                .prepare_cached(&Sqlite::statements().upsert)
                 .map_err(|e| backend("prepare save", e))?;
             stmt.execute(params![
                 row.id,
                 row.context_id,
                 row.state,
                 row.status_ts,
-                Utc::now().timestamp_micros(),
-                row.doc
+                row.doc,
+                Utc::now().timestamp_micros()
             ])
             .map_err(|e| backend("save task", e))?;
             Ok(())
@@ -640,7 +661,7 @@ impl TaskStore for SqliteTaskStore {
             .readers
             .run(move |conn| {
                 let mut stmt = conn
-                    .prepare_cached("SELECT doc FROM tasks WHERE id = ?1")
+                    .prepare_cached(&Sqlite::statements().get)
                     .map_err(|e| backend("prepare get", e))?;
                 stmt.query_row(params![id], |row| row.get(0))
                     .optional()
@@ -651,41 +672,8 @@ impl TaskStore for SqliteTaskStore {
     }
 
     async fn list(&self, query: &ListQuery) -> Result<TaskPage, StoreError> {
-        let after = PageKey::decode_opt(query.page_token.as_deref())?;
-        let mut filters: Vec<String> = Vec::new();
-        let mut args: Vec<Value> = Vec::new();
-        if let Some(c) = &query.context_id {
-            args.push(Value::Text(c.clone()));
-            filters.push(format!("context_id = ?{}", args.len()));
-        }
-        if let Some(s) = &query.state {
-            args.push(Value::Text(state_name(s)?));
-            filters.push(format!("state = ?{}", args.len()));
-        }
-        if let Some(t) = query.status_after {
-            args.push(Value::Integer(time_key(t)));
-            filters.push(format!("status_ts > ?{}", args.len()));
-        }
-        let count_sql = format!("SELECT COUNT(*) FROM tasks{}", where_clause(&filters));
-        let count_args = args.clone();
-        if let Some(k) = &after {
-            args.push(Value::Integer(k.status_key));
-            let t = args.len();
-            args.push(Value::Text(k.id.clone()));
-            filters.push(format!(
-                "(status_ts < ?{t} OR (status_ts = ?{t} AND id > ?{}))",
-                args.len()
-            ));
-        }
-        let page_size = query.page_size.max(1);
-        args.push(Value::Integer(
-            i64::try_from(page_size.saturating_add(1)).unwrap_or(i64::MAX),
-        ));
-        let page_sql = format!(
-            "SELECT status_ts, doc FROM tasks{} ORDER BY status_ts DESC, id ASC LIMIT ?{}",
-            where_clause(&filters),
-            args.len()
-        );
+        let sql = ListSql::new::<Sqlite>(&TaskFilter::new(query)?)?;
+        let page_size = sql.page_size;
         let (total, rows) = self
             .shared
             .readers
@@ -694,15 +682,16 @@ impl TaskStore for SqliteTaskStore {
                 // snapshot.
                 let tx = conn.transaction().map_err(|e| backend("begin read", e))?;
                 let total: i64 = tx
-                    .prepare_cached(&count_sql)
+                    .prepare_cached(&sql.count)
                     .and_then(|mut s| {
-                        s.query_row(rusqlite::params_from_iter(count_args), |r| r.get(0))
+                        let args = &sql.args[..sql.count_args];
+                        s.query_row(rusqlite::params_from_iter(args), |r| r.get(0))
                     })
                     .map_err(|e| backend("count tasks", e))?;
                 let rows = tx
-                    .prepare_cached(&page_sql)
+                    .prepare_cached(&sql.page)
                     .and_then(|mut s| {
-                        s.query_map(rusqlite::params_from_iter(args), |r| {
+                        s.query_map(rusqlite::params_from_iter(&sql.args), |r| {
                             Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
                         })?
                         .collect::<Result<Vec<_>, _>>()
@@ -711,15 +700,7 @@ impl TaskStore for SqliteTaskStore {
                 Ok((total, rows))
             })
             .await?;
-        let has_more = rows.len() > page_size;
-        let mut tasks = Vec::with_capacity(rows.len().min(page_size));
-        let mut last_key = None;
-        for (key, doc) in rows.into_iter().take(page_size) {
-            let task = decode_task(&doc)?;
-            last_key = Some(key);
-            tasks.push(task);
-        }
-        Ok(finish_page(tasks, has_more, last_key, total))
+        page_from_rows(rows.into_iter().map(Ok), page_size, total)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -735,14 +716,6 @@ impl TaskStore for SqliteTaskStore {
 
     fn kind(&self) -> &'static str {
         "sqlite"
-    }
-}
-
-fn where_clause(filters: &[String]) -> String {
-    if filters.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", filters.join(" AND "))
     }
 }
 
