@@ -1,0 +1,377 @@
+//! PostgreSQL backend tests.
+
+use super::super::conformance::{self, task, Fixture};
+use super::*;
+use crate::store::{HistoryEntry, HistoryOptions, HistoryStats, HistoryStore, TaskStore};
+use async_trait::async_trait;
+use chrono::Utc;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_postgres::NoTls;
+
+fn database_url() -> Option<String> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!("DATABASE_URL not set: skipping PostgreSQL test");
+            None
+        }
+    }
+}
+
+/// Drops its test schema when the test ends.
+struct SchemaGuard {
+    url: String,
+    schema: String,
+}
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema);
+        // Tests run inside a runtime, which cannot block on another:
+        // clean up from a plain thread.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                if let Ok((client, conn)) = tokio_postgres::connect(&url, NoTls).await {
+                    let conn = tokio::spawn(conn);
+                    let _ = client.batch_execute(&sql).await;
+                    drop(client);
+                    let _ = conn.await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn unique_schema() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = Utc::now().timestamp_subsec_nanos();
+    format!(
+        "abacus_test_{}_{}_{}",
+        std::process::id(),
+        nanos,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+async fn connect_in_schema(url: &str) -> (PostgresTaskStore, SchemaGuard) {
+    let schema = unique_schema();
+    let store = PostgresTaskStore::connect_with(
+        url,
+        PostgresOptions {
+            schema: Some(schema.clone()),
+            max_connections: 4,
+            ..PostgresOptions::default()
+        },
+    )
+    .await
+    .expect("connect to DATABASE_URL");
+    let guard = SchemaGuard {
+        url: url.to_string(),
+        schema,
+    };
+    (store, guard)
+}
+
+async fn fixture() -> Option<Fixture> {
+    let url = database_url()?;
+    let (store, guard) = connect_in_schema(&url).await;
+    Some(Fixture::new(store, guard))
+}
+
+conformance::task_store_conformance!(fixture());
+
+/// A history store that keeps its schema alive.
+struct Guarded {
+    inner: PostgresHistoryStore,
+    _store: PostgresTaskStore,
+    _guard: SchemaGuard,
+}
+
+#[async_trait]
+impl HistoryStore for Guarded {
+    fn record(&self, entry: HistoryEntry) {
+        self.inner.record(entry);
+    }
+    async fn similar(&self, q: &str, limit: usize) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.inner.similar(q, limit).await
+    }
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.inner.flush().await
+    }
+    fn stats(&self) -> HistoryStats {
+        self.inner.stats()
+    }
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+}
+
+async fn history_suite(trigram: bool) {
+    let Some(url) = database_url() else {
+        return;
+    };
+    conformance::history_suite(|retention| {
+        let url = url.clone();
+        async move {
+            let (store, guard) = connect_in_schema(&url).await;
+            assert!(store.has_trigram(), "pg_trgm should be available in CI");
+            let mut history = store
+                .history_store(HistoryOptions {
+                    retention,
+                    ..HistoryOptions::default()
+                })
+                .expect("history store");
+            if !trigram {
+                history = history.without_trigram();
+            }
+            Some(Box::new(Guarded {
+                inner: history,
+                _store: store,
+                _guard: guard,
+            }) as Box<dyn HistoryStore>)
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn history_conformance_trigram() {
+    history_suite(true).await;
+}
+
+#[tokio::test]
+async fn history_conformance_fallback() {
+    history_suite(false).await;
+}
+
+#[tokio::test]
+async fn bad_urls_are_errors() {
+    assert!(PostgresTaskStore::connect("not a url at all")
+        .await
+        .is_err());
+    // Nothing listens on port 1.
+    let err = PostgresTaskStore::connect("postgres://u:secret@127.0.0.1:1/db")
+        .await
+        .expect_err("must fail");
+    assert!(!err.to_string().contains("secret"), "{err}");
+    let bad_schema = PostgresOptions {
+        schema: Some("x; DROP TABLE tasks".into()),
+        ..PostgresOptions::default()
+    };
+    assert!(
+        PostgresTaskStore::connect_with("postgres://u@127.0.0.1:1/db", bad_schema)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn migrations_run_once_and_concurrently() {
+    let Some(url) = database_url() else {
+        return;
+    };
+    let schema = unique_schema();
+    let _guard = SchemaGuard {
+        url: url.clone(),
+        schema: schema.clone(),
+    };
+    let options = PostgresOptions {
+        schema: Some(schema),
+        max_connections: 2,
+        ..PostgresOptions::default()
+    };
+    // Several replicas starting at once on an empty schema.
+    let starts = (0..4).map(|_| {
+        let (url, options) = (url.clone(), options.clone());
+        async move { PostgresTaskStore::connect_with(&url, options).await }
+    });
+    let stores: Vec<_> = futures_join_all(starts).await;
+    for s in &stores {
+        assert!(s.is_ok(), "{s:?}");
+    }
+    let store = stores.into_iter().flatten().next().expect("a store");
+    let client = store.client().await.expect("client");
+    let versions: Vec<i64> = client
+        .query(
+            "SELECT version FROM schema_migrations ORDER BY version",
+            &[],
+        )
+        .await
+        .expect("versions")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, vec![1, 2]);
+}
+
+/// `join_all` without a futures dependency.
+async fn futures_join_all<F, T>(futs: impl Iterator<Item = F>) -> Vec<T>
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let handles: Vec<_> = futs.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("join"));
+    }
+    out
+}
+
+#[tokio::test]
+async fn open_picks_postgres_when_url_is_set() {
+    let Some(url) = database_url() else {
+        return;
+    };
+    let config = super::super::StoreConfig {
+        database_url: Some(url),
+        ..Default::default()
+    };
+    let stores = super::super::open(&config).await.expect("open");
+    assert_eq!(stores.tasks.kind(), "postgres");
+    assert_eq!(stores.history.kind(), "postgres");
+    stores.tasks.ping().await.expect("ping");
+}
+
+/// A TCP forwarder that can be taken down and brought back on the same
+/// port, standing in for a database restart.
+struct Proxy {
+    addr: SocketAddr,
+    target: SocketAddr,
+    accept: Option<JoinHandle<()>>,
+    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut proxy = Proxy {
+            addr,
+            target,
+            accept: None,
+            conns: Arc::default(),
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let target = self.target;
+        let conns = self.conns.clone();
+        self.accept = Some(tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns.lock().expect("conns").push(conn);
+            }
+        }));
+    }
+
+    /// Stops listening and cuts every forwarded connection.
+    async fn down(&mut self) {
+        if let Some(accept) = self.accept.take() {
+            accept.abort();
+            let _ = accept.await;
+        }
+        let conns: Vec<_> = self.conns.lock().expect("conns").drain(..).collect();
+        for c in conns {
+            c.abort();
+            let _ = c.await;
+        }
+    }
+
+    async fn up(&mut self) {
+        let listener = TcpListener::bind(self.addr).await.expect("rebind");
+        self.serve(listener);
+    }
+}
+
+#[tokio::test]
+async fn ping_fails_while_down_and_recovers() {
+    let Some(url) = database_url() else {
+        return;
+    };
+    let real: tokio_postgres::Config = url.parse().expect("DATABASE_URL");
+    let host = match real.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "127.0.0.1".to_string(),
+    };
+    let port = real.get_ports().first().copied().unwrap_or(5432);
+    let target = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .expect("resolve")
+        .next()
+        .expect("an address");
+    let mut proxy = Proxy::start(target).await;
+
+    let schema = unique_schema();
+    let _guard = SchemaGuard {
+        url: url.clone(),
+        schema: schema.clone(),
+    };
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host("127.0.0.1")
+        .port(proxy.addr.port())
+        .connect_timeout(Duration::from_secs(2));
+    if let Some(user) = real.get_user() {
+        config.user(user);
+    }
+    if let Some(password) = real.get_password() {
+        config.password(password);
+    }
+    if let Some(db) = real.get_dbname() {
+        config.dbname(db);
+    }
+    let store = PostgresTaskStore::from_config(
+        config,
+        PostgresOptions {
+            schema: Some(schema),
+            max_connections: 2,
+            ..PostgresOptions::default()
+        },
+    )
+    .await
+    .expect("connect through proxy");
+    store.ping().await.expect("ping while up");
+    let t = task("survivor", "ctx", a2a::TaskState::Working, 1);
+    store.save(&t).await.expect("save while up");
+
+    proxy.down().await;
+    assert!(store.ping().await.is_err(), "ping must fail while down");
+    assert!(store.ping().await.is_err(), "ping must keep failing");
+    assert!(store.get("survivor").await.is_err());
+
+    proxy.up().await;
+    // The pool replaces dead connections on checkout; allow a few
+    // attempts for the closed sockets to be noticed.
+    let mut recovered = false;
+    for _ in 0..50 {
+        if store.ping().await.is_ok() {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "ping did not recover after the server came back");
+    assert_eq!(
+        store.get("survivor").await.expect("get after recovery"),
+        Some(t)
+    );
+    proxy.down().await;
+}

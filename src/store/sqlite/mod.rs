@@ -1,0 +1,241 @@
+//! SQLite backend: one database file, WAL mode, a dedicated writer thread
+//! with group commit and a small pool of read connections.
+//!
+//! # Durability
+//!
+//! The write connection runs `journal_mode=WAL`. With [`SqliteSync::Normal`] (the
+//! server's default) a committed transaction's WAL frames are in the
+//! kernel's page cache when `COMMIT` returns: a [`TaskStore::save`] that
+//! returned survives `kill -9` of the process, but an OS crash or power loss
+//! may lose the last transactions. With [`SqliteSync::Full`] the WAL is fsynced on
+//! every commit, so saves also survive an OS crash, at the price of one
+//! fsync per commit. That price is paid per *batch*: while one transaction
+//! is being synced, the saves that arrive meanwhile queue up and the writer
+//! commits all of them together in the next transaction.
+//!
+//! # Threads
+//!
+//! All rusqlite calls run off the async reactor:
+//!
+//! * Writes go through a bounded channel to one `std::thread` that owns the
+//!   only write connection. SQLite allows one writer at a time anyway, and a
+//!   single owner makes group commit natural: the thread blocks for the
+//!   first request, takes every request already queued (up to
+//!   [`MAX_BATCH`]; before committing a small batch it yields its CPU
+//!   [`GROUP_COMMIT_YIELDS`] times so that writers on the same core can
+//!   join it), runs the requests (a failed statement is undone by SQLite and
+//!   fails only its own caller), commits once and answers every waiter
+//!   through its oneshot channel.
+//! * Reads run on `tokio::task::spawn_blocking` with a connection taken from
+//!   a pool of at most [`READERS`] read-only connections (a semaphore bounds
+//!   them, so reads cannot flood the blocking pool). Reads do not go through
+//!   the writer thread because WAL lets readers work on a consistent
+//!   snapshot while a write transaction is open or being fsynced: a `get`
+//!   never waits behind a batch commit. A committed write is visible to
+//!   every read that starts after its `save` returned.
+
+mod history;
+mod migrations;
+mod tasks;
+#[cfg(test)]
+mod tests;
+mod writer;
+
+pub use history::SqliteHistoryStore;
+pub use tasks::SqliteTaskStore;
+
+use super::sql::{Dialect, SqlArg, Statements};
+use super::StoreError;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Most write requests committed in one transaction.
+const MAX_BATCH: usize = 256;
+/// Write requests waiting for the writer thread before `save` waits for room.
+const WRITE_QUEUE: usize = 1024;
+/// Times the writer yields its CPU to let writes join a batch before it
+/// commits one (see `writer_loop`).
+const GROUP_COMMIT_YIELDS: u32 = 2;
+/// Read connections kept open at most.
+const READERS: usize = 4;
+/// How long a connection waits for a lock held by another process.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The SQLite spelling of the shared SQL.
+pub(crate) struct Sqlite;
+
+impl Dialect for Sqlite {
+    const UPDATED_COLUMN: (&'static str, &'static str) = ("updated_us", "INTEGER NOT NULL");
+    // SQLite has no microsecond clock: the writer binds it.
+    const UPDATED_VALUE: Option<&'static str> = None;
+    const DOC_FROM_TEXT: &'static str = "";
+    const DOC_AS_TEXT: &'static str = "doc";
+    // Count and page run in one read transaction instead.
+    const COUNT_IN_PAGE: bool = false;
+
+    fn param(n: usize) -> String {
+        format!("?{n}")
+    }
+
+    fn statements() -> &'static Statements {
+        static STATEMENTS: LazyLock<Statements> = LazyLock::new(Statements::new::<Sqlite>);
+        &STATEMENTS
+    }
+}
+
+impl rusqlite::ToSql for SqlArg {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            SqlArg::Text(s) => ValueRef::Text(s.as_bytes()),
+            SqlArg::Int(n) => ValueRef::Integer(*n),
+        }))
+    }
+}
+
+pub(super) fn backend(context: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("sqlite {context}: {e}"))
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+// ---------------------------------------------------------------------------
+// Connections
+// ---------------------------------------------------------------------------
+
+/// How hard a commit is pushed to disk (`PRAGMA synchronous`).
+///
+/// ```
+/// use abacus::store::SqliteSync;
+/// assert_eq!("full".parse::<SqliteSync>().unwrap(), SqliteSync::Full);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteSync {
+    /// Survives a killed process; an OS crash may lose the last commits.
+    #[default]
+    Normal,
+    /// Also survives an OS crash or power loss: one fsync per commit batch.
+    Full,
+}
+
+impl std::str::FromStr for SqliteSync {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "normal" => Ok(SqliteSync::Normal),
+            "full" => Ok(SqliteSync::Full),
+            other => Err(format!(
+                "unknown sqlite sync mode {other:?} (normal or full)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for SqliteSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SqliteSync::Normal => "normal",
+            SqliteSync::Full => "full",
+        })
+    }
+}
+
+pub(super) fn open_writer(path: &Path, sync: SqliteSync) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| backend(&format!("open {}", path.display()), e))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| backend("busy_timeout", e))?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(|e| backend("journal_mode", e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Backend(format!(
+            "sqlite: cannot enable WAL (journal_mode is {mode})"
+        )));
+    }
+    // See the module docs.
+    let (pragma, level) = match sync {
+        SqliteSync::Normal => ("NORMAL", 1),
+        SqliteSync::Full => ("FULL", 2),
+    };
+    conn.pragma_update(None, "synchronous", pragma)
+        .map_err(|e| backend("synchronous", e))?;
+    let synchronous: i64 = conn
+        .query_row("PRAGMA synchronous", [], |row| row.get(0))
+        .map_err(|e| backend("synchronous", e))?;
+    if synchronous != level {
+        return Err(StoreError::Backend(format!(
+            "sqlite: synchronous is {synchronous}, wanted {pragma} ({level})"
+        )));
+    }
+    // Truncate the WAL file back to 64 MiB after checkpoints.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+        .map_err(|e| backend("journal_size_limit", e))?;
+    conn.set_prepared_statement_cache_capacity(32);
+    migrations::migrate(&conn)?;
+    Ok(conn)
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| backend(&format!("open {}", path.display()), e))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| backend("busy_timeout", e))?;
+    conn.pragma_update(None, "query_only", true)
+        .map_err(|e| backend("query_only", e))?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+// ---------------------------------------------------------------------------
+// Read pool
+// ---------------------------------------------------------------------------
+
+pub(super) struct ReadPool {
+    pub(super) path: PathBuf,
+    pub(super) idle: Mutex<Vec<Connection>>,
+    pub(super) permits: Arc<Semaphore>,
+}
+
+impl ReadPool {
+    /// Runs `f` with a read connection on the blocking thread pool.
+    pub(super) async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Backend("sqlite read pool closed".into()))?;
+        let pool = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let idle = lock(&pool.idle).pop();
+            let mut conn = match idle {
+                Some(conn) => conn,
+                None => open_reader(&pool.path)?,
+            };
+            let out = f(&mut conn);
+            lock(&pool.idle).push(conn);
+            out
+        })
+        .await
+        .map_err(|e| backend("read task", e))?
+    }
+}

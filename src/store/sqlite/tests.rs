@@ -1,0 +1,230 @@
+//! SQLite backend tests.
+
+use super::super::conformance::{self, task, Fixture};
+use super::*;
+use crate::store::{HistoryEntry, HistoryOptions, HistoryStore, TaskStore};
+use rusqlite::Connection;
+use std::io::{BufRead, BufReader};
+use std::time::Duration;
+
+async fn fixture() -> Option<Fixture> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteTaskStore::open(dir.path().join("abacus.db"))
+        .await
+        .expect("open sqlite store");
+    Some(Fixture::new(store, dir))
+}
+
+conformance::task_store_conformance!(fixture());
+
+#[tokio::test]
+async fn history_conformance() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("abacus.db");
+    conformance::history_suite(|retention| {
+        let path = path.clone();
+        async move {
+            // A new file per call: the suite checks retention from empty.
+            let path = path.with_extension(format!("{retention}.db"));
+            let store = SqliteTaskStore::open(path).await.expect("open");
+            let history = store
+                .history_store(HistoryOptions {
+                    retention,
+                    ..HistoryOptions::default()
+                })
+                .expect("history store");
+            Some(Box::new(history) as Box<dyn HistoryStore>)
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reopen_keeps_tasks_and_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("abacus.db");
+    let mut saved = Vec::new();
+    {
+        let store = SqliteTaskStore::open(&path).await.expect("open");
+        let history = store
+            .history_store(HistoryOptions::default())
+            .expect("history");
+        for i in 0..5 {
+            let t = task(&format!("reopen-{i}"), "ctx", a2a::TaskState::Completed, i);
+            store.save(&t).await.expect("save");
+            saved.push(t);
+        }
+        history.record(HistoryEntry::new("2+2", "4", Duration::from_millis(3), "t"));
+        history.flush().await.expect("flush");
+    }
+    let store = SqliteTaskStore::open(&path).await.expect("reopen");
+    for t in &saved {
+        assert_eq!(store.get(&t.id).await.expect("get").as_ref(), Some(t));
+    }
+    let history = store
+        .history_store(HistoryOptions::default())
+        .expect("history");
+    let hits = history.similar("2 + 2", 5).await.expect("similar");
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].result, "4");
+}
+
+#[tokio::test]
+async fn migrations_are_recorded_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("abacus.db");
+    drop(SqliteTaskStore::open(&path).await.expect("open"));
+    drop(SqliteTaskStore::open(&path).await.expect("open again"));
+    let conn = Connection::open(&path).expect("open raw");
+    let versions: Vec<i64> = conn
+        .prepare("SELECT version FROM schema_migrations ORDER BY version")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("versions");
+    assert_eq!(versions, vec![1, 2, 3]);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("journal_mode");
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn newer_schema_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("abacus.db");
+    drop(SqliteTaskStore::open(&path).await.expect("open"));
+    Connection::open(&path)
+        .and_then(|c| c.execute("INSERT INTO schema_migrations VALUES (999, 0)", []))
+        .expect("bump version");
+    let err = SqliteTaskStore::open(&path).await.expect_err("must refuse");
+    assert!(err.to_string().contains("newer"), "{err}");
+}
+
+#[tokio::test]
+async fn not_a_database_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("abacus.db");
+    std::fs::write(
+        &path,
+        b"this is not a sqlite file, just some bytes...........",
+    )
+    .expect("write");
+    assert!(SqliteTaskStore::open(&path).await.is_err());
+}
+
+#[tokio::test]
+async fn missing_directory_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("no/such/dir/abacus.db");
+    assert!(SqliteTaskStore::open(&path).await.is_err());
+}
+
+#[tokio::test]
+async fn open_creates_data_dir() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = super::super::StoreConfig {
+        kind: super::super::StoreKind::Sqlite,
+        data_dir: dir.path().join("nested/data"),
+        ..Default::default()
+    };
+    let stores = super::super::open(&config).await.expect("open");
+    assert_eq!(stores.tasks.kind(), "sqlite");
+    assert_eq!(stores.history.kind(), "sqlite");
+    assert!(config.sqlite_path().exists());
+}
+
+const KILL_ENV: &str = "ABACUS_STORE_KILL9_DB";
+
+/// Child half of [`saves_survive_kill_9`]: saves tasks forever from 8
+/// concurrent tasks, printing `saved <id>` after each `save` returned.
+/// Does nothing unless started by that test.
+#[test]
+fn kill9_child() {
+    let Ok(path) = std::env::var(KILL_ENV) else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let store = SqliteTaskStore::open(&path).await.expect("open");
+        let mut workers = Vec::new();
+        for w in 0..8 {
+            let store = store.clone();
+            workers.push(tokio::spawn(async move {
+                // Bounded in case the parent never kills us.
+                for i in 0..20_000 {
+                    let t = task(&format!("k{w}-{i}"), "kill", a2a::TaskState::Working, i);
+                    store.save(&t).await.expect("save");
+                    println!("saved {}", t.id);
+                }
+            }));
+        }
+        for w in workers {
+            let _ = w.await;
+        }
+    });
+}
+
+/// Every save acknowledged before `kill -9` is in the file afterwards.
+#[tokio::test]
+async fn saves_survive_kill_9() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("abacus.db");
+    let module = module_path!();
+    let test_name = match module.split_once("::") {
+        Some((_crate, rest)) => format!("{rest}::kill9_child"),
+        None => "kill9_child".to_string(),
+    };
+    let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .args([
+            test_name.as_str(),
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(KILL_ENV, &path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn child");
+    let stdout = child.stdout.take().expect("stdout");
+    let acked = tokio::task::spawn_blocking(move || {
+        let mut acked = Vec::new();
+        let mut lines = BufReader::new(stdout).lines();
+        while acked.len() < 300 {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(id) = line.strip_prefix("saved ") {
+                        acked.push(id.to_string());
+                    }
+                }
+                _ => break,
+            }
+        }
+        // SIGKILL mid-stream, then collect what it had printed already.
+        child.kill().expect("kill");
+        for line in lines.map_while(Result::ok) {
+            if let Some(id) = line.strip_prefix("saved ") {
+                acked.push(id.to_string());
+            }
+        }
+        let _ = child.wait();
+        acked
+    })
+    .await
+    .expect("reader");
+    assert!(
+        acked.len() >= 300,
+        "child acknowledged only {}",
+        acked.len()
+    );
+    let store = SqliteTaskStore::open(&path).await.expect("reopen");
+    for id in &acked {
+        assert!(
+            store.get(id).await.expect("get").is_some(),
+            "acknowledged task {id} lost"
+        );
+    }
+}
