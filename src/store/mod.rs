@@ -31,8 +31,9 @@ pub use history::{
     SIMILARITY_THRESHOLD,
 };
 pub use memory::{MemoryTaskStore, MemoryTaskStoreBuilder};
-pub use postgres::{PostgresHistoryStore, PostgresOptions, PostgresTaskStore};
-pub use sqlite::{SqliteHistoryStore, SqliteSync, SqliteTaskStore};
+pub use postgres::{PostgresDatabase, PostgresHistoryStore, PostgresOptions, PostgresTaskStore};
+pub use sql::migrate::{Migration, Migrations};
+pub use sqlite::{SqliteDatabase, SqliteHistoryStore, SqliteSync, SqliteTaskStore};
 
 use a2a::{Task, TaskState};
 use async_trait::async_trait;
@@ -265,8 +266,9 @@ pub async fn open(config: &StoreConfig) -> Result<Stores, StoreError> {
             let url = config.database_url.as_deref().ok_or_else(|| {
                 StoreError::Backend("the postgres store needs a database URL".into())
             })?;
-            let tasks = PostgresTaskStore::connect(url).await?;
-            let history = tasks.history_store(history_options)?;
+            let db = PostgresDatabase::connect(url).await?;
+            let history = PostgresHistoryStore::open(&db, history_options).await?;
+            let tasks = PostgresTaskStore::new(db);
             Ok(Stores {
                 tasks: Arc::new(tasks),
                 history: Arc::new(history),
@@ -283,9 +285,9 @@ pub async fn open(config: &StoreConfig) -> Result<Stores, StoreError> {
                         config.data_dir.display()
                     ))
                 })?;
-            let tasks =
-                SqliteTaskStore::open_with(config.sqlite_path(), config.sqlite_sync).await?;
-            let history = tasks.history_store(history_options)?;
+            let db = SqliteDatabase::open(config.sqlite_path(), config.sqlite_sync).await?;
+            let history = SqliteHistoryStore::open(&db, history_options).await?;
+            let tasks = SqliteTaskStore::new(db);
             Ok(Stores {
                 tasks: Arc::new(tasks),
                 history: Arc::new(history),

@@ -1,19 +1,110 @@
 //! Query history in PostgreSQL.
+//!
+//! Similarity uses `pg_trgm` when the extension exists or can be created
+//! (it is a trusted extension since PostgreSQL 13, so a database owner can
+//! create it): a GiST trigram index serves nearest-neighbour candidates
+//! (`ORDER BY norm <-> $1`). Without it, candidates are the rows sharing the
+//! first three characters of the normalized query (an expression index on
+//! `left(norm, 3)`), the 1 000 newest rows and exact matches. Either way the
+//! candidates are ranked by the backend-independent similarity of
+//! [`crate::store::history`]. PostgreSQL text cannot hold NUL characters, so
+//! history strings are stored with NUL replaced by U+FFFD.
 
-use super::{pg, pool_err};
 use crate::store::history::{
-    duration_to_nanos, nanos_to_duration, normalize, rank, HistoryEntry, HistoryQueue, HistorySink,
-    HistoryStats, HistoryStore,
+    duration_to_nanos, nanos_to_duration, normalize, rank, HistoryEntry, HistoryOptions,
+    HistoryQueue, HistorySink, HistoryStats, HistoryStore,
 };
-use crate::store::StoreError;
+use crate::store::{Migration, Migrations, PostgresDatabase, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Pool;
 
 /// Candidates fetched per similarity search, at most.
 const MAX_CANDIDATES: i64 = 500;
 /// Newest rows considered by the fallback similarity search.
 const RECENT_WINDOW: i64 = 1_000;
+
+/// The history table. Numbered as in the single version list of earlier
+/// builds, which this schema adopts.
+const SCHEMA: Migrations<'static> = Migrations::new(
+    "math_history",
+    &[Migration {
+        version: 2,
+        sql: "CREATE TABLE history (
+            id             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            query          TEXT NOT NULL,
+            norm           TEXT NOT NULL,
+            result         TEXT NOT NULL,
+            processing_ns  BIGINT NOT NULL,
+            agent_version  TEXT NOT NULL,
+            created_at     TIMESTAMPTZ NOT NULL
+        );
+        CREATE INDEX history_by_norm ON history (norm);
+        CREATE INDEX history_by_prefix ON history (left(norm, 3));",
+    }],
+)
+.adopting(&[2]);
+
+/// Applies the history schema and sets up trigram search, in one
+/// transaction under the migration lock; returns whether `pg_trgm` is
+/// usable.
+async fn migrate(db: &PostgresDatabase) -> Result<bool, StoreError> {
+    let mut client = db.client().await?;
+    let mut tx = client
+        .transaction()
+        .await
+        .map_err(|e| StoreError::postgres("begin migration", e))?;
+    PostgresDatabase::migrate_in(&tx, &SCHEMA).await?;
+    // Trigram search is optional: try inside savepoints so a refusal (no
+    // permission, extension not installed) leaves the migration intact.
+    let create_ext = if db.schema().is_some() {
+        // Keep the extension out of a private schema that may be dropped.
+        "CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public"
+    } else {
+        "CREATE EXTENSION IF NOT EXISTS pg_trgm"
+    };
+    let mut trigram = false;
+    {
+        let sp = tx
+            .savepoint("trgm")
+            .await
+            .map_err(|e| StoreError::postgres("savepoint", e))?;
+        // IF NOT EXISTS succeeds without privileges when it is installed.
+        let created = sp.batch_execute(create_ext).await;
+        if let Err(e) = &created {
+            tracing::debug!(error = %e, "cannot create pg_trgm");
+        }
+        if created.is_ok() {
+            match sp
+                .batch_execute(
+                    "CREATE INDEX IF NOT EXISTS history_norm_trgm
+                     ON history USING gist (norm gist_trgm_ops)",
+                )
+                .await
+            {
+                Ok(()) => {
+                    sp.commit()
+                        .await
+                        .map_err(|e| StoreError::postgres("release savepoint", e))?;
+                    trigram = true;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "no trigram index");
+                    sp.rollback()
+                        .await
+                        .map_err(|e| StoreError::postgres("rollback savepoint", e))?;
+                }
+            }
+        } else {
+            sp.rollback()
+                .await
+                .map_err(|e| StoreError::postgres("rollback savepoint", e))?;
+        }
+    }
+    tx.commit()
+        .await
+        .map_err(|e| StoreError::postgres("commit migration", e))?;
+    Ok(trigram)
+}
 
 /// PostgreSQL text cannot contain NUL.
 fn no_nul(s: String) -> String {
@@ -24,8 +115,8 @@ fn no_nul(s: String) -> String {
     }
 }
 
-pub(super) struct PostgresHistorySink {
-    pub pool: Pool,
+struct PostgresHistorySink {
+    db: PostgresDatabase,
 }
 
 #[async_trait]
@@ -49,7 +140,7 @@ impl HistorySink for PostgresHistorySink {
             version.push(no_nul(e.agent_version));
             created.push(e.created_at);
         }
-        let client = self.pool.get().await.map_err(pool_err)?;
+        let client = self.db.client().await?;
         let stmt = client
             .prepare_cached(
                 "INSERT INTO history
@@ -58,17 +149,17 @@ impl HistorySink for PostgresHistorySink {
                                       $4::int8[], $5::text[], $6::timestamptz[])",
             )
             .await
-            .map_err(|e| pg("prepare history insert", e))?;
+            .map_err(|e| StoreError::postgres("prepare history insert", e))?;
         client
             .execute(&stmt, &[&query, &norm, &result, &nanos, &version, &created])
             .await
-            .map_err(|e| pg("insert history", e))?;
+            .map_err(|e| StoreError::postgres("insert history", e))?;
         Ok(())
     }
 
     async fn prune(&self, keep: usize) -> Result<(), StoreError> {
         let keep = i64::try_from(keep).unwrap_or(i64::MAX);
-        let client = self.pool.get().await.map_err(pool_err)?;
+        let client = self.db.client().await?;
         client
             .execute(
                 "DELETE FROM history WHERE id <= (
@@ -77,17 +168,17 @@ impl HistorySink for PostgresHistorySink {
                 &[&keep],
             )
             .await
-            .map_err(|e| pg("prune history", e))?;
+            .map_err(|e| StoreError::postgres("prune history", e))?;
         Ok(())
     }
 }
 
-/// Query history in the database of a [`PostgresTaskStore`](super::PostgresTaskStore)
-/// (see [`PostgresTaskStore::history_store`](super::PostgresTaskStore::history_store) and the module docs).
+/// Query history in the table `history` of a [`PostgresDatabase`] (see the
+/// module docs for how similar queries are found).
 pub struct PostgresHistoryStore {
-    pub(super) queue: HistoryQueue,
-    pub(super) pool: Pool,
-    pub(super) trigram: bool,
+    queue: HistoryQueue,
+    db: PostgresDatabase,
+    trigram: bool,
 }
 
 impl std::fmt::Debug for PostgresHistoryStore {
@@ -100,6 +191,26 @@ impl std::fmt::Debug for PostgresHistoryStore {
 }
 
 impl PostgresHistoryStore {
+    /// Creates or migrates the history table in `db` and starts the
+    /// batching task on the current Tokio runtime.
+    pub async fn open(db: &PostgresDatabase, options: HistoryOptions) -> Result<Self, StoreError> {
+        let trigram = migrate(db).await?;
+        if !trigram {
+            tracing::info!("pg_trgm unavailable; history similarity uses prefix and recency");
+        }
+        let sink = std::sync::Arc::new(PostgresHistorySink { db: db.clone() });
+        Ok(Self {
+            queue: HistoryQueue::start(sink, &options)?,
+            db: db.clone(),
+            trigram,
+        })
+    }
+
+    /// Whether similarity search uses `pg_trgm`.
+    pub fn has_trigram(&self) -> bool {
+        self.trigram
+    }
+
     #[cfg(test)]
     pub(super) fn without_trigram(mut self) -> Self {
         self.trigram = false;
@@ -123,7 +234,7 @@ impl HistoryStore for PostgresHistoryStore {
         let want = i64::try_from(limit.saturating_mul(10))
             .unwrap_or(i64::MAX)
             .clamp(50, MAX_CANDIDATES);
-        let client = self.pool.get().await.map_err(pool_err)?;
+        let client = self.db.client().await?;
         let rows = if self.trigram {
             let stmt = client
                 .prepare_cached(&format!(
@@ -134,11 +245,11 @@ impl HistoryStore for PostgresHistoryStore {
                       ORDER BY id DESC LIMIT $2)"
                 ))
                 .await
-                .map_err(|e| pg("prepare similar", e))?;
+                .map_err(|e| StoreError::postgres("prepare similar", e))?;
             client
                 .query(&stmt, &[&norm, &want])
                 .await
-                .map_err(|e| pg("similar", e))?
+                .map_err(|e| StoreError::postgres("similar", e))?
         } else {
             let prefix: String = norm.chars().take(3).collect();
             let stmt = client
@@ -152,11 +263,11 @@ impl HistoryStore for PostgresHistoryStore {
                       ORDER BY id DESC LIMIT $2)"
                 ))
                 .await
-                .map_err(|e| pg("prepare similar", e))?;
+                .map_err(|e| StoreError::postgres("prepare similar", e))?;
             client
                 .query(&stmt, &[&prefix, &want, &RECENT_WINDOW, &norm])
                 .await
-                .map_err(|e| pg("similar", e))?
+                .map_err(|e| StoreError::postgres("similar", e))?
         };
         drop(client);
         let mut candidates = Vec::with_capacity(rows.len());

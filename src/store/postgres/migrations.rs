@@ -1,136 +1,104 @@
-//! The PostgreSQL schema and how it is applied.
+//! How PostgreSQL applies [`Migrations`] (planned by the shared SQL layer).
 
-use super::{pg, pool_err};
-use crate::store::StoreError;
-use deadpool_postgres::Pool;
-
-/// Versioned schema changes, applied in order at start. Never edit an entry
-/// that has shipped; append a new one.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (
-        1,
-        r#"CREATE TABLE tasks (
-            id          TEXT COLLATE "C" PRIMARY KEY,
-            context_id  TEXT NOT NULL,
-            state       TEXT NOT NULL,
-            status_ts   BIGINT NOT NULL,  -- ns since epoch; i64::MIN = none
-            updated_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
-            doc         JSON NOT NULL
-        );
-        CREATE INDEX tasks_by_status ON tasks (status_ts DESC, id);
-        CREATE INDEX tasks_by_context ON tasks (context_id, status_ts DESC, id);
-        CREATE INDEX tasks_by_state ON tasks (state, status_ts DESC, id);"#,
-    ),
-    (
-        2,
-        r#"CREATE TABLE history (
-            id             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            query          TEXT NOT NULL,
-            norm           TEXT NOT NULL,
-            result         TEXT NOT NULL,
-            processing_ns  BIGINT NOT NULL,
-            agent_version  TEXT NOT NULL,
-            created_at     TIMESTAMPTZ NOT NULL
-        );
-        CREATE INDEX history_by_norm ON history (norm);
-        CREATE INDEX history_by_prefix ON history (left(norm, 3));"#,
-    ),
-];
+use super::{Postgres, PostgresDatabase};
+use crate::store::sql::migrate::{plan, task_migrations, LEGACY_VERSIONS, TASKS};
+use crate::store::sql::Dialect;
+use crate::store::{Migrations, StoreError};
+use chrono::Utc;
+use tokio_postgres::Transaction;
 
 /// Key of the advisory lock serializing migrations across replicas.
 const MIGRATION_LOCK: i64 = 0x6162_6163_7573; // "abacus"
 
-/// Applies pending migrations and sets up trigram search; returns whether
-/// `pg_trgm` is usable.
-pub(super) async fn migrate(pool: &Pool, schema: Option<&str>) -> Result<bool, StoreError> {
-    let latest = MIGRATIONS.last().map_or(0, |m| m.0);
-    let mut client = pool.get().await.map_err(pool_err)?;
-    let mut tx = client
-        .transaction()
-        .await
-        .map_err(|e| pg("begin migration", e))?;
+/// Waits until no other replica migrates; held until `tx` ends.
+pub(super) async fn lock(tx: &Transaction<'_>) -> Result<(), StoreError> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
-        .map_err(|e| pg("migration lock", e))?;
-    if let Some(schema) = schema {
-        // Validated by the caller: a plain identifier.
+        .map_err(|e| StoreError::postgres("migration lock", e))?;
+    Ok(())
+}
+
+/// Applies what `migrations` lacks; `tx` must hold the migration lock.
+pub(super) async fn apply(
+    tx: &Transaction<'_>,
+    migrations: &Migrations<'_>,
+) -> Result<(), StoreError> {
+    let ledger = &Postgres::statements().ledger;
+    let component = migrations.component();
+    tx.batch_execute(&ledger.create)
+        .await
+        .map_err(|e| StoreError::postgres("create schema_versions", e))?;
+    let current: i64 = tx
+        .query_one(&ledger.current, &[&component])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(|e| StoreError::postgres("read schema version", e))?;
+    let legacy = if current == 0 && migrations.adopts_legacy() {
+        legacy_versions(tx).await?
+    } else {
+        Vec::new()
+    };
+    let plan = plan::<Postgres>(migrations, current, &legacy)?;
+    let now = Utc::now().timestamp_micros();
+    for version in plan.adopt {
+        record(tx, component, version, now).await?;
+    }
+    for step in plan.apply {
+        tx.batch_execute(step.sql).await.map_err(|e| {
+            StoreError::postgres(&format!("migration {component} {}", step.version), e)
+        })?;
+        record(tx, component, step.version, now).await?;
+    }
+    Ok(())
+}
+
+async fn record(
+    tx: &Transaction<'_>,
+    component: &str,
+    version: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    let ledger = &Postgres::statements().ledger;
+    tx.execute(&ledger.record, &[&component, &version, &now])
+        .await
+        .map_err(|e| StoreError::postgres("record migration", e))?;
+    Ok(())
+}
+
+/// The versions recorded by builds that kept one list for all components.
+async fn legacy_versions(tx: &Transaction<'_>) -> Result<Vec<i64>, StoreError> {
+    let exists = tx
+        .query_opt(Postgres::LEGACY_LEDGER_EXISTS, &[])
+        .await
+        .map_err(|e| StoreError::postgres("find schema_migrations", e))?
+        .is_some();
+    if !exists {
+        return Ok(Vec::new());
+    }
+    tx.query(LEGACY_VERSIONS, &[])
+        .await
+        .and_then(|rows| rows.iter().map(|row| row.try_get(0)).collect())
+        .map_err(|e| StoreError::postgres("read schema_migrations", e))
+}
+
+/// The framework's own schema: the private schema, if any, and the task
+/// table, in one transaction under the migration lock.
+pub(super) async fn migrate_tasks(db: &PostgresDatabase) -> Result<(), StoreError> {
+    let mut client = db.client().await?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| StoreError::postgres("begin migration", e))?;
+    lock(&tx).await?;
+    if let Some(schema) = db.schema() {
+        // Validated at connect: a plain identifier.
         tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
             .await
-            .map_err(|e| pg("create schema", e))?;
+            .map_err(|e| StoreError::postgres("create schema", e))?;
     }
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-            version     BIGINT PRIMARY KEY,
-            applied_at  TIMESTAMPTZ NOT NULL DEFAULT now()
-        )",
-    )
-    .await
-    .map_err(|e| pg("create schema_migrations", e))?;
-    let current: i64 = tx
-        .query_one(
-            "SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_migrations",
-            &[],
-        )
+    let steps = task_migrations::<Postgres>();
+    apply(&tx, &Migrations::new(TASKS, &steps).adopting(&[1])).await?;
+    tx.commit()
         .await
-        .map_err(|e| pg("read schema version", e))?
-        .get(0);
-    if current > latest {
-        return Err(StoreError::Backend(format!(
-            "postgres: schema version {current} is newer than this build supports ({latest})"
-        )));
-    }
-    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-        tx.batch_execute(sql)
-            .await
-            .map_err(|e| pg(&format!("migration {version}"), e))?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version) VALUES ($1)",
-            &[version],
-        )
-        .await
-        .map_err(|e| pg("record migration", e))?;
-    }
-    // Trigram search is optional: try inside savepoints so a refusal (no
-    // permission, extension not installed) leaves the migration intact.
-    let create_ext = if schema.is_some() {
-        // Keep the extension out of a private schema that may be dropped.
-        "CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public"
-    } else {
-        "CREATE EXTENSION IF NOT EXISTS pg_trgm"
-    };
-    let mut trigram = false;
-    {
-        let sp = tx.savepoint("trgm").await.map_err(|e| pg("savepoint", e))?;
-        // IF NOT EXISTS succeeds without privileges when it is installed.
-        let created = sp.batch_execute(create_ext).await;
-        if let Err(e) = &created {
-            tracing::debug!(error = %e, "cannot create pg_trgm");
-        }
-        if created.is_ok() {
-            match sp
-                .batch_execute(
-                    "CREATE INDEX IF NOT EXISTS history_norm_trgm
-                     ON history USING gist (norm gist_trgm_ops)",
-                )
-                .await
-            {
-                Ok(()) => {
-                    sp.commit().await.map_err(|e| pg("release savepoint", e))?;
-                    trigram = true;
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "no trigram index");
-                    sp.rollback()
-                        .await
-                        .map_err(|e| pg("rollback savepoint", e))?;
-                }
-            }
-        } else {
-            sp.rollback()
-                .await
-                .map_err(|e| pg("rollback savepoint", e))?;
-        }
-    }
-    tx.commit().await.map_err(|e| pg("commit migration", e))?;
-    Ok(trigram)
+        .map_err(|e| StoreError::postgres("commit migration", e))
 }

@@ -1,9 +1,6 @@
 //! Tasks in PostgreSQL.
 
-use super::history::{PostgresHistorySink, PostgresHistoryStore};
-use super::migrations::migrate;
-use super::{pg, pool_err, valid_schema, Postgres, PostgresOptions, PING_TIMEOUT, POOL_TIMEOUT};
-use crate::store::history::{HistoryOptions, HistoryQueue};
+use super::{pool_err, Postgres, PostgresDatabase, PostgresOptions, PING_TIMEOUT};
 use crate::store::query::TaskFilter;
 use crate::store::sql::{page_from_rows, Dialect, ListSql};
 use crate::store::{
@@ -11,113 +8,60 @@ use crate::store::{
 };
 use a2a::Task;
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::Object;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::NoTls;
 
 /// Tasks in PostgreSQL (see the module docs).
 ///
 /// Cloning is cheap and shares the pool.
 #[derive(Clone)]
 pub struct PostgresTaskStore {
-    pub(super) pool: Pool,
-    pub(super) trigram: bool,
+    db: PostgresDatabase,
 }
 
 impl std::fmt::Debug for PostgresTaskStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresTaskStore")
-            .field("pool", &self.pool.status())
-            .field("trigram", &self.trigram)
+            .field("pool", &self.db.pool().status())
             .finish()
     }
 }
 
 impl PostgresTaskStore {
-    /// Connects to `url` (`postgres://user:password@host:port/database`,
-    /// the `DATABASE_URL` format), runs migrations and returns the store.
+    /// The tasks of a connected database.
+    pub fn new(db: PostgresDatabase) -> Self {
+        Self { db }
+    }
+
+    /// Connects to `url` (see [`PostgresDatabase::connect`]).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         Self::connect_with(url, PostgresOptions::default()).await
     }
 
     /// Like [`PostgresTaskStore::connect`] with explicit options.
     pub async fn connect_with(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
-        // The parse error never echoes the URL, which may hold a password.
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Backend(format!("invalid database URL: {e}")))?;
-        Self::from_config(config, options).await
+        Ok(Self::new(
+            PostgresDatabase::connect_with(url, options).await?,
+        ))
     }
 
     /// Connects with an already parsed configuration.
     pub async fn from_config(
-        mut config: tokio_postgres::Config,
+        config: tokio_postgres::Config,
         options: PostgresOptions,
     ) -> Result<Self, StoreError> {
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(options.connect_timeout);
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("abacus");
-        }
-        if let Some(schema) = &options.schema {
-            if !valid_schema(schema) {
-                return Err(StoreError::Backend(format!(
-                    "postgres: invalid schema name {schema:?}"
-                )));
-            }
-            let mut opts = config.get_options().unwrap_or_default().to_string();
-            if !opts.is_empty() {
-                opts.push(' ');
-            }
-            opts.push_str(&format!("-c search_path={schema},public"));
-            config.options(opts);
-        }
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(options.max_connections.max(1))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(POOL_TIMEOUT))
-            .create_timeout(Some(POOL_TIMEOUT))
-            .recycle_timeout(Some(POOL_TIMEOUT))
-            .build()
-            .map_err(|e| StoreError::Backend(format!("postgres pool: {e}")))?;
-        let trigram = migrate(&pool, options.schema.as_deref()).await?;
-        if !trigram {
-            tracing::info!("pg_trgm unavailable; history similarity uses prefix and recency");
-        }
-        Ok(Self { pool, trigram })
+        Ok(Self::new(
+            PostgresDatabase::from_config(config, options).await?,
+        ))
     }
 
-    /// Whether history similarity search uses `pg_trgm`.
-    pub fn has_trigram(&self) -> bool {
-        self.trigram
-    }
-
-    /// The query history kept in the same database. Must be called inside a
-    /// Tokio runtime (its batching task is spawned there).
-    pub fn history_store(
-        &self,
-        options: HistoryOptions,
-    ) -> Result<PostgresHistoryStore, StoreError> {
-        let sink = std::sync::Arc::new(PostgresHistorySink {
-            pool: self.pool.clone(),
-        });
-        Ok(PostgresHistoryStore {
-            queue: HistoryQueue::start(sink, &options)?,
-            pool: self.pool.clone(),
-            trigram: self.trigram,
-        })
+    /// The database, for stores that keep their own tables in it.
+    pub fn database(&self) -> &PostgresDatabase {
+        &self.db
     }
 
     pub(super) async fn client(&self) -> Result<Object, StoreError> {
-        self.pool.get().await.map_err(pool_err)
+        self.db.client().await
     }
 }
 
@@ -131,11 +75,11 @@ impl TaskStore for PostgresTaskStore {
         let stmt = client
             .prepare_cached(&Postgres::statements().upsert)
             .await
-            .map_err(|e| pg("prepare save", e))?;
+            .map_err(|e| StoreError::postgres("prepare save", e))?;
         client
             .execute(&stmt, &[&task.id, &task.context_id, &state, &key, &doc])
             .await
-            .map_err(|e| pg("save task", e))?;
+            .map_err(|e| StoreError::postgres("save task", e))?;
         Ok(())
     }
 
@@ -144,11 +88,11 @@ impl TaskStore for PostgresTaskStore {
         let stmt = client
             .prepare_cached(&Postgres::statements().get)
             .await
-            .map_err(|e| pg("prepare get", e))?;
+            .map_err(|e| StoreError::postgres("prepare get", e))?;
         let row = client
             .query_opt(&stmt, &[&id])
             .await
-            .map_err(|e| pg("get task", e))?;
+            .map_err(|e| StoreError::postgres("get task", e))?;
         match row {
             None => Ok(None),
             Some(row) => {
@@ -168,7 +112,7 @@ impl TaskStore for PostgresTaskStore {
         let rows = client
             .query(&sql.page, &params)
             .await
-            .map_err(|e| pg("list tasks", e))?;
+            .map_err(|e| StoreError::postgres("list tasks", e))?;
         let total: i64 = match rows.first() {
             Some(row) => row
                 .try_get(0)
@@ -177,7 +121,7 @@ impl TaskStore for PostgresTaskStore {
             None => client
                 .query_one(&sql.count, &params[..sql.count_args])
                 .await
-                .map_err(|e| pg("count tasks", e))?
+                .map_err(|e| StoreError::postgres("count tasks", e))?
                 .try_get(0)
                 .map_err(|e| StoreError::Corrupt(format!("count: {e}")))?,
         };
@@ -195,7 +139,7 @@ impl TaskStore for PostgresTaskStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let client = tokio::time::timeout(PING_TIMEOUT, self.pool.get())
+        let client = tokio::time::timeout(PING_TIMEOUT, self.db.pool().get())
             .await
             .map_err(|_| StoreError::Backend("postgres ping: timed out".into()))?
             .map_err(pool_err)?;
@@ -204,7 +148,7 @@ impl TaskStore for PostgresTaskStore {
             Ok(Err(e)) => {
                 // Do not hand this connection out again.
                 drop(Object::take(client));
-                Err(pg("ping", e))
+                Err(StoreError::postgres("ping", e))
             }
             Err(_) => {
                 drop(Object::take(client));

@@ -1,87 +1,17 @@
 //! PostgreSQL backend tests.
 
 use super::super::conformance::{self, task, Fixture};
+use super::testing::{
+    connect_in_schema, database_url, futures_join_all, unique_schema, SchemaGuard,
+};
 use super::*;
 use crate::store::{HistoryEntry, HistoryOptions, HistoryStats, HistoryStore, TaskStore};
 use async_trait::async_trait;
-use chrono::Utc;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
-use tokio_postgres::NoTls;
-
-fn database_url() -> Option<String> {
-    match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!("DATABASE_URL not set: skipping PostgreSQL test");
-            None
-        }
-    }
-}
-
-/// Drops its test schema when the test ends.
-struct SchemaGuard {
-    url: String,
-    schema: String,
-}
-
-impl Drop for SchemaGuard {
-    fn drop(&mut self) {
-        let url = self.url.clone();
-        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema);
-        // Tests run inside a runtime, which cannot block on another:
-        // clean up from a plain thread.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                if let Ok((client, conn)) = tokio_postgres::connect(&url, NoTls).await {
-                    let conn = tokio::spawn(conn);
-                    let _ = client.batch_execute(&sql).await;
-                    drop(client);
-                    let _ = conn.await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-fn unique_schema() -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = Utc::now().timestamp_subsec_nanos();
-    format!(
-        "abacus_test_{}_{}_{}",
-        std::process::id(),
-        nanos,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-async fn connect_in_schema(url: &str) -> (PostgresTaskStore, SchemaGuard) {
-    let schema = unique_schema();
-    let store = PostgresTaskStore::connect_with(
-        url,
-        PostgresOptions {
-            schema: Some(schema.clone()),
-            max_connections: 4,
-            ..PostgresOptions::default()
-        },
-    )
-    .await
-    .expect("connect to DATABASE_URL");
-    let guard = SchemaGuard {
-        url: url.to_string(),
-        schema,
-    };
-    (store, guard)
-}
 
 async fn fixture() -> Option<Fixture> {
     let url = database_url()?;
@@ -125,13 +55,14 @@ async fn history_suite(trigram: bool) {
         let url = url.clone();
         async move {
             let (store, guard) = connect_in_schema(&url).await;
-            assert!(store.has_trigram(), "pg_trgm should be available in CI");
-            let mut history = store
-                .history_store(HistoryOptions {
-                    retention,
-                    ..HistoryOptions::default()
-                })
+            let options = HistoryOptions {
+                retention,
+                ..HistoryOptions::default()
+            };
+            let mut history = PostgresHistoryStore::open(store.database(), options)
+                .await
                 .expect("history store");
+            assert!(history.has_trigram(), "pg_trgm should be available in CI");
             if !trigram {
                 history = history.without_trigram();
             }
@@ -201,32 +132,82 @@ async fn migrations_run_once_and_concurrently() {
         assert!(s.is_ok(), "{s:?}");
     }
     let store = stores.into_iter().flatten().next().expect("a store");
-    let client = store.client().await.expect("client");
-    let versions: Vec<i64> = client
+    assert_eq!(versions(store.database(), "tasks").await, [1]);
+}
+
+/// The recorded versions of `component`, in order.
+async fn versions(db: &PostgresDatabase, component: &str) -> Vec<i64> {
+    db.client()
+        .await
+        .expect("client")
         .query(
-            "SELECT version FROM schema_migrations ORDER BY version",
-            &[],
+            "SELECT version FROM schema_versions WHERE component = $1 ORDER BY version",
+            &[&component],
         )
         .await
         .expect("versions")
         .iter()
         .map(|r| r.get(0))
-        .collect();
-    assert_eq!(versions, vec![1, 2]);
+        .collect()
 }
 
-/// `join_all` without a futures dependency.
-async fn futures_join_all<F, T>(futs: impl Iterator<Item = F>) -> Vec<T>
-where
-    F: std::future::Future<Output = T> + Send + 'static,
-    T: Send + 'static,
-{
-    let handles: Vec<_> = futs.map(tokio::spawn).collect();
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.expect("join"));
+#[tokio::test]
+async fn history_migrations_run_once_and_concurrently() {
+    let Some(url) = database_url() else {
+        return;
+    };
+    let (store, _guard) = connect_in_schema(&url).await;
+    let opens = (0..4).map(|_| {
+        let db = store.database().clone();
+        async move { PostgresHistoryStore::open(&db, HistoryOptions::default()).await }
+    });
+    for h in futures_join_all(opens).await {
+        assert!(h.expect("history store").has_trigram());
     }
-    out
+    assert_eq!(versions(store.database(), "math_history").await, [2]);
+}
+
+/// A schema written by a build that kept one version list for every
+/// component: connecting records the versions per component and runs
+/// nothing again (which would fail: the tables exist).
+#[tokio::test]
+async fn legacy_version_list_is_adopted() {
+    let Some(url) = database_url() else {
+        return;
+    };
+    let schema = unique_schema();
+    let _guard = SchemaGuard {
+        url: url.clone(),
+        schema: schema.clone(),
+    };
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let conn = tokio::spawn(conn);
+    let legacy = format!(
+        "CREATE SCHEMA {schema};
+         SET search_path = {schema};
+         {tasks};
+         CREATE TABLE schema_migrations (
+             version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         );
+         INSERT INTO schema_migrations (version) VALUES (1), (2);",
+        tasks = Postgres::statements().task_schema,
+    );
+    client.batch_execute(&legacy).await.expect("legacy schema");
+    drop(client);
+    let _ = conn.await;
+    let options = PostgresOptions {
+        schema: Some(schema),
+        max_connections: 2,
+        ..PostgresOptions::default()
+    };
+    let store = PostgresTaskStore::connect_with(&url, options)
+        .await
+        .expect("connect to the legacy schema");
+    let t = task("after", "ctx", a2a::TaskState::Working, 1);
+    store.save(&t).await.expect("save");
+    assert_eq!(versions(store.database(), "tasks").await, [1]);
 }
 
 #[tokio::test]

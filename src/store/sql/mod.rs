@@ -8,13 +8,25 @@
 //! Statements are built once per dialect ([`Dialect::statements`]), so the
 //! backends' statement caches see the same `&'static str` on every call.
 
+pub(crate) mod migrate;
+
 use super::query::TaskFilter;
 use super::token::finish_page;
 use super::{decode_task, StoreError, TaskPage};
+use migrate::{task_schema, Ledger};
 use std::marker::PhantomData;
 
 /// What differs between the SQL of two backends.
 pub(crate) trait Dialect: Sized + 'static {
+    /// Name used in error messages (`sqlite`, `postgres`).
+    const NAME: &'static str;
+    /// Column type of a 64-bit integer.
+    const INT64: &'static str;
+    /// Column type of the task id; it must sort byte-wise, as the other
+    /// backends do.
+    const ID_TYPE: &'static str;
+    /// Column type of the task document.
+    const DOC_TYPE: &'static str;
     /// The column holding the wall clock of the last save, with its type.
     const UPDATED_COLUMN: (&'static str, &'static str);
     /// The SQL value of the last-save column; `None` binds the wall clock
@@ -24,6 +36,9 @@ pub(crate) trait Dialect: Sized + 'static {
     const DOC_FROM_TEXT: &'static str;
     /// Reads the document column as text.
     const DOC_AS_TEXT: &'static str;
+    /// A query returning one row if the legacy version list
+    /// (`schema_migrations`) exists in the current schema.
+    const LEGACY_LEDGER_EXISTS: &'static str;
     /// Whether the page query also returns the total count (as its first
     /// column), so that both come from one statement's snapshot.
     const COUNT_IN_PAGE: bool;
@@ -89,6 +104,10 @@ pub(crate) struct Statements {
     pub upsert: String,
     /// The document of a task by id, as text.
     pub get: String,
+    /// The task table and its indexes (migration 1 of the task store).
+    pub task_schema: String,
+    /// The migration ledger.
+    pub ledger: Ledger,
 }
 
 impl Statements {
@@ -117,6 +136,8 @@ impl Statements {
                 D::DOC_FROM_TEXT,
             ),
             get: format!("SELECT {} FROM tasks WHERE id = {}", D::DOC_AS_TEXT, p(1)),
+            task_schema: task_schema::<D>(),
+            ledger: Ledger::new::<D>(),
         }
     }
 }

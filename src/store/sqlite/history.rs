@@ -1,15 +1,13 @@
 //! Query history in SQLite.
 
-use super::writer::{HistoryRow, WriteOp, Writer};
-use super::{backend, ReadPool};
 use crate::store::history::{
     duration_to_nanos, nanos_to_duration, normalize, plain_trigrams, rank, HistoryEntry,
-    HistoryQueue, HistorySink, HistoryStats, HistoryStore,
+    HistoryOptions, HistoryQueue, HistorySink, HistoryStats, HistoryStore,
 };
-use crate::store::StoreError;
+use crate::store::{Migration, Migrations, SqliteDatabase, StoreError};
 use async_trait::async_trait;
 use chrono::DateTime;
-use rusqlite::params;
+use rusqlite::{params, Connection};
 use std::sync::Arc;
 
 /// Candidates fetched from the FTS index per similarity search, at most.
@@ -17,18 +15,63 @@ const MAX_CANDIDATES: usize = 500;
 /// Trigrams of the query used for the FTS search, at most.
 const MAX_QUERY_TRIGRAMS: usize = 32;
 
-// ---------------------------------------------------------------------------
-// History store
-// ---------------------------------------------------------------------------
+/// The history tables. Numbered as in the single version list of earlier
+/// builds, which this schema adopts.
+const SCHEMA: Migrations<'static> = Migrations::new(
+    "math_history",
+    &[
+        Migration {
+            version: 2,
+            sql: "CREATE TABLE history (
+                id             INTEGER PRIMARY KEY,
+                query          TEXT NOT NULL,
+                norm           TEXT NOT NULL,
+                result         TEXT NOT NULL,
+                processing_ns  INTEGER NOT NULL,
+                agent_version  TEXT NOT NULL,
+                created_us     INTEGER NOT NULL
+            );
+            CREATE INDEX history_by_norm ON history (norm);
+            CREATE VIRTUAL TABLE history_fts USING fts5(
+                norm, content='history', content_rowid='id', tokenize='trigram'
+            );
+            CREATE TRIGGER history_fts_insert AFTER INSERT ON history BEGIN
+                INSERT INTO history_fts (rowid, norm) VALUES (new.id, new.norm);
+            END;
+            CREATE TRIGGER history_fts_delete AFTER DELETE ON history BEGIN
+                INSERT INTO history_fts (history_fts, rowid, norm)
+                    VALUES ('delete', old.id, old.norm);
+            END;",
+        },
+        Migration {
+            version: 3,
+            // Rows are indexed per batch (one FTS5 segment per batch instead
+            // of one per row; see `insert_history`).
+            sql: "DROP TRIGGER history_fts_insert;",
+        },
+    ],
+)
+.adopting(&[2, 3]);
 
-pub(super) struct SqliteHistorySink {
-    pub writer: Writer,
+/// A history entry as the insert binds it.
+struct HistoryRow {
+    query: String,
+    norm: String,
+    result: String,
+    processing_ns: i64,
+    agent_version: String,
+    created_us: i64,
+}
+
+/// Writes through the database's writer thread, in its group commits.
+struct SqliteHistorySink {
+    db: SqliteDatabase,
 }
 
 #[async_trait]
 impl HistorySink for SqliteHistorySink {
     async fn write(&self, batch: Vec<HistoryEntry>) -> Result<(), StoreError> {
-        let rows = batch
+        let rows: Vec<HistoryRow> = batch
             .into_iter()
             .map(|e| HistoryRow {
                 norm: normalize(&e.query),
@@ -39,17 +82,75 @@ impl HistorySink for SqliteHistorySink {
                 created_us: e.created_at.timestamp_micros(),
             })
             .collect();
-        self.writer.submit(WriteOp::InsertHistory(rows)).await
+        self.db.write(move |conn| insert_history(conn, &rows)).await
     }
 
     async fn prune(&self, keep: usize) -> Result<(), StoreError> {
         let keep = i64::try_from(keep).unwrap_or(i64::MAX);
-        self.writer.submit(WriteOp::PruneHistory { keep }).await
+        self.db
+            .write(move |conn| {
+                // Ids are rowids, assigned max + 1 and only ever deleted from
+                // the oldest end, so the newest `keep` rows are those above
+                // max - keep: two index seeks instead of walking `keep` rows
+                // (which ran every 1000 inserts).
+                conn.execute(
+                    "DELETE FROM history WHERE id <= (SELECT max(id) FROM history) - ?1",
+                    params![keep],
+                )
+                .map_err(|e| StoreError::sqlite("prune history", e))?;
+                Ok(())
+            })
+            .await
     }
 }
 
-/// Query history in the SQLite file of a [`SqliteTaskStore`](super::SqliteTaskStore)
-/// (see [`SqliteTaskStore::history_store`](super::SqliteTaskStore::history_store)).
+/// Inserts a batch of history rows, then adds them to the FTS index with
+/// one statement. FTS5 writes its pending index to disk at every statement
+/// that touches it, so indexing row by row (a trigger) made one segment per
+/// row and then merged them: a fifth of the CPU when every query is new.
+/// A batch that fails at row k keeps (and indexes) rows 0..k, which is
+/// harmless for a log.
+fn insert_history(conn: &Connection, rows: &[HistoryRow]) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO history
+                (query, norm, result, processing_ns, agent_version, created_us)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(|e| StoreError::sqlite("prepare history insert", e))?;
+    let mut inserted: Option<(i64, i64)> = None;
+    let mut result = Ok(());
+    for r in rows {
+        let done = stmt.execute(params![
+            r.query,
+            r.norm,
+            r.result,
+            r.processing_ns,
+            r.agent_version,
+            r.created_us
+        ]);
+        if let Err(e) = done {
+            result = Err(StoreError::sqlite("insert history", e));
+            break;
+        }
+        let id = conn.last_insert_rowid();
+        inserted = Some(inserted.map_or((id, id), |(first, _)| (first, id)));
+    }
+    // Index whatever was inserted, even after a failure: the delete trigger
+    // (retention) expects every row in the index.
+    if let Some((first, last)) = inserted {
+        conn.prepare_cached(
+            "INSERT INTO history_fts (rowid, norm)
+             SELECT id, norm FROM history WHERE id BETWEEN ?1 AND ?2",
+        )
+        .and_then(|mut st| st.execute(params![first, last]))
+        .map_err(|e| StoreError::sqlite("index history", e))?;
+    }
+    result
+}
+
+/// Query history in the tables `history` and `history_fts` of a
+/// [`SqliteDatabase`], written through its writer thread.
 ///
 /// Similar queries are found with an FTS5 index using the `trigram`
 /// tokenizer (compiled into the bundled SQLite) over the normalized query:
@@ -57,16 +158,29 @@ impl HistorySink for SqliteHistorySink {
 /// exact matches (needed for queries shorter than three characters, which
 /// have no FTS trigram) are then ranked by trigram similarity.
 pub struct SqliteHistoryStore {
-    pub(super) queue: HistoryQueue,
-    pub(super) readers: Arc<ReadPool>,
+    queue: HistoryQueue,
+    db: SqliteDatabase,
 }
 
 impl std::fmt::Debug for SqliteHistoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteHistoryStore")
-            .field("path", &self.readers.path)
+            .field("path", &self.db.path())
             .field("queue", &self.queue)
             .finish()
+    }
+}
+
+impl SqliteHistoryStore {
+    /// Creates or migrates the history tables in `db` and starts the
+    /// batching task on the current Tokio runtime.
+    pub async fn open(db: &SqliteDatabase, options: HistoryOptions) -> Result<Self, StoreError> {
+        db.migrate(SCHEMA).await?;
+        let sink = Arc::new(SqliteHistorySink { db: db.clone() });
+        Ok(Self {
+            queue: HistoryQueue::start(sink, &options)?,
+            db: db.clone(),
+        })
     }
 }
 
@@ -112,8 +226,8 @@ impl HistoryStore for SqliteHistoryStore {
             .join(" OR ");
         let want = i64::try_from(limit.saturating_mul(10).clamp(50, MAX_CANDIDATES)).unwrap_or(50);
         let candidates = self
-            .readers
-            .run(move |conn| {
+            .db
+            .read(move |conn| {
                 const COLUMNS: &str = "h.id, h.query, h.result, h.processing_ns, \
                                        h.agent_version, h.created_us";
                 let mut out = Vec::new();
@@ -125,11 +239,11 @@ impl HistoryStore for SqliteHistoryStore {
                              WHERE history_fts MATCH ?1
                              ORDER BY history_fts.rank LIMIT ?2"
                         ))
-                        .map_err(|e| backend("prepare similar", e))?;
+                        .map_err(|e| StoreError::sqlite("prepare similar", e))?;
                     let rows = stmt
                         .query_map(params![fts_query, want], history_row)
                         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                        .map_err(|e| backend("similar", e))?;
+                        .map_err(|e| StoreError::sqlite("similar", e))?;
                     out.extend(rows);
                 }
                 let mut stmt = conn
@@ -137,11 +251,11 @@ impl HistoryStore for SqliteHistoryStore {
                         "SELECT {COLUMNS} FROM history h WHERE h.norm = ?1
                          ORDER BY h.id DESC LIMIT ?2"
                     ))
-                    .map_err(|e| backend("prepare similar", e))?;
+                    .map_err(|e| StoreError::sqlite("prepare similar", e))?;
                 let rows = stmt
                     .query_map(params![norm, want], history_row)
                     .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(|e| backend("similar", e))?;
+                    .map_err(|e| StoreError::sqlite("similar", e))?;
                 out.extend(rows);
                 Ok(out)
             })

@@ -1,92 +1,87 @@
-//! The SQLite schema and how it is applied.
+//! How SQLite applies [`Migrations`] (planned by the shared SQL layer).
 
-use super::backend;
-use super::StoreError;
+use super::Sqlite;
+use crate::store::sql::migrate::{plan, LEGACY_VERSIONS};
+use crate::store::sql::Dialect;
+use crate::store::{Migrations, StoreError};
 use chrono::Utc;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
-/// Versioned schema changes, applied in order at open. Never edit an entry
-/// that has shipped; append a new one.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (
-        1,
-        "CREATE TABLE tasks (
-            id          TEXT PRIMARY KEY NOT NULL,
-            context_id  TEXT NOT NULL,
-            state       TEXT NOT NULL,
-            status_ts   INTEGER NOT NULL, -- ns since epoch; i64::MIN = none
-            updated_us  INTEGER NOT NULL, -- wall clock of the last save
-            doc         TEXT NOT NULL     -- the task as JSON
-        );
-        CREATE INDEX tasks_by_status ON tasks (status_ts DESC, id);
-        CREATE INDEX tasks_by_context ON tasks (context_id, status_ts DESC, id);
-        CREATE INDEX tasks_by_state ON tasks (state, status_ts DESC, id);",
-    ),
-    (
-        2,
-        "CREATE TABLE history (
-            id             INTEGER PRIMARY KEY,
-            query          TEXT NOT NULL,
-            norm           TEXT NOT NULL,
-            result         TEXT NOT NULL,
-            processing_ns  INTEGER NOT NULL,
-            agent_version  TEXT NOT NULL,
-            created_us     INTEGER NOT NULL
-        );
-        CREATE INDEX history_by_norm ON history (norm);
-        CREATE VIRTUAL TABLE history_fts USING fts5(
-            norm, content='history', content_rowid='id', tokenize='trigram'
-        );
-        CREATE TRIGGER history_fts_insert AFTER INSERT ON history BEGIN
-            INSERT INTO history_fts (rowid, norm) VALUES (new.id, new.norm);
-        END;
-        CREATE TRIGGER history_fts_delete AFTER DELETE ON history BEGIN
-            INSERT INTO history_fts (history_fts, rowid, norm)
-                VALUES ('delete', old.id, old.norm);
-        END;",
-    ),
-    (
-        3,
-        // Rows are indexed per batch by the writer (one FTS5 segment per
-        // batch instead of one per row; see `insert_history`).
-        "DROP TRIGGER history_fts_insert;",
-    ),
-];
+/// Applies what `schema` lacks; `conn` must be in a write transaction.
+fn apply(conn: &Connection, schema: &Migrations<'_>) -> Result<(), StoreError> {
+    let ledger = &Sqlite::statements().ledger;
+    let component = schema.component();
+    conn.execute_batch(&ledger.create)
+        .map_err(|e| StoreError::sqlite("create schema_versions", e))?;
+    let current: i64 = conn
+        .query_row(&ledger.current, [component], |row| row.get(0))
+        .map_err(|e| StoreError::sqlite("read schema version", e))?;
+    let legacy = if current == 0 && schema.adopts_legacy() {
+        legacy_versions(conn)?
+    } else {
+        Vec::new()
+    };
+    let plan = plan::<Sqlite>(schema, current, &legacy)?;
+    let now = Utc::now().timestamp_micros();
+    let record = |version: i64| {
+        conn.execute(&ledger.record, params![component, version, now])
+            .map_err(|e| StoreError::sqlite("record migration", e))
+    };
+    for version in plan.adopt {
+        record(version)?;
+    }
+    for step in plan.apply {
+        conn.execute_batch(step.sql).map_err(|e| {
+            StoreError::sqlite(&format!("migration {component} {}", step.version), e)
+        })?;
+        record(step.version)?;
+    }
+    Ok(())
+}
 
-/// Applies the migrations this build knows and the file lacks, in one
-/// `IMMEDIATE` transaction (so two processes opening a new file at once do
-/// not both migrate it).
-pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let latest = MIGRATIONS.last().map_or(0, |m| m.0);
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-            version     INTEGER PRIMARY KEY,
-            applied_us  INTEGER NOT NULL
-        )",
-    )
-    .map_err(|e| backend("create schema_migrations", e))?;
-    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
-        .map_err(|e| backend("begin migration", e))?;
-    let current: i64 = tx
-        .query_row(
-            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-            [],
-            |row| row.get(0),
-        )
-        .map_err(|e| backend("read schema version", e))?;
-    if current > latest {
-        return Err(StoreError::Backend(format!(
-            "sqlite: schema version {current} is newer than this build supports ({latest})"
-        )));
+/// The versions recorded by builds that kept one list for all components.
+fn legacy_versions(conn: &Connection) -> Result<Vec<i64>, StoreError> {
+    let exists = conn
+        .query_row(Sqlite::LEGACY_LEDGER_EXISTS, [], |_| Ok(()))
+        .optional()
+        .map_err(|e| StoreError::sqlite("find schema_migrations", e))?
+        .is_some();
+    if !exists {
+        return Ok(Vec::new());
     }
-    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-        tx.execute_batch(sql)
-            .map_err(|e| backend(&format!("migration {version}"), e))?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version, applied_us) VALUES (?1, ?2)",
-            params![version, Utc::now().timestamp_micros()],
-        )
-        .map_err(|e| backend("record migration", e))?;
+    conn.prepare(LEGACY_VERSIONS)
+        .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
+        .map_err(|e| StoreError::sqlite("read schema_migrations", e))
+}
+
+/// Applies `schema` in an `IMMEDIATE` transaction of its own (so two
+/// processes opening a new file at once do not both migrate it).
+pub(super) fn apply_immediate(
+    conn: &Connection,
+    schema: &Migrations<'_>,
+) -> Result<(), StoreError> {
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
+        .map_err(|e| StoreError::sqlite("begin migration", e))?;
+    apply(&tx, schema)?;
+    tx.commit()
+        .map_err(|e| StoreError::sqlite("commit migration", e))
+}
+
+/// Applies `schema` inside the writer's open transaction, all or nothing.
+pub(super) fn apply_atomically(
+    conn: &Connection,
+    schema: &Migrations<'_>,
+) -> Result<(), StoreError> {
+    conn.execute_batch("SAVEPOINT migrate")
+        .map_err(|e| StoreError::sqlite("begin migration", e))?;
+    match apply(conn, schema) {
+        Ok(()) => conn
+            .execute_batch("RELEASE migrate")
+            .map_err(|e| StoreError::sqlite("commit migration", e)),
+        Err(e) => {
+            // The batch goes on; nothing of this schema stays in it.
+            let _ = conn.execute_batch("ROLLBACK TO migrate; RELEASE migrate");
+            Err(e)
+        }
     }
-    tx.commit().map_err(|e| backend("commit migration", e))
 }

@@ -1,9 +1,7 @@
 //! Tasks in SQLite.
 
-use super::history::{SqliteHistorySink, SqliteHistoryStore};
-use super::writer::{TaskRow, WriteOp, WriteRequest, Writer};
-use super::{backend, open_writer, ReadPool, Sqlite, SqliteSync, READERS};
-use crate::store::history::{HistoryOptions, HistoryQueue};
+use super::writer::{TaskRow, WriteOp, WriteRequest};
+use super::{Sqlite, SqliteDatabase, SqliteSync};
 use crate::store::query::TaskFilter;
 use crate::store::sql::{page_from_rows, Dialect, ListSql};
 use crate::store::{
@@ -12,81 +10,52 @@ use crate::store::{
 use a2a::Task;
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, oneshot, Semaphore};
-
-// ---------------------------------------------------------------------------
-// Task store
-// ---------------------------------------------------------------------------
-
-struct Shared {
-    path: PathBuf,
-    writer: Writer,
-    readers: Arc<ReadPool>,
-}
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Tasks in a SQLite file (see the module docs for durability and threads).
 ///
 /// Cloning is cheap and shares the file, writer thread and read pool.
 #[derive(Clone)]
 pub struct SqliteTaskStore {
-    shared: Arc<Shared>,
+    db: SqliteDatabase,
 }
 
 impl std::fmt::Debug for SqliteTaskStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteTaskStore")
-            .field("path", &self.shared.path)
+            .field("path", &self.db.path())
             .finish()
     }
 }
 
 impl SqliteTaskStore {
+    /// The tasks of an opened database.
+    pub fn new(db: SqliteDatabase) -> Self {
+        Self { db }
+    }
+
     /// Opens (creating if needed) the database file at `path`, e.g.
-    /// `./data/abacus.db`, applies pending migrations and starts the writer
-    /// thread. The parent directory must exist.
+    /// `./data/abacus.db`, with [`SqliteSync::Full`] (see
+    /// [`SqliteDatabase::open`]).
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         Self::open_with(path, SqliteSync::Full).await
     }
 
     /// [`SqliteTaskStore::open`] with a chosen [`SqliteSync`] mode.
     pub async fn open_with(path: impl AsRef<Path>, sync: SqliteSync) -> Result<Self, StoreError> {
-        let path = path.as_ref().to_path_buf();
-        let writer_path = path.clone();
-        let conn = tokio::task::spawn_blocking(move || open_writer(&writer_path, sync))
-            .await
-            .map_err(|e| backend("open task", e))??;
-        let writer = Writer::spawn(conn)?;
-        Ok(Self {
-            shared: Arc::new(Shared {
-                readers: Arc::new(ReadPool {
-                    path: path.clone(),
-                    idle: Mutex::new(Vec::new()),
-                    permits: Arc::new(Semaphore::new(READERS)),
-                }),
-                path,
-                writer,
-            }),
-        })
+        Ok(Self::new(SqliteDatabase::open(path, sync).await?))
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.shared.path
+        self.db.path()
     }
 
-    /// The query history kept in the same file, written through the same
-    /// writer thread. Must be called inside a Tokio runtime (its batching
-    /// task is spawned there).
-    pub fn history_store(&self, options: HistoryOptions) -> Result<SqliteHistoryStore, StoreError> {
-        let sink = Arc::new(SqliteHistorySink {
-            writer: self.shared.writer.clone(),
-        });
-        Ok(SqliteHistoryStore {
-            queue: HistoryQueue::start(sink, &options)?,
-            readers: Arc::clone(&self.shared.readers),
-        })
+    /// The database, for stores that keep their own tables in the same file.
+    pub fn database(&self) -> &SqliteDatabase {
+        &self.db
     }
 }
 
@@ -104,7 +73,7 @@ fn task_row(task: &Task) -> Result<TaskRow, StoreError> {
 impl TaskStore for SqliteTaskStore {
     async fn save(&self, task: &Task) -> Result<(), StoreError> {
         let row = task_row(task)?;
-        self.shared.writer.submit(WriteOp::SaveTask(row)).await
+        self.db.writer().submit(WriteOp::SaveTask(row)).await
     }
 
     fn save_detached(self: Arc<Self>, task: Task) {
@@ -122,8 +91,9 @@ impl TaskStore for SqliteTaskStore {
             op: WriteOp::SaveTask(row),
             reply,
         };
-        if let Err(mpsc::error::TrySendError::Full(req)) = self.shared.writer.tx.try_send(req) {
-            let writer = self.shared.writer.clone();
+        let writer = self.db.writer();
+        if let Err(mpsc::error::TrySendError::Full(req)) = writer.tx.try_send(req) {
+            let writer = writer.clone();
             tokio::spawn(async move {
                 let _ = writer.tx.send(req).await;
             });
@@ -133,15 +103,14 @@ impl TaskStore for SqliteTaskStore {
     async fn get(&self, id: &str) -> Result<Option<Task>, StoreError> {
         let id = id.to_owned();
         let doc: Option<String> = self
-            .shared
-            .readers
-            .run(move |conn| {
+            .db
+            .read(move |conn| {
                 let mut stmt = conn
                     .prepare_cached(&Sqlite::statements().get)
-                    .map_err(|e| backend("prepare get", e))?;
+                    .map_err(|e| StoreError::sqlite("prepare get", e))?;
                 stmt.query_row(params![id], |row| row.get(0))
                     .optional()
-                    .map_err(|e| backend("get task", e))
+                    .map_err(|e| StoreError::sqlite("get task", e))
             })
             .await?;
         doc.as_deref().map(decode_task).transpose()
@@ -151,19 +120,20 @@ impl TaskStore for SqliteTaskStore {
         let sql = ListSql::new::<Sqlite>(&TaskFilter::new(query)?)?;
         let page_size = sql.page_size;
         let (total, rows) = self
-            .shared
-            .readers
-            .run(move |conn| {
+            .db
+            .read(move |conn| {
                 // One read transaction: the count and the page see the same
                 // snapshot.
-                let tx = conn.transaction().map_err(|e| backend("begin read", e))?;
+                let tx = conn
+                    .transaction()
+                    .map_err(|e| StoreError::sqlite("begin read", e))?;
                 let total: i64 = tx
                     .prepare_cached(&sql.count)
                     .and_then(|mut s| {
                         let args = &sql.args[..sql.count_args];
                         s.query_row(rusqlite::params_from_iter(args), |r| r.get(0))
                     })
-                    .map_err(|e| backend("count tasks", e))?;
+                    .map_err(|e| StoreError::sqlite("count tasks", e))?;
                 let rows = tx
                     .prepare_cached(&sql.page)
                     .and_then(|mut s| {
@@ -172,7 +142,7 @@ impl TaskStore for SqliteTaskStore {
                         })?
                         .collect::<Result<Vec<_>, _>>()
                     })
-                    .map_err(|e| backend("list tasks", e))?;
+                    .map_err(|e| StoreError::sqlite("list tasks", e))?;
                 Ok((total, rows))
             })
             .await?;
@@ -180,12 +150,11 @@ impl TaskStore for SqliteTaskStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.shared
-            .readers
-            .run(|conn| {
+        self.db
+            .read(|conn| {
                 conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
                     .map(|_| ())
-                    .map_err(|e| backend("ping", e))
+                    .map_err(|e| StoreError::sqlite("ping", e))
             })
             .await
     }

@@ -27,11 +27,12 @@ async fn history_conformance() {
             // A new file per call: the suite checks retention from empty.
             let path = path.with_extension(format!("{retention}.db"));
             let store = SqliteTaskStore::open(path).await.expect("open");
-            let history = store
-                .history_store(HistoryOptions {
-                    retention,
-                    ..HistoryOptions::default()
-                })
+            let options = HistoryOptions {
+                retention,
+                ..HistoryOptions::default()
+            };
+            let history = SqliteHistoryStore::open(store.database(), options)
+                .await
                 .expect("history store");
             Some(Box::new(history) as Box<dyn HistoryStore>)
         }
@@ -46,8 +47,8 @@ async fn reopen_keeps_tasks_and_history() {
     let mut saved = Vec::new();
     {
         let store = SqliteTaskStore::open(&path).await.expect("open");
-        let history = store
-            .history_store(HistoryOptions::default())
+        let history = SqliteHistoryStore::open(store.database(), HistoryOptions::default())
+            .await
             .expect("history");
         for i in 0..5 {
             let t = task(&format!("reopen-{i}"), "ctx", a2a::TaskState::Completed, i);
@@ -61,8 +62,8 @@ async fn reopen_keeps_tasks_and_history() {
     for t in &saved {
         assert_eq!(store.get(&t.id).await.expect("get").as_ref(), Some(t));
     }
-    let history = store
-        .history_store(HistoryOptions::default())
+    let history = SqliteHistoryStore::open(store.database(), HistoryOptions::default())
+        .await
         .expect("history");
     let hits = history.similar("2 + 2", 5).await.expect("similar");
     assert_eq!(hits.len(), 1);
@@ -76,15 +77,73 @@ async fn migrations_are_recorded_once() {
     drop(SqliteTaskStore::open(&path).await.expect("open"));
     drop(SqliteTaskStore::open(&path).await.expect("open again"));
     let conn = Connection::open(&path).expect("open raw");
-    let versions: Vec<i64> = conn
-        .prepare("SELECT version FROM schema_migrations ORDER BY version")
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-        .expect("versions");
-    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(versions(&conn), [("tasks".to_string(), 1)]);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .expect("journal_mode");
     assert_eq!(mode, "wal");
+}
+
+/// Every recorded (component, version), in order.
+fn versions(conn: &Connection) -> Vec<(String, i64)> {
+    conn.prepare("SELECT component, version FROM schema_versions ORDER BY component, version")
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .expect("versions")
+}
+
+#[tokio::test]
+async fn history_migrations_are_recorded_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("abacus.db");
+    for _ in 0..2 {
+        let store = SqliteTaskStore::open(&path).await.expect("open");
+        SqliteHistoryStore::open(store.database(), HistoryOptions::default())
+            .await
+            .expect("history");
+    }
+    let conn = Connection::open(&path).expect("open raw");
+    let want = [("math_history", 2), ("math_history", 3), ("tasks", 1)];
+    let want: Vec<(String, i64)> = want.iter().map(|(c, v)| (c.to_string(), *v)).collect();
+    assert_eq!(versions(&conn), want);
+}
+
+/// A file written by a build that kept one version list for every
+/// component: opening it records the versions per component and runs
+/// nothing again (which would fail: the tables exist).
+#[tokio::test]
+async fn legacy_version_list_is_adopted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("abacus.db");
+    let old = task("old", "ctx", a2a::TaskState::Completed, 1);
+    {
+        let conn = Connection::open(&path).expect("create");
+        conn.execute_batch(&Sqlite::statements().task_schema)
+            .expect("task schema");
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (
+                version INTEGER PRIMARY KEY, applied_us INTEGER NOT NULL
+            );
+            INSERT INTO schema_migrations VALUES (1, 0), (2, 0), (3, 0);",
+        )
+        .expect("legacy ledger");
+        conn.execute(
+            "INSERT INTO tasks VALUES (?1, ?2, 'TASK_STATE_COMPLETED', ?3, 0, ?4)",
+            rusqlite::params![
+                old.id,
+                old.context_id,
+                crate::store::status_key(old.status.timestamp),
+                crate::store::encode_task(&old).expect("encode")
+            ],
+        )
+        .expect("old task");
+    }
+    let store = SqliteTaskStore::open(&path)
+        .await
+        .expect("open legacy file");
+    assert_eq!(store.get("old").await.expect("get"), Some(old));
+    drop(store);
+    let conn = Connection::open(&path).expect("open raw");
+    assert_eq!(versions(&conn), [("tasks".to_string(), 1)]);
 }
 
 #[tokio::test]
@@ -93,7 +152,7 @@ async fn newer_schema_is_refused() {
     let path = dir.path().join("abacus.db");
     drop(SqliteTaskStore::open(&path).await.expect("open"));
     Connection::open(&path)
-        .and_then(|c| c.execute("INSERT INTO schema_migrations VALUES (999, 0)", []))
+        .and_then(|c| c.execute("INSERT INTO schema_versions VALUES ('tasks', 999, 0)", []))
         .expect("bump version");
     let err = SqliteTaskStore::open(&path).await.expect_err("must refuse");
     assert!(err.to_string().contains("newer"), "{err}");

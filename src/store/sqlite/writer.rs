@@ -1,15 +1,13 @@
 //! The writer thread: one connection, group commit.
 
-use super::{backend, Sqlite, StoreError, GROUP_COMMIT_YIELDS, MAX_BATCH, WRITE_QUEUE};
+use super::{Sqlite, StoreError, GROUP_COMMIT_YIELDS, MAX_BATCH, WRITE_QUEUE};
 use crate::store::sql::Dialect;
 use chrono::Utc;
 use rusqlite::{params, Connection};
+use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 
-// ---------------------------------------------------------------------------
-// Writer thread
-// ---------------------------------------------------------------------------
-
+/// A task as the upsert binds it.
 pub(super) struct TaskRow {
     pub id: String,
     pub context_id: String,
@@ -18,19 +16,14 @@ pub(super) struct TaskRow {
     pub doc: String,
 }
 
-pub(super) struct HistoryRow {
-    pub query: String,
-    pub norm: String,
-    pub result: String,
-    pub processing_ns: i64,
-    pub agent_version: String,
-    pub created_us: i64,
-}
+/// Statements given to [`super::SqliteDatabase::write`].
+pub(super) type WriteFn = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
 
 pub(super) enum WriteOp {
+    /// The hot path: a task save, deduplicated within a batch.
     SaveTask(TaskRow),
-    InsertHistory(Vec<HistoryRow>),
-    PruneHistory { keep: i64 },
+    /// Anything else (agent-owned tables, migrations).
+    Run(WriteFn),
 }
 
 pub(super) struct WriteRequest {
@@ -50,7 +43,7 @@ impl Writer {
         std::thread::Builder::new()
             .name("abacus-sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
-            .map_err(|e| backend("spawn writer thread", e))?;
+            .map_err(|e| StoreError::sqlite("spawn writer thread", e))?;
         Ok(Self { tx })
     }
 
@@ -68,7 +61,8 @@ impl Writer {
 
 fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteRequest>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    // Ends when every sender (stores, history queue) is gone.
+    let mut superseded = Vec::with_capacity(MAX_BATCH);
+    // Ends when every sender (stores, agent-owned stores) is gone.
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         let mut yields = 0;
@@ -82,13 +76,14 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteRequest>) {
                 Err(_) => break,
             }
         }
-        commit_batch(&mut conn, &mut batch);
+        commit_batch(&mut conn, &mut batch, &mut superseded);
     }
 }
 
 /// Runs every request of `batch` in one transaction (a failed statement
 /// fails only its request), commits, then answers every waiter.
-fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteRequest>) {
+/// `superseded` is scratch space kept across batches.
+fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteRequest>, superseded: &mut Vec<bool>) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let msg = format!("sqlite begin: {e}");
         for req in batch.drain(..) {
@@ -96,24 +91,13 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteRequest>) {
         }
         return;
     }
-    // A later save of the same task in this batch supersedes an earlier one
-    // (a "working" state queued just before "completed"): write it once.
-    let mut last_save: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for (i, req) in batch.iter().enumerate() {
-        if let WriteOp::SaveTask(row) = &req.op {
-            last_save.insert(row.id.as_str(), i);
-        }
-    }
-    let results: Vec<Result<(), StoreError>> = batch
-        .iter()
-        .enumerate()
-        .map(|(i, req)| match &req.op {
-            WriteOp::SaveTask(row) if last_save.get(row.id.as_str()) != Some(&i) => Ok(()),
-            // No savepoints: SQLite undoes a failed statement by itself, and
-            // each savepoint would make FTS5 write its pending index to disk.
-            // A history batch that fails at row k keeps (and indexes) rows
-            // 0..k, which is harmless for a log.
-            op => apply(conn, op),
+    mark_superseded(batch, superseded);
+    let results: Vec<_> = batch
+        .drain(..)
+        .zip(superseded.drain(..))
+        .map(|(req, skip)| {
+            let result = if skip { Ok(()) } else { apply(conn, req.op) };
+            (req.reply, result)
         })
         .collect();
     // Some errors (I/O, disk full) make SQLite roll the whole transaction
@@ -126,7 +110,7 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteRequest>) {
             format!("sqlite commit: {e}")
         })
     };
-    for (req, result) in batch.drain(..).zip(results) {
+    for (reply, result) in results {
         let answer = match &outcome {
             Ok(()) => result,
             Err(msg) => Err(match result {
@@ -136,16 +120,34 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteRequest>) {
         };
         // The caller may have stopped waiting (request cancelled): the write
         // still happened, nobody to tell.
-        let _ = req.reply.send(answer);
+        let _ = reply.send(answer);
     }
 }
 
-fn apply(conn: &Connection, op: &WriteOp) -> Result<(), StoreError> {
+/// A later save of the same task in a batch supersedes an earlier one (a
+/// "working" state queued just before "completed"): it is written once.
+/// Pushes one flag per request of `batch`: whether to skip it.
+fn mark_superseded(batch: &[WriteRequest], out: &mut Vec<bool>) {
+    let mut last_save: HashMap<&str, usize> = HashMap::new();
+    for (i, req) in batch.iter().enumerate() {
+        if let WriteOp::SaveTask(row) = &req.op {
+            last_save.insert(row.id.as_str(), i);
+        }
+    }
+    out.extend(batch.iter().enumerate().map(|(i, req)| {
+        matches!(&req.op, WriteOp::SaveTask(row) if last_save.get(row.id.as_str()) != Some(&i))
+    }));
+}
+
+// No savepoints: SQLite undoes a failed statement by itself, and a savepoint
+// per request would cost a statement each (and make FTS5 write its pending
+// index to disk every time).
+fn apply(conn: &Connection, op: WriteOp) -> Result<(), StoreError> {
     match op {
         WriteOp::SaveTask(row) => {
             let mut stmt = conn
                 .prepare_cached(&Sqlite::statements().upsert)
-                .map_err(|e| backend("prepare save", e))?;
+                .map_err(|e| StoreError::sqlite("prepare save", e))?;
             stmt.execute(params![
                 row.id,
                 row.context_id,
@@ -154,64 +156,9 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<(), StoreError> {
                 row.doc,
                 Utc::now().timestamp_micros()
             ])
-            .map_err(|e| backend("save task", e))?;
+            .map_err(|e| StoreError::sqlite("save task", e))?;
             Ok(())
         }
-        WriteOp::InsertHistory(rows) => insert_history(conn, rows),
-        WriteOp::PruneHistory { keep } => {
-            // Ids are rowids, assigned max + 1 and only ever deleted from
-            // the oldest end, so the newest `keep` rows are those above
-            // max - keep: two index seeks instead of walking `keep` rows
-            // (which ran every 1000 inserts).
-            conn.execute(
-                "DELETE FROM history WHERE id <= (SELECT max(id) FROM history) - ?1",
-                params![keep],
-            )
-            .map_err(|e| backend("prune history", e))?;
-            Ok(())
-        }
+        WriteOp::Run(f) => f(conn),
     }
-}
-
-/// Inserts a batch of history rows, then adds them to the FTS index with
-/// one statement. FTS5 writes its pending index to disk at every statement
-/// that touches it, so indexing row by row (a trigger) made one segment per
-/// row and then merged them: a fifth of the CPU when every query is new.
-fn insert_history(conn: &Connection, rows: &[HistoryRow]) -> Result<(), StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "INSERT INTO history
-                (query, norm, result, processing_ns, agent_version, created_us)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .map_err(|e| backend("prepare history insert", e))?;
-    let mut inserted: Option<(i64, i64)> = None;
-    let mut result = Ok(());
-    for r in rows {
-        let done = stmt.execute(params![
-            r.query,
-            r.norm,
-            r.result,
-            r.processing_ns,
-            r.agent_version,
-            r.created_us
-        ]);
-        if let Err(e) = done {
-            result = Err(backend("insert history", e));
-            break;
-        }
-        let id = conn.last_insert_rowid();
-        inserted = Some(inserted.map_or((id, id), |(first, _)| (first, id)));
-    }
-    // Index whatever was inserted, even after a failure: the delete trigger
-    // (retention) expects every row in the index.
-    if let Some((first, last)) = inserted {
-        conn.prepare_cached(
-            "INSERT INTO history_fts (rowid, norm)
-             SELECT id, norm FROM history WHERE id BETWEEN ?1 AND ?2",
-        )
-        .and_then(|mut st| st.execute(params![first, last]))
-        .map_err(|e| backend("index history", e))?;
-    }
-    result
 }
