@@ -47,8 +47,8 @@ pub struct Config {
     #[arg(long, env = "ABACUS_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
 
-    /// Task and history store: `auto` (PostgreSQL when DATABASE_URL is set,
-    /// else SQLite), `sqlite`, `postgres` or `memory`.
+    /// Task store: `auto` (PostgreSQL when DATABASE_URL is set, else
+    /// SQLite), `sqlite`, `postgres` or `memory`.
     #[arg(long = "store", env = "ABACUS_STORE", default_value = "auto")]
     pub store_kind: StoreKind,
 
@@ -67,10 +67,6 @@ pub struct Config {
     /// Seconds the memory store keeps a finished task.
     #[arg(long, env = "ABACUS_MEMORY_TTL_SECS", default_value_t = 3600)]
     pub memory_ttl_secs: u64,
-
-    /// Query-history rows kept (older rows are pruned).
-    #[arg(long, env = "ABACUS_HISTORY_RETENTION", default_value_t = 100_000)]
-    pub history_retention: usize,
 
     /// SQLite commit durability: `normal` survives a killed process, `full`
     /// also an OS crash (one fsync per commit batch).
@@ -113,7 +109,6 @@ impl Default for Config {
             database_url: None,
             memory_capacity: 10_000,
             memory_ttl_secs: 3600,
-            history_retention: 100_000,
             sqlite_sync: crate::store::SqliteSync::Normal,
             metrics_port: None,
             health_cpu_max: 80.0,
@@ -158,7 +153,6 @@ impl Config {
             database_url: self.database_url.clone(),
             memory_capacity: self.memory_capacity,
             memory_ttl: Duration::from_secs(self.memory_ttl_secs),
-            history_retention: self.history_retention,
             sqlite_sync: self.sqlite_sync,
         }
     }
@@ -313,6 +307,10 @@ pub struct MathConfig {
     /// Deadline for an external answer, retries included, in milliseconds.
     #[arg(long, env = "ABACUS_EXTERNAL_DEADLINE_MS", default_value_t = 8000)]
     pub external_deadline_ms: u64,
+
+    /// Query-history rows kept (older rows are pruned).
+    #[arg(long, env = "ABACUS_HISTORY_RETENTION", default_value_t = 100_000)]
+    pub history_retention: usize,
 }
 
 impl MathConfig {
@@ -324,6 +322,14 @@ impl MathConfig {
             wolfram_appid: self.wolfram_appid.clone(),
             timeout: Duration::from_millis(self.external_timeout_ms),
             deadline: Duration::from_millis(self.external_deadline_ms),
+            ..Default::default()
+        }
+    }
+
+    /// The query history's settings.
+    pub fn history(&self) -> crate::math::history::HistoryOptions {
+        crate::math::history::HistoryOptions {
+            retention: self.history_retention,
             ..Default::default()
         }
     }

@@ -10,13 +10,13 @@
 //! an evaluation error (division by zero, a domain error, the CPU-time
 //! limit) ends it `failed`. The message says why in both cases.
 
+use super::history::{HistoryEntry, HistoryStore};
 use super::parts::{analyze_part, PartLimits};
 use super::{parse, Answer, Budget, Limits, MathError, Query};
 use crate::agent::{new_artifact, Agent, RequestContext, TaskUpdater};
 use crate::card::CardBuilder;
 use crate::external::{wants_external, ExternalMath};
 use crate::protocol::types::{A2AError, AgentCard, Part};
-use crate::store::{HistoryEntry, HistoryStore};
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -451,6 +451,6 @@ mod tests {
         };
         let stores = super::super::open(&config).await.expect("open");
         assert_eq!(stores.tasks.kind(), "memory");
-        assert_eq!(stores.history.kind(), "memory");
+        assert!(matches!(stores.backend, super::super::Backend::Memory));
     }
 }

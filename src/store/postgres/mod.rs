@@ -22,7 +22,6 @@
 //! * TLS is not supported (`NoTls`): use it on a trusted network or through
 //!   a local proxy; `sslmode=require` URLs fail to connect.
 
-mod history;
 mod migrations;
 mod tasks;
 #[cfg(test)]
@@ -30,7 +29,6 @@ pub(crate) mod testing;
 #[cfg(test)]
 mod tests;
 
-pub use history::PostgresHistoryStore;
 pub use tasks::PostgresTaskStore;
 
 use super::sql::{Dialect, SqlArg, Statements};

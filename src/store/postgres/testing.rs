@@ -1,6 +1,6 @@
 //! Helpers for tests that need a PostgreSQL database (`DATABASE_URL`).
 
-use super::{PostgresOptions, PostgresTaskStore};
+use super::{PostgresDatabase, PostgresOptions, PostgresTaskStore};
 use chrono::Utc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio_postgres::NoTls;
@@ -88,4 +88,20 @@ where
         out.push(h.await.expect("join"));
     }
     out
+}
+
+/// The recorded versions of `component`, in order.
+pub(crate) async fn versions(db: &PostgresDatabase, component: &str) -> Vec<i64> {
+    db.client()
+        .await
+        .expect("client")
+        .query(
+            "SELECT version FROM schema_versions WHERE component = $1 ORDER BY version",
+            &[&component],
+        )
+        .await
+        .expect("versions")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
 }

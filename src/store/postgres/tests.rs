@@ -2,11 +2,10 @@
 
 use super::super::conformance::{self, task, Fixture};
 use super::testing::{
-    connect_in_schema, database_url, futures_join_all, unique_schema, SchemaGuard,
+    connect_in_schema, database_url, futures_join_all, unique_schema, versions, SchemaGuard,
 };
 use super::*;
-use crate::store::{HistoryEntry, HistoryOptions, HistoryStats, HistoryStore, TaskStore};
-use async_trait::async_trait;
+use crate::store::TaskStore;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,71 +19,6 @@ async fn fixture() -> Option<Fixture> {
 }
 
 conformance::task_store_conformance!(fixture());
-
-/// A history store that keeps its schema alive.
-struct Guarded {
-    inner: PostgresHistoryStore,
-    _store: PostgresTaskStore,
-    _guard: SchemaGuard,
-}
-
-#[async_trait]
-impl HistoryStore for Guarded {
-    fn record(&self, entry: HistoryEntry) {
-        self.inner.record(entry);
-    }
-    async fn similar(&self, q: &str, limit: usize) -> Result<Vec<HistoryEntry>, StoreError> {
-        self.inner.similar(q, limit).await
-    }
-    async fn flush(&self) -> Result<(), StoreError> {
-        self.inner.flush().await
-    }
-    fn stats(&self) -> HistoryStats {
-        self.inner.stats()
-    }
-    fn kind(&self) -> &'static str {
-        self.inner.kind()
-    }
-}
-
-async fn history_suite(trigram: bool) {
-    let Some(url) = database_url() else {
-        return;
-    };
-    conformance::history_suite(|retention| {
-        let url = url.clone();
-        async move {
-            let (store, guard) = connect_in_schema(&url).await;
-            let options = HistoryOptions {
-                retention,
-                ..HistoryOptions::default()
-            };
-            let mut history = PostgresHistoryStore::open(store.database(), options)
-                .await
-                .expect("history store");
-            assert!(history.has_trigram(), "pg_trgm should be available in CI");
-            if !trigram {
-                history = history.without_trigram();
-            }
-            Some(Box::new(Guarded {
-                inner: history,
-                _store: store,
-                _guard: guard,
-            }) as Box<dyn HistoryStore>)
-        }
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn history_conformance_trigram() {
-    history_suite(true).await;
-}
-
-#[tokio::test]
-async fn history_conformance_fallback() {
-    history_suite(false).await;
-}
 
 #[tokio::test]
 async fn bad_urls_are_errors() {
@@ -133,38 +67,6 @@ async fn migrations_run_once_and_concurrently() {
     }
     let store = stores.into_iter().flatten().next().expect("a store");
     assert_eq!(versions(store.database(), "tasks").await, [1]);
-}
-
-/// The recorded versions of `component`, in order.
-async fn versions(db: &PostgresDatabase, component: &str) -> Vec<i64> {
-    db.client()
-        .await
-        .expect("client")
-        .query(
-            "SELECT version FROM schema_versions WHERE component = $1 ORDER BY version",
-            &[&component],
-        )
-        .await
-        .expect("versions")
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
-}
-
-#[tokio::test]
-async fn history_migrations_run_once_and_concurrently() {
-    let Some(url) = database_url() else {
-        return;
-    };
-    let (store, _guard) = connect_in_schema(&url).await;
-    let opens = (0..4).map(|_| {
-        let db = store.database().clone();
-        async move { PostgresHistoryStore::open(&db, HistoryOptions::default()).await }
-    });
-    for h in futures_join_all(opens).await {
-        assert!(h.expect("history store").has_trigram());
-    }
-    assert_eq!(versions(store.database(), "math_history").await, [2]);
 }
 
 /// A schema written by a build that kept one version list for every
@@ -221,7 +123,7 @@ async fn open_picks_postgres_when_url_is_set() {
     };
     let stores = super::super::open(&config).await.expect("open");
     assert_eq!(stores.tasks.kind(), "postgres");
-    assert_eq!(stores.history.kind(), "postgres");
+    assert_eq!(stores.backend.kind(), "postgres");
     stores.tasks.ping().await.expect("ping");
 }
 

@@ -43,14 +43,12 @@
 //! [`SqliteDatabase::read`]), so its writes join the task saves' group
 //! commits instead of competing with them for SQLite's single write lock.
 
-mod history;
 mod migrations;
 mod tasks;
 #[cfg(test)]
 mod tests;
 mod writer;
 
-pub use history::SqliteHistoryStore;
 pub use tasks::SqliteTaskStore;
 
 use super::sql::migrate::{task_migrations, TASKS};

@@ -2,10 +2,9 @@
 
 use super::super::conformance::{self, task, Fixture};
 use super::*;
-use crate::store::{HistoryEntry, HistoryOptions, HistoryStore, TaskStore};
+use crate::store::TaskStore;
 use rusqlite::Connection;
 use std::io::{BufRead, BufReader};
-use std::time::Duration;
 
 async fn fixture() -> Option<Fixture> {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -16,59 +15,6 @@ async fn fixture() -> Option<Fixture> {
 }
 
 conformance::task_store_conformance!(fixture());
-
-#[tokio::test]
-async fn history_conformance() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("abacus.db");
-    conformance::history_suite(|retention| {
-        let path = path.clone();
-        async move {
-            // A new file per call: the suite checks retention from empty.
-            let path = path.with_extension(format!("{retention}.db"));
-            let store = SqliteTaskStore::open(path).await.expect("open");
-            let options = HistoryOptions {
-                retention,
-                ..HistoryOptions::default()
-            };
-            let history = SqliteHistoryStore::open(store.database(), options)
-                .await
-                .expect("history store");
-            Some(Box::new(history) as Box<dyn HistoryStore>)
-        }
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn reopen_keeps_tasks_and_history() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("abacus.db");
-    let mut saved = Vec::new();
-    {
-        let store = SqliteTaskStore::open(&path).await.expect("open");
-        let history = SqliteHistoryStore::open(store.database(), HistoryOptions::default())
-            .await
-            .expect("history");
-        for i in 0..5 {
-            let t = task(&format!("reopen-{i}"), "ctx", a2a::TaskState::Completed, i);
-            store.save(&t).await.expect("save");
-            saved.push(t);
-        }
-        history.record(HistoryEntry::new("2+2", "4", Duration::from_millis(3), "t"));
-        history.flush().await.expect("flush");
-    }
-    let store = SqliteTaskStore::open(&path).await.expect("reopen");
-    for t in &saved {
-        assert_eq!(store.get(&t.id).await.expect("get").as_ref(), Some(t));
-    }
-    let history = SqliteHistoryStore::open(store.database(), HistoryOptions::default())
-        .await
-        .expect("history");
-    let hits = history.similar("2 + 2", 5).await.expect("similar");
-    assert_eq!(hits.len(), 1);
-    assert_eq!(hits[0].result, "4");
-}
 
 #[tokio::test]
 async fn migrations_are_recorded_once() {
@@ -89,22 +35,6 @@ fn versions(conn: &Connection) -> Vec<(String, i64)> {
     conn.prepare("SELECT component, version FROM schema_versions ORDER BY component, version")
         .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
         .expect("versions")
-}
-
-#[tokio::test]
-async fn history_migrations_are_recorded_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("abacus.db");
-    for _ in 0..2 {
-        let store = SqliteTaskStore::open(&path).await.expect("open");
-        SqliteHistoryStore::open(store.database(), HistoryOptions::default())
-            .await
-            .expect("history");
-    }
-    let conn = Connection::open(&path).expect("open raw");
-    let want = [("math_history", 2), ("math_history", 3), ("tasks", 1)];
-    let want: Vec<(String, i64)> = want.iter().map(|(c, v)| (c.to_string(), *v)).collect();
-    assert_eq!(versions(&conn), want);
 }
 
 /// A file written by a build that kept one version list for every
@@ -187,7 +117,7 @@ async fn open_creates_data_dir() {
     };
     let stores = super::super::open(&config).await.expect("open");
     assert_eq!(stores.tasks.kind(), "sqlite");
-    assert_eq!(stores.history.kind(), "sqlite");
+    assert_eq!(stores.backend.kind(), "sqlite");
     assert!(config.sqlite_path().exists());
 }
 

@@ -1,9 +1,8 @@
 //! Query history in SQLite.
 
-use crate::store::history::{
-    duration_to_nanos, nanos_to_duration, normalize, plain_trigrams, rank, HistoryEntry,
-    HistoryOptions, HistoryQueue, HistorySink, HistoryStats, HistoryStore,
-};
+use super::queue::{HistoryQueue, HistorySink};
+use super::similarity::{duration_to_nanos, nanos_to_duration, normalize, plain_trigrams, rank};
+use super::{HistoryEntry, HistoryOptions, HistoryStats, HistoryStore};
 use crate::store::{Migration, Migrations, SqliteDatabase, StoreError};
 use async_trait::async_trait;
 use chrono::DateTime;
@@ -273,5 +272,150 @@ impl HistoryStore for SqliteHistoryStore {
 
     fn kind(&self) -> &'static str {
         "sqlite"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::conformance::task;
+    use crate::store::{Backend, SqliteTaskStore, StoreConfig, StoreKind, TaskStore};
+    use std::time::Duration;
+
+    /// The recorded versions of the history schema.
+    fn versions(conn: &Connection) -> Vec<i64> {
+        conn.prepare(
+            "SELECT version FROM schema_versions WHERE component = 'math_history' ORDER BY version",
+        )
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("versions")
+    }
+
+    #[tokio::test]
+    async fn history_conformance() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("abacus.db");
+        super::super::conformance::history_suite(|retention| {
+            let path = path.clone();
+            async move {
+                // A new file per call: the suite checks retention from empty.
+                let path = path.with_extension(format!("{retention}.db"));
+                let store = SqliteTaskStore::open(path).await.expect("open");
+                let options = HistoryOptions {
+                    retention,
+                    ..HistoryOptions::default()
+                };
+                let history = SqliteHistoryStore::open(store.database(), options)
+                    .await
+                    .expect("history store");
+                Some(Box::new(history) as Box<dyn HistoryStore>)
+            }
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn reopen_keeps_tasks_and_history() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("abacus.db");
+        let mut saved = Vec::new();
+        {
+            let store = SqliteTaskStore::open(&path).await.expect("open");
+            let history = SqliteHistoryStore::open(store.database(), HistoryOptions::default())
+                .await
+                .expect("history");
+            for i in 0..5 {
+                let t = task(&format!("reopen-{i}"), "ctx", a2a::TaskState::Completed, i);
+                store.save(&t).await.expect("save");
+                saved.push(t);
+            }
+            history.record(HistoryEntry::new("2+2", "4", Duration::from_millis(3), "t"));
+            history.flush().await.expect("flush");
+        }
+        let store = SqliteTaskStore::open(&path).await.expect("reopen");
+        for t in &saved {
+            assert_eq!(store.get(&t.id).await.expect("get").as_ref(), Some(t));
+        }
+        let history = SqliteHistoryStore::open(store.database(), HistoryOptions::default())
+            .await
+            .expect("history");
+        let hits = history.similar("2 + 2", 5).await.expect("similar");
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].result, "4");
+    }
+
+    #[tokio::test]
+    async fn history_migrations_are_recorded_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("abacus.db");
+        for _ in 0..2 {
+            let store = SqliteTaskStore::open(&path).await.expect("open");
+            SqliteHistoryStore::open(store.database(), HistoryOptions::default())
+                .await
+                .expect("history");
+        }
+        let conn = Connection::open(&path).expect("open raw");
+        assert_eq!(versions(&conn), [2, 3]);
+    }
+
+    /// A file written by a build that kept one version list for every
+    /// component: the history adopts its versions and runs nothing again
+    /// (which would fail: the tables exist), and its rows are still found.
+    #[tokio::test]
+    async fn legacy_version_list_is_adopted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("abacus.db");
+        {
+            let store = SqliteTaskStore::open(&path).await.expect("open");
+            let history = SqliteHistoryStore::open(store.database(), HistoryOptions::default())
+                .await
+                .expect("history");
+            history.record(HistoryEntry::new(
+                "7*6",
+                "42",
+                Duration::from_millis(1),
+                "t",
+            ));
+            history.flush().await.expect("flush");
+        }
+        // Turn the ledger back into the old single list.
+        Connection::open(&path)
+            .and_then(|c| {
+                c.execute_batch(
+                    "DROP TABLE schema_versions;
+                     CREATE TABLE schema_migrations (
+                         version INTEGER PRIMARY KEY, applied_us INTEGER NOT NULL
+                     );
+                     INSERT INTO schema_migrations VALUES (1, 0), (2, 0), (3, 0);",
+                )
+            })
+            .expect("legacy ledger");
+        let store = SqliteTaskStore::open(&path)
+            .await
+            .expect("open legacy file");
+        let history = SqliteHistoryStore::open(store.database(), HistoryOptions::default())
+            .await
+            .expect("history on a legacy file");
+        let hits = history.similar("7 * 6", 5).await.expect("similar");
+        assert_eq!(hits.len(), 1);
+        drop((history, store));
+        let conn = Connection::open(&path).expect("open raw");
+        assert_eq!(versions(&conn), [2, 3]);
+    }
+
+    #[tokio::test]
+    async fn open_follows_the_sqlite_backend() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = StoreConfig {
+            kind: StoreKind::Sqlite,
+            data_dir: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        let stores = crate::store::open(&config).await.expect("open");
+        assert!(matches!(stores.backend, Backend::Sqlite(_)));
+        let history = super::super::open(&stores.backend, HistoryOptions::default())
+            .await
+            .expect("history");
+        assert_eq!(history.kind(), "sqlite");
     }
 }

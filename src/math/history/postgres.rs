@@ -7,13 +7,12 @@
 //! first three characters of the normalized query (an expression index on
 //! `left(norm, 3)`), the 1 000 newest rows and exact matches. Either way the
 //! candidates are ranked by the backend-independent similarity of
-//! [`crate::store::history`]. PostgreSQL text cannot hold NUL characters, so
+//! [`super`]. PostgreSQL text cannot hold NUL characters, so
 //! history strings are stored with NUL replaced by U+FFFD.
 
-use crate::store::history::{
-    duration_to_nanos, nanos_to_duration, normalize, rank, HistoryEntry, HistoryOptions,
-    HistoryQueue, HistorySink, HistoryStats, HistoryStore,
-};
+use super::queue::{HistoryQueue, HistorySink};
+use super::similarity::{duration_to_nanos, nanos_to_duration, normalize, rank};
+use super::{HistoryEntry, HistoryOptions, HistoryStats, HistoryStore};
 use crate::store::{Migration, Migrations, PostgresDatabase, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -300,5 +299,112 @@ impl HistoryStore for PostgresHistoryStore {
 
     fn kind(&self) -> &'static str {
         "postgres"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::pg_testing::{
+        connect_in_schema, database_url, futures_join_all, versions, SchemaGuard,
+    };
+    use crate::store::{Backend, PostgresTaskStore, StoreConfig};
+
+    /// A history store that keeps its schema alive.
+    struct Guarded {
+        inner: PostgresHistoryStore,
+        _store: PostgresTaskStore,
+        _guard: SchemaGuard,
+    }
+
+    #[async_trait]
+    impl HistoryStore for Guarded {
+        fn record(&self, entry: HistoryEntry) {
+            self.inner.record(entry);
+        }
+        async fn similar(&self, q: &str, limit: usize) -> Result<Vec<HistoryEntry>, StoreError> {
+            self.inner.similar(q, limit).await
+        }
+        async fn flush(&self) -> Result<(), StoreError> {
+            self.inner.flush().await
+        }
+        fn stats(&self) -> HistoryStats {
+            self.inner.stats()
+        }
+        fn kind(&self) -> &'static str {
+            self.inner.kind()
+        }
+    }
+
+    async fn history_suite(trigram: bool) {
+        let Some(url) = database_url() else {
+            return;
+        };
+        super::super::conformance::history_suite(|retention| {
+            let url = url.clone();
+            async move {
+                let (store, guard) = connect_in_schema(&url).await;
+                let options = HistoryOptions {
+                    retention,
+                    ..HistoryOptions::default()
+                };
+                let mut history = PostgresHistoryStore::open(store.database(), options)
+                    .await
+                    .expect("history store");
+                assert!(history.has_trigram(), "pg_trgm should be available in CI");
+                if !trigram {
+                    history = history.without_trigram();
+                }
+                Some(Box::new(Guarded {
+                    inner: history,
+                    _store: store,
+                    _guard: guard,
+                }) as Box<dyn HistoryStore>)
+            }
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn history_conformance_trigram() {
+        history_suite(true).await;
+    }
+
+    #[tokio::test]
+    async fn history_conformance_fallback() {
+        history_suite(false).await;
+    }
+
+    #[tokio::test]
+    async fn history_migrations_run_once_and_concurrently() {
+        let Some(url) = database_url() else {
+            return;
+        };
+        let (store, _guard) = connect_in_schema(&url).await;
+        let opens = (0..4).map(|_| {
+            let db = store.database().clone();
+            async move { PostgresHistoryStore::open(&db, HistoryOptions::default()).await }
+        });
+        for h in futures_join_all(opens).await {
+            assert!(h.expect("history store").has_trigram());
+        }
+        assert_eq!(versions(store.database(), "math_history").await, [2]);
+    }
+
+    #[tokio::test]
+    async fn open_follows_the_postgres_backend() {
+        let Some(url) = database_url() else {
+            return;
+        };
+        let config = StoreConfig {
+            database_url: Some(url),
+            ..Default::default()
+        };
+        let stores = crate::store::open(&config).await.expect("open");
+        assert!(matches!(stores.backend, Backend::Postgres(_)));
+        let history = super::super::open(&stores.backend, HistoryOptions::default())
+            .await
+            .expect("history");
+        assert_eq!(history.kind(), "postgres");
     }
 }
