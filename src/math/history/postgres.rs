@@ -10,15 +10,14 @@
 //! [`super`]. PostgreSQL text cannot hold NUL characters, so
 //! history strings are stored with NUL replaced by U+FFFD.
 
-use super::queue::{HistoryQueue, HistorySink};
-use super::similarity::{duration_to_nanos, nanos_to_duration, normalize, rank};
-use super::{HistoryEntry, HistoryOptions, HistoryStats, HistoryStore};
+use super::queue::{sql_history_store, HistoryQueue, HistorySink, SqlHistory};
+use super::similarity::{duration_to_nanos, nanos_to_duration, normalize};
+use super::{HistoryEntry, HistoryOptions};
 use crate::store::{Migration, Migrations, PostgresDatabase, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use tokio_postgres::types::ToSql;
 
-/// Candidates fetched per similarity search, at most.
-const MAX_CANDIDATES: i64 = 500;
 /// Newest rows considered by the fallback similarity search.
 const RECENT_WINDOW: i64 = 1_000;
 
@@ -219,59 +218,51 @@ impl PostgresHistoryStore {
 
 const HISTORY_COLUMNS: &str = "id, query, result, processing_ns, agent_version, created_at";
 
-#[async_trait]
-impl HistoryStore for PostgresHistoryStore {
-    fn record(&self, entry: HistoryEntry) {
-        self.queue.record(entry);
-    }
+sql_history_store!(PostgresHistoryStore, "postgres");
 
-    async fn similar(&self, query: &str, limit: usize) -> Result<Vec<HistoryEntry>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
+#[async_trait]
+impl SqlHistory for PostgresHistoryStore {
+    async fn candidates(
+        &self,
+        query: &str,
+        want: i64,
+    ) -> Result<Vec<(i64, HistoryEntry)>, StoreError> {
         let norm = normalize(&no_nul(query.to_string()));
-        let want = i64::try_from(limit.saturating_mul(10))
-            .unwrap_or(i64::MAX)
-            .clamp(50, MAX_CANDIDATES);
-        let client = self.db.client().await?;
-        let rows = if self.trigram {
-            let stmt = client
-                .prepare_cached(&format!(
-                    "(SELECT {HISTORY_COLUMNS} FROM history
-                      ORDER BY norm <-> $1::text LIMIT $2)
-                     UNION
-                     (SELECT {HISTORY_COLUMNS} FROM history WHERE norm = $1::text
-                      ORDER BY id DESC LIMIT $2)"
-                ))
-                .await
-                .map_err(|e| StoreError::postgres("prepare similar", e))?;
-            client
-                .query(&stmt, &[&norm, &want])
-                .await
-                .map_err(|e| StoreError::postgres("similar", e))?
+        let prefix: String;
+        let (sql, params): (String, Vec<&(dyn ToSql + Sync)>) = if self.trigram {
+            let sql = format!(
+                "(SELECT {HISTORY_COLUMNS} FROM history
+                  ORDER BY norm <-> $1::text LIMIT $2)
+                 UNION
+                 (SELECT {HISTORY_COLUMNS} FROM history WHERE norm = $1::text
+                  ORDER BY id DESC LIMIT $2)"
+            );
+            (sql, vec![&norm, &want])
         } else {
-            let prefix: String = norm.chars().take(3).collect();
-            let stmt = client
-                .prepare_cached(&format!(
-                    "(SELECT {HISTORY_COLUMNS} FROM history WHERE left(norm, 3) = $1::text
-                      ORDER BY id DESC LIMIT $2)
-                     UNION
-                     (SELECT {HISTORY_COLUMNS} FROM history ORDER BY id DESC LIMIT $3)
-                     UNION
-                     (SELECT {HISTORY_COLUMNS} FROM history WHERE norm = $4::text
-                      ORDER BY id DESC LIMIT $2)"
-                ))
-                .await
-                .map_err(|e| StoreError::postgres("prepare similar", e))?;
-            client
-                .query(&stmt, &[&prefix, &want, &RECENT_WINDOW, &norm])
-                .await
-                .map_err(|e| StoreError::postgres("similar", e))?
+            prefix = norm.chars().take(3).collect();
+            let sql = format!(
+                "(SELECT {HISTORY_COLUMNS} FROM history WHERE left(norm, 3) = $1::text
+                  ORDER BY id DESC LIMIT $2)
+                 UNION
+                 (SELECT {HISTORY_COLUMNS} FROM history ORDER BY id DESC LIMIT $3)
+                 UNION
+                 (SELECT {HISTORY_COLUMNS} FROM history WHERE norm = $4::text
+                  ORDER BY id DESC LIMIT $2)"
+            );
+            (sql, vec![&prefix, &want, &RECENT_WINDOW, &norm])
         };
+        let client = self.db.client().await?;
+        let stmt = client
+            .prepare_cached(&sql)
+            .await
+            .map_err(|e| StoreError::postgres("prepare similar", e))?;
+        let rows = client
+            .query(&stmt, &params)
+            .await
+            .map_err(|e| StoreError::postgres("similar", e))?;
         drop(client);
-        let mut candidates = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let decoded = (|| -> Result<(i64, HistoryEntry), tokio_postgres::Error> {
+        rows.iter()
+            .map(|row| {
                 let created_at: DateTime<Utc> = row.try_get(5)?;
                 Ok((
                     row.try_get(0)?,
@@ -283,28 +274,16 @@ impl HistoryStore for PostgresHistoryStore {
                         created_at,
                     },
                 ))
-            })();
-            candidates.push(decoded.map_err(|e| StoreError::Corrupt(format!("history row: {e}")))?);
-        }
-        Ok(rank(query, candidates, limit))
-    }
-
-    async fn flush(&self) -> Result<(), StoreError> {
-        self.queue.flush().await
-    }
-
-    fn stats(&self) -> HistoryStats {
-        self.queue.stats()
-    }
-
-    fn kind(&self) -> &'static str {
-        "postgres"
+            })
+            .collect::<Result<_, tokio_postgres::Error>>()
+            .map_err(|e| StoreError::Corrupt(format!("history row: {e}")))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::math::history::{HistoryStats, HistoryStore};
     use crate::store::pg_testing::{
         connect_in_schema, database_url, futures_join_all, versions, SchemaGuard,
     };

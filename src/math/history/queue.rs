@@ -1,8 +1,7 @@
-//! Background batching for the SQL backends: [`HistoryStore::record`] puts
-//! an entry on a bounded queue and a task writes batches of them.
+//! Background batching for the SQL backends: `record` puts an entry on a
+//! bounded queue and a task writes batches of them.
 
-#[cfg(doc)]
-use super::HistoryStore;
+use super::similarity::rank;
 use super::{HistoryEntry, HistoryOptions, HistoryStats};
 use crate::store::StoreError;
 use async_trait::async_trait;
@@ -193,6 +192,76 @@ async fn run_writer(
         }
     }
 }
+
+/// Candidates fetched per similarity search, at most.
+const MAX_CANDIDATES: usize = 500;
+
+/// How a SQL history store finds candidates; [`sql_history_store!`] adds
+/// the rest of [`HistoryStore`](super::HistoryStore), which is the same for
+/// every SQL store (writes go through its `queue: HistoryQueue`).
+#[async_trait]
+pub(super) trait SqlHistory: Send + Sync + 'static {
+    /// Up to about `want` entries (per way of searching) that may be
+    /// similar to `query`, as pairs of insertion sequence and entry, in any
+    /// order, possibly repeated.
+    async fn candidates(
+        &self,
+        query: &str,
+        want: i64,
+    ) -> Result<Vec<(i64, HistoryEntry)>, StoreError>;
+}
+
+/// [`HistoryStore::similar`](super::HistoryStore::similar) of a
+/// [`SqlHistory`]: its candidates, ranked.
+pub(super) async fn similar<T: SqlHistory>(
+    store: &T,
+    query: &str,
+    limit: usize,
+) -> Result<Vec<HistoryEntry>, StoreError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    // Ten candidates per wanted entry, within bounds.
+    let want = limit.saturating_mul(10).clamp(50, MAX_CANDIDATES);
+    let want = i64::try_from(want).unwrap_or(50);
+    let candidates = store.candidates(query, want).await?;
+    Ok(rank(query, candidates, limit))
+}
+
+/// Implements [`HistoryStore`](super::HistoryStore) for a [`SqlHistory`]
+/// type with a `queue` field, named `$kind` (a macro, not a blanket impl,
+/// so that the docs list the impl).
+macro_rules! sql_history_store {
+    ($store:ty, $kind:literal) => {
+        #[async_trait::async_trait]
+        impl $crate::math::history::HistoryStore for $store {
+            fn record(&self, entry: $crate::math::history::HistoryEntry) {
+                self.queue.record(entry);
+            }
+
+            async fn similar(
+                &self,
+                query: &str,
+                limit: usize,
+            ) -> Result<Vec<$crate::math::history::HistoryEntry>, $crate::store::StoreError> {
+                $crate::math::history::queue::similar(self, query, limit).await
+            }
+
+            async fn flush(&self) -> Result<(), $crate::store::StoreError> {
+                self.queue.flush().await
+            }
+
+            fn stats(&self) -> $crate::math::history::HistoryStats {
+                self.queue.stats()
+            }
+
+            fn kind(&self) -> &'static str {
+                $kind
+            }
+        }
+    };
+}
+pub(super) use sql_history_store;
 
 #[cfg(test)]
 mod tests {

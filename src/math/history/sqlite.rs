@@ -1,16 +1,14 @@
 //! Query history in SQLite.
 
-use super::queue::{HistoryQueue, HistorySink};
-use super::similarity::{duration_to_nanos, nanos_to_duration, normalize, plain_trigrams, rank};
-use super::{HistoryEntry, HistoryOptions, HistoryStats, HistoryStore};
+use super::queue::{sql_history_store, HistoryQueue, HistorySink, SqlHistory};
+use super::similarity::{duration_to_nanos, nanos_to_duration, normalize, plain_trigrams};
+use super::{HistoryEntry, HistoryOptions};
 use crate::store::{Migration, Migrations, SqliteDatabase, StoreError};
 use async_trait::async_trait;
 use chrono::DateTime;
 use rusqlite::{params, Connection};
 use std::sync::Arc;
 
-/// Candidates fetched from the FTS index per similarity search, at most.
-const MAX_CANDIDATES: usize = 500;
 /// Trigrams of the query used for the FTS search, at most.
 const MAX_QUERY_TRIGRAMS: usize = 32;
 
@@ -204,16 +202,18 @@ fn history_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, HistoryEntry)> {
     ))
 }
 
-#[async_trait]
-impl HistoryStore for SqliteHistoryStore {
-    fn record(&self, entry: HistoryEntry) {
-        self.queue.record(entry);
-    }
+/// The columns [`history_row`] reads.
+const COLUMNS: &str = "h.id, h.query, h.result, h.processing_ns, h.agent_version, h.created_us";
 
-    async fn similar(&self, query: &str, limit: usize) -> Result<Vec<HistoryEntry>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
+sql_history_store!(SqliteHistoryStore, "sqlite");
+
+#[async_trait]
+impl SqlHistory for SqliteHistoryStore {
+    async fn candidates(
+        &self,
+        query: &str,
+        want: i64,
+    ) -> Result<Vec<(i64, HistoryEntry)>, StoreError> {
         let norm = normalize(query);
         // FTS5 reads its query as a C string: leave out trigrams with NUL
         // (the exact-match lookup below still finds such queries).
@@ -223,61 +223,48 @@ impl HistoryStore for SqliteHistoryStore {
             .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
             .collect::<Vec<_>>()
             .join(" OR ");
-        let want = i64::try_from(limit.saturating_mul(10).clamp(50, MAX_CANDIDATES)).unwrap_or(50);
-        let candidates = self
-            .db
+        self.db
             .read(move |conn| {
-                const COLUMNS: &str = "h.id, h.query, h.result, h.processing_ns, \
-                                       h.agent_version, h.created_us";
                 let mut out = Vec::new();
+                let mut fetch = |sql: &str, key: &str| {
+                    let rows = conn
+                        .prepare_cached(sql)
+                        .and_then(|mut stmt| {
+                            stmt.query_map(params![key, want], history_row)?
+                                .collect::<Result<Vec<_>, _>>()
+                        })
+                        .map_err(|e| StoreError::sqlite("similar", e))?;
+                    out.extend(rows);
+                    Ok::<_, StoreError>(())
+                };
                 if !fts_query.is_empty() {
-                    let mut stmt = conn
-                        .prepare_cached(&format!(
+                    fetch(
+                        &format!(
                             "SELECT {COLUMNS} FROM history_fts
                              JOIN history h ON h.id = history_fts.rowid
                              WHERE history_fts MATCH ?1
                              ORDER BY history_fts.rank LIMIT ?2"
-                        ))
-                        .map_err(|e| StoreError::sqlite("prepare similar", e))?;
-                    let rows = stmt
-                        .query_map(params![fts_query, want], history_row)
-                        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                        .map_err(|e| StoreError::sqlite("similar", e))?;
-                    out.extend(rows);
+                        ),
+                        &fts_query,
+                    )?;
                 }
-                let mut stmt = conn
-                    .prepare_cached(&format!(
+                fetch(
+                    &format!(
                         "SELECT {COLUMNS} FROM history h WHERE h.norm = ?1
                          ORDER BY h.id DESC LIMIT ?2"
-                    ))
-                    .map_err(|e| StoreError::sqlite("prepare similar", e))?;
-                let rows = stmt
-                    .query_map(params![norm, want], history_row)
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(|e| StoreError::sqlite("similar", e))?;
-                out.extend(rows);
+                    ),
+                    &norm,
+                )?;
                 Ok(out)
             })
-            .await?;
-        Ok(rank(query, candidates, limit))
-    }
-
-    async fn flush(&self) -> Result<(), StoreError> {
-        self.queue.flush().await
-    }
-
-    fn stats(&self) -> HistoryStats {
-        self.queue.stats()
-    }
-
-    fn kind(&self) -> &'static str {
-        "sqlite"
+            .await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::math::history::{HistoryEntry, HistoryStore};
     use crate::store::conformance::task;
     use crate::store::{Backend, SqliteTaskStore, StoreConfig, StoreKind, TaskStore};
     use std::time::Duration;

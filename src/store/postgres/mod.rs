@@ -72,6 +72,7 @@ pub(crate) struct Postgres;
 
 impl Dialect for Postgres {
     const NAME: &'static str = "postgres";
+    const PLACEHOLDER: char = '$';
     const INT64: &'static str = "BIGINT";
     const ID_TYPE: &'static str = r#"TEXT COLLATE "C""#;
     // `json` keeps the exact text (see the module docs).
@@ -87,10 +88,6 @@ impl Dialect for Postgres {
     const DOC_AS_TEXT: &'static str = "doc::text";
     // One statement, one snapshot.
     const COUNT_IN_PAGE: bool = true;
-
-    fn param(n: usize) -> String {
-        format!("${n}")
-    }
 
     fn statements() -> &'static Statements {
         static STATEMENTS: LazyLock<Statements> = LazyLock::new(Statements::new::<Postgres>);

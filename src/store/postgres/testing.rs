@@ -57,22 +57,28 @@ pub(crate) fn unique_schema() -> String {
     )
 }
 
-pub(crate) async fn connect_in_schema(url: &str) -> (PostgresTaskStore, SchemaGuard) {
+/// Options for a new private schema of the database at `url`, and the
+/// guard that drops it.
+pub(crate) fn private_schema(url: &str, max_connections: usize) -> (PostgresOptions, SchemaGuard) {
     let schema = unique_schema();
-    let store = PostgresTaskStore::connect_with(
-        url,
-        PostgresOptions {
-            schema: Some(schema.clone()),
-            max_connections: 4,
-            ..PostgresOptions::default()
-        },
-    )
-    .await
-    .expect("connect to DATABASE_URL");
+    let options = PostgresOptions {
+        schema: Some(schema.clone()),
+        max_connections,
+        ..PostgresOptions::default()
+    };
     let guard = SchemaGuard {
         url: url.to_string(),
         schema,
     };
+    (options, guard)
+}
+
+/// A task store in a new private schema.
+pub(crate) async fn connect_in_schema(url: &str) -> (PostgresTaskStore, SchemaGuard) {
+    let (options, guard) = private_schema(url, 4);
+    let store = PostgresTaskStore::connect_with(url, options)
+        .await
+        .expect("connect to DATABASE_URL");
     (store, guard)
 }
 

@@ -1,9 +1,7 @@
 //! PostgreSQL backend tests.
 
 use super::super::conformance::{self, task, Fixture};
-use super::testing::{
-    connect_in_schema, database_url, futures_join_all, unique_schema, versions, SchemaGuard,
-};
+use super::testing::{connect_in_schema, database_url, futures_join_all, private_schema, versions};
 use super::*;
 use crate::store::TaskStore;
 use std::net::SocketAddr;
@@ -46,16 +44,7 @@ async fn migrations_run_once_and_concurrently() {
     let Some(url) = database_url() else {
         return;
     };
-    let schema = unique_schema();
-    let _guard = SchemaGuard {
-        url: url.clone(),
-        schema: schema.clone(),
-    };
-    let options = PostgresOptions {
-        schema: Some(schema),
-        max_connections: 2,
-        ..PostgresOptions::default()
-    };
+    let (options, _guard) = private_schema(&url, 2);
     // Several replicas starting at once on an empty schema.
     let starts = (0..4).map(|_| {
         let (url, options) = (url.clone(), options.clone());
@@ -77,11 +66,8 @@ async fn legacy_version_list_is_adopted() {
     let Some(url) = database_url() else {
         return;
     };
-    let schema = unique_schema();
-    let _guard = SchemaGuard {
-        url: url.clone(),
-        schema: schema.clone(),
-    };
+    let (options, guard) = private_schema(&url, 2);
+    let schema = &guard.schema;
     let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .expect("connect");
@@ -99,11 +85,6 @@ async fn legacy_version_list_is_adopted() {
     client.batch_execute(&legacy).await.expect("legacy schema");
     drop(client);
     let _ = conn.await;
-    let options = PostgresOptions {
-        schema: Some(schema),
-        max_connections: 2,
-        ..PostgresOptions::default()
-    };
     let store = PostgresTaskStore::connect_with(&url, options)
         .await
         .expect("connect to the legacy schema");
@@ -202,11 +183,7 @@ async fn ping_fails_while_down_and_recovers() {
         .expect("an address");
     let mut proxy = Proxy::start(target).await;
 
-    let schema = unique_schema();
-    let _guard = SchemaGuard {
-        url: url.clone(),
-        schema: schema.clone(),
-    };
+    let (options, _guard) = private_schema(&url, 2);
     let mut config = tokio_postgres::Config::new();
     config
         .host("127.0.0.1")
@@ -221,16 +198,9 @@ async fn ping_fails_while_down_and_recovers() {
     if let Some(db) = real.get_dbname() {
         config.dbname(db);
     }
-    let store = PostgresTaskStore::from_config(
-        config,
-        PostgresOptions {
-            schema: Some(schema),
-            max_connections: 2,
-            ..PostgresOptions::default()
-        },
-    )
-    .await
-    .expect("connect through proxy");
+    let store = PostgresTaskStore::from_config(config, options)
+        .await
+        .expect("connect through proxy");
     store.ping().await.expect("ping while up");
     let t = task("survivor", "ctx", a2a::TaskState::Working, 1);
     store.save(&t).await.expect("save while up");

@@ -43,8 +43,13 @@ pub(crate) trait Dialect: Sized + 'static {
     /// column), so that both come from one statement's snapshot.
     const COUNT_IN_PAGE: bool;
 
+    /// The character before a parameter's number (`?1`, `$1`).
+    const PLACEHOLDER: char;
+
     /// Placeholder of the `n`-th parameter (1-based).
-    fn param(n: usize) -> String;
+    fn param(n: usize) -> String {
+        format!("{}{n}", Self::PLACEHOLDER)
+    }
 
     /// This dialect's statements, built on first use.
     fn statements() -> &'static Statements;

@@ -79,6 +79,7 @@ pub(crate) struct Sqlite;
 
 impl Dialect for Sqlite {
     const NAME: &'static str = "sqlite";
+    const PLACEHOLDER: char = '?';
     const INT64: &'static str = "INTEGER";
     const ID_TYPE: &'static str = "TEXT";
     const DOC_TYPE: &'static str = "TEXT";
@@ -91,10 +92,6 @@ impl Dialect for Sqlite {
     const DOC_AS_TEXT: &'static str = "doc";
     // Count and page run in one read transaction instead.
     const COUNT_IN_PAGE: bool = false;
-
-    fn param(n: usize) -> String {
-        format!("?{n}")
-    }
 
     fn statements() -> &'static Statements {
         static STATEMENTS: LazyLock<Statements> = LazyLock::new(Statements::new::<Sqlite>);
