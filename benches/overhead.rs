@@ -20,12 +20,21 @@ use tower::{service_fn, Layer, Service, ServiceExt};
 const BODY: &[u8] = br#"{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"messageId":"bench-msg-1","role":"ROLE_USER","parts":[{"text":"2 + 2"}]}}}"#;
 
 fn request() -> A2ARequest {
-    decode_request(BODY).unwrap()
+    decode_request(BODY).unwrap().1
+}
+
+/// The math agent's core: the layers ask it what may be cached.
+fn math_core() -> abacus::core::Core {
+    abacus::core::Core::builder(
+        abacus::math::MathAgent::new(abacus::math::Limits::default()),
+        abacus::math::MathAgent::card(),
+    )
+    .build()
 }
 
 fn reply() -> A2AResponse {
     let msg = Message::new(Role::Agent, vec![Part::text("4")]);
-    A2AResponse::ok(JsonRpcId::Number(1), Reply::Message(Box::new(msg)))
+    A2AResponse::ok(Reply::Message(Box::new(msg)))
 }
 
 /// The trivial inner service: answers at once.
@@ -105,7 +114,8 @@ fn layers(c: &mut Criterion) {
         "layer/circuit_breaker",
         CircuitBreakerLayer::new().layer(trivial()),
     );
-    let a2a = A2ALayers::new(&StackConfig::default(), "bench");
+    let core = math_core();
+    let a2a = A2ALayers::new(&StackConfig::default(), &core);
     bench_service(c, "layer/cache_hit", a2a.cache.clone().layer(trivial()));
     bench_service(c, "stack/default_cache_hit", a2a.wrap(trivial()));
     let no_cache = A2ALayers::new(
@@ -113,7 +123,7 @@ fn layers(c: &mut Criterion) {
             cache: false,
             ..StackConfig::default()
         },
-        "bench",
+        &core,
     );
     bench_service(c, "stack/default_no_cache", no_cache.wrap(trivial()));
 }
@@ -155,11 +165,7 @@ fn evaluator(c: &mut Criterion) {
 
 fn end_to_end(c: &mut Criterion) {
     // The math agent through the default stack, in process (no HTTP).
-    let core = abacus::core::Core::builder(
-        abacus::math::MathAgent::new(abacus::math::Limits::default()),
-        abacus::math::MathAgent::card(),
-    )
-    .build();
+    let core = math_core();
     for (name, cache) in [
         ("core/math_2+2_cache_on", true),
         ("core/math_2+2_cache_off", false),
@@ -169,7 +175,7 @@ fn end_to_end(c: &mut Criterion) {
                 cache,
                 ..StackConfig::default()
             },
-            "bench",
+            &core,
         );
         bench_service(c, name, layers.default_stack(core.clone()));
     }

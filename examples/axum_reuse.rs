@@ -1,12 +1,19 @@
-//! Reusing abacus layers in your own axum app: a concurrency limit that
-//! sheds load, a timeout, and request metrics on ordinary HTTP routes.
+//! Reusing abacus in your own axum app: the layers (a concurrency limit
+//! that sheds load, a timeout, request metrics) on ordinary HTTP routes,
+//! and the whole A2A edge of the math agent mounted at `/a2a`.
 //!
 //! ```text
 //! cargo run --example axum_reuse          # listens on 127.0.0.1:3000
 //! curl localhost:3000/hello
 //! curl localhost:3000/metrics
+//! curl localhost:3000/a2a/.well-known/agent-card.json
 //! ```
 
+use abacus::card::ServedCard;
+use abacus::core::Core;
+use abacus::http::{HttpApp, HttpOptions};
+use abacus::math::{Limits, MathAgent};
+use abacus::stack::{A2ALayers, StackConfig};
 use abacus_layers::concurrency::{ConcurrencyLimitError, ConcurrencyLimitLayer};
 use abacus_layers::metrics::MetricsLayer;
 use abacus_layers::timeout::{TimeoutError, TimeoutLayer};
@@ -47,6 +54,17 @@ pub fn app(
     router
 }
 
+/// Mounts the math agent's A2A edge (JSON-RPC at `/a2a/`, its agent card,
+/// WebSocket streaming) in `router`, behind the default abacus stack.
+/// `base_url` is where clients reach `router` (the card names the endpoint).
+pub fn with_a2a(router: Router, base_url: &str) -> Router {
+    let core = Core::builder(MathAgent::new(Limits::default()), MathAgent::card()).build();
+    let layers = A2ALayers::new(&StackConfig::default(), &core);
+    let card = ServedCard::new(core.card().clone(), &format!("{base_url}/a2a/"));
+    let edge = HttpApp::new(layers.default_stack(core), card, HttpOptions::default());
+    router.nest_service("/a2a", edge)
+}
+
 /// The layers' own failures, typed: no downcasting.
 type LayerError = ConcurrencyLimitError<TimeoutError<std::convert::Infallible>>;
 
@@ -70,6 +88,7 @@ async fn main() -> std::io::Result<()> {
         .ok()
         .map(|h| &*Box::leak(Box::new(h)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-    println!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app(metrics)).await
+    let base = format!("http://{}", listener.local_addr()?);
+    println!("listening on {base}");
+    axum::serve(listener, with_a2a(app(metrics), &base)).await
 }

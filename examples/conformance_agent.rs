@@ -7,7 +7,7 @@
 //! ../shared/tck/run-tck.sh http://127.0.0.1:9999 must
 //! ```
 
-use abacus::agent::{new_artifact, Agent, RequestContext, TaskUpdater};
+use abacus::agent::{new_artifact, Agent, ArtifactMode, Chunk, RequestContext, TaskUpdater};
 use abacus::card::CardBuilder;
 use abacus::protocol::types::{A2AError, Part, TaskState};
 use clap::Parser;
@@ -34,8 +34,10 @@ impl Agent for TckAgent {
             let first = new_artifact(text("chunk-1 "));
             let mut second = first.clone();
             second.parts = text("chunk-2");
-            up.artifact_chunk(first, true, false).await?;
-            up.artifact_chunk(second, true, true).await?;
+            up.artifact_chunk(first, ArtifactMode::Append, Chunk::More)
+                .await?;
+            up.artifact_chunk(second, ArtifactMode::Append, Chunk::Last)
+                .await?;
             up.complete(None).await
         } else if id.starts_with("test-resubscribe-message-id") {
             up.start_work().await?;

@@ -10,7 +10,7 @@
 
 use abacus::config::Config;
 use abacus::math::{Limits, MathAgent};
-use abacus::protocol::{A2AError, A2ARequest, A2AResponse, Call};
+use abacus::protocol::{A2AError, A2ARequest, A2AResponse, Call, Method};
 use abacus::stack::ToRpcError;
 use abacus::Server;
 use clap::Parser;
@@ -19,7 +19,7 @@ use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
 /// Refuses the methods it is given, before they reach the core.
 #[derive(Clone)]
-pub struct DenyMethods(pub &'static [&'static str]);
+pub struct DenyMethods(pub &'static [Method]);
 
 impl<S> Layer<S> for DenyMethods {
     type Service = Deny<S>;
@@ -35,7 +35,7 @@ impl<S> Layer<S> for DenyMethods {
 #[derive(Clone)]
 pub struct Deny<S> {
     inner: S,
-    methods: &'static [&'static str],
+    methods: &'static [Method],
 }
 
 impl<S> Service<A2ARequest> for Deny<S>
@@ -59,7 +59,7 @@ where
                 req.call.method()
             ));
             return futures_util::future::Either::Left(std::future::ready(Ok(A2AResponse::error(
-                req.id, err,
+                err,
             ))));
         }
         futures_util::future::Either::Right(self.inner.call(req))
@@ -70,7 +70,6 @@ where
 pub fn server(config: Config) -> Server {
     Server::new(MathAgent::new(Limits::default()), MathAgent::card())
         .config(config)
-        .cache_replies(true)
         .stack(|core, layers| {
             let svc = ServiceBuilder::new()
                 .layer(layers.timeout)
@@ -78,7 +77,7 @@ pub fn server(config: Config) -> Server {
                 .layer(layers.restamp)
                 .layer(layers.cache.clone())
                 .layer(layers.concurrency.clone())
-                .layer(DenyMethods(&["ListTasks"]))
+                .layer(DenyMethods(&[Method::ListTasks]))
                 .service(core)
                 .map_err(|e| e.to_rpc_error());
             tower::util::BoxCloneSyncService::new(svc)

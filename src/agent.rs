@@ -43,6 +43,87 @@ pub trait Agent: Send + Sync + 'static {
         let _ = task;
         updater.cancel(None).await
     }
+
+    /// The response-cache key of a new message (not a task continuation),
+    /// or `None` when its direct reply must not be served from the cache.
+    ///
+    /// The default caches nothing: most agents' answers depend on more than
+    /// the message. An agent whose direct replies depend on the text alone
+    /// returns [`text_cache_key`]; one with questions whose answers change
+    /// (the time, random numbers) returns `None` for those.
+    ///
+    /// ```
+    /// use abacus::agent::{text_cache_key, Agent, RequestContext, TaskUpdater};
+    /// use abacus::protocol::types::{A2AError, Message, Part};
+    ///
+    /// struct Upper;
+    /// #[async_trait::async_trait]
+    /// impl Agent for Upper {
+    ///     async fn execute(&self, ctx: RequestContext, up: TaskUpdater) -> Result<(), A2AError> {
+    ///         up.reply(up.agent_message(vec![Part::text(ctx.text().to_uppercase())])).await
+    ///     }
+    ///     fn cache_key(&self, message: &Message) -> Option<String> {
+    ///         text_cache_key(message)
+    ///     }
+    /// }
+    /// ```
+    fn cache_key(&self, message: &Message) -> Option<String> {
+        let _ = message;
+        None
+    }
+}
+
+/// A cache key made of a message's text parts, lowercased, whitespace
+/// collapsed; `None` when a part is not text.
+///
+/// ```
+/// use abacus::agent::text_cache_key;
+/// use abacus::protocol::types::{Message, Part, Role};
+/// let a = Message::new(Role::User, vec![Part::text("2  +  2")]);
+/// let b = Message::new(Role::User, vec![Part::text("2 + 2")]);
+/// assert_eq!(text_cache_key(&a), text_cache_key(&b));
+/// ```
+pub fn text_cache_key(message: &Message) -> Option<String> {
+    let mut key = String::with_capacity(32);
+    for part in &message.parts {
+        for word in part.as_text()?.split_whitespace() {
+            if !key.is_empty() {
+                key.push(' ');
+            }
+            // Lowercase in place: no allocation per word.
+            key.extend(word.chars().flat_map(char::to_lowercase));
+        }
+        key.push('\n');
+    }
+    Some(key)
+}
+
+/// Whether an artifact chunk starts (or replaces) an artifact or adds to it.
+///
+/// ```
+/// use abacus::agent::ArtifactMode;
+/// assert_ne!(ArtifactMode::New, ArtifactMode::Append);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArtifactMode {
+    /// The chunk is the artifact (replacing one with the same id).
+    New,
+    /// The chunk's parts are added to the artifact with the same id.
+    Append,
+}
+
+/// Whether more chunks of an artifact follow.
+///
+/// ```
+/// use abacus::agent::Chunk;
+/// assert_ne!(Chunk::More, Chunk::Last);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chunk {
+    /// More chunks follow (or the agent does not say).
+    More,
+    /// The final chunk of the artifact.
+    Last,
 }
 
 /// What an agent knows about the message it is handling.
@@ -207,23 +288,34 @@ impl TaskUpdater {
 
     /// Adds a new artifact made of `parts`.
     pub async fn add_artifact(&self, parts: Vec<Part>) -> Result<(), A2AError> {
-        self.artifact_chunk(new_artifact(parts), false, false).await
+        self.artifact_chunk(new_artifact(parts), ArtifactMode::New, Chunk::More)
+            .await
     }
 
-    /// Sends one chunk of an artifact: `append` adds `artifact.parts` to the
-    /// artifact with the same id, `last_chunk` marks the final chunk.
+    /// Sends one chunk of an artifact.
+    ///
+    /// ```
+    /// # async fn demo(up: abacus::agent::TaskUpdater) -> Result<(), abacus::protocol::A2AError> {
+    /// use abacus::agent::{new_artifact, ArtifactMode, Chunk};
+    /// use abacus::protocol::types::Part;
+    /// let mut artifact = new_artifact(vec![Part::text("1, 1, 2")]);
+    /// up.artifact_chunk(artifact.clone(), ArtifactMode::New, Chunk::More).await?;
+    /// artifact.parts = vec![Part::text(", 3, 5")];
+    /// up.artifact_chunk(artifact, ArtifactMode::Append, Chunk::Last).await
+    /// # }
+    /// ```
     pub async fn artifact_chunk(
         &self,
         artifact: Artifact,
-        append: bool,
-        last_chunk: bool,
+        mode: ArtifactMode,
+        chunk: Chunk,
     ) -> Result<(), A2AError> {
         let event = TaskArtifactUpdateEvent {
             task_id: self.running.task_id.clone(),
             context_id: self.running.context_id.clone(),
             artifact,
-            append: Some(append),
-            last_chunk: Some(last_chunk),
+            append: Some(mode == ArtifactMode::Append),
+            last_chunk: Some(chunk == Chunk::Last),
             metadata: None,
         };
         self.running

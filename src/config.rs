@@ -6,6 +6,85 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Every flag's default, written once: clap's `default_value_t` and the
+/// `Default` impls both read these.
+pub mod defaults {
+    use crate::store::{SqliteSync, StoreKind};
+
+    /// `--host`.
+    pub const HOST: &str = "127.0.0.1";
+    /// `--port`.
+    pub const PORT: u16 = 8002;
+    /// `--max-body-bytes`: 1 MiB.
+    pub const MAX_BODY_BYTES: usize = 1 << 20;
+    /// `--shutdown-drain-secs`.
+    pub const SHUTDOWN_DRAIN_SECS: f64 = 10.0;
+    /// `--log-format`.
+    pub const LOG_FORMAT: &str = "text";
+    /// `--store`.
+    pub const STORE: StoreKind = StoreKind::Auto;
+    /// `--data-dir`.
+    pub const DATA_DIR: &str = "./data";
+    /// `--memory-capacity`.
+    pub const MEMORY_CAPACITY: usize = 10_000;
+    /// `--memory-ttl-secs`.
+    pub const MEMORY_TTL_SECS: u64 = 3600;
+    /// `--sqlite-sync`.
+    pub const SQLITE_SYNC: SqliteSync = SqliteSync::Normal;
+    /// `--health-cpu-max`, percent.
+    pub const HEALTH_CPU_MAX: f32 = 80.0;
+    /// `--health-memory-max`, percent.
+    pub const HEALTH_MEMORY_MAX: f32 = 80.0;
+    /// `--health-disk-max`, percent.
+    pub const HEALTH_DISK_MAX: f32 = 90.0;
+
+    /// `--concurrency-limit`.
+    pub const CONCURRENCY_LIMIT: usize = 1024;
+    /// `--load-shed`.
+    pub const LOAD_SHED: bool = true;
+    /// `--request-timeout-ms`.
+    pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
+    /// `--max-client-timeout-ms`.
+    pub const MAX_CLIENT_TIMEOUT_MS: u64 = 300_000;
+    /// `--stream-first-event-ms`.
+    pub const STREAM_FIRST_EVENT_MS: u64 = 10_000;
+    /// `--stream-idle-ms`.
+    pub const STREAM_IDLE_MS: u64 = 120_000;
+    /// `--cache`.
+    pub const CACHE: bool = true;
+    /// `--cache-capacity`.
+    pub const CACHE_CAPACITY: u64 = 10_000;
+    /// `--cache-ttl-secs`.
+    pub const CACHE_TTL_SECS: u64 = 3600;
+    /// `--breaker-failure-rate`.
+    pub const BREAKER_FAILURE_RATE: f64 = 0.5;
+    /// `--breaker-min-calls`.
+    pub const BREAKER_MIN_CALLS: u64 = 20;
+    /// `--breaker-window-secs`.
+    pub const BREAKER_WINDOW_SECS: u64 = 30;
+    /// `--breaker-open-secs`.
+    pub const BREAKER_OPEN_SECS: u64 = 10;
+
+    /// `--max-expression-len`, bytes.
+    pub const MAX_EXPRESSION_LEN: usize = 4096;
+    /// `--max-depth`.
+    pub const MAX_DEPTH: usize = 64;
+    /// `--max-sequence-n`.
+    pub const MAX_SEQUENCE_N: u64 = 100_000;
+    /// `--max-result-digits`.
+    pub const MAX_RESULT_DIGITS: usize = 100_000;
+    /// `--max-factor-digits`.
+    pub const MAX_FACTOR_DIGITS: usize = 60;
+    /// `--cpu-time-ms`.
+    pub const CPU_TIME_MS: u64 = 5000;
+    /// `--external-timeout-ms`.
+    pub const EXTERNAL_TIMEOUT_MS: u64 = 3000;
+    /// `--external-deadline-ms`.
+    pub const EXTERNAL_DEADLINE_MS: u64 = 8000;
+    /// `--history-retention`.
+    pub const HISTORY_RETENTION: usize = 100_000;
+}
+
 /// Server configuration (flags override environment, which overrides defaults).
 ///
 /// ```
@@ -20,11 +99,11 @@ use std::time::Duration;
 #[command(next_help_heading = "Server")]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "A2A_HOST", default_value = "127.0.0.1")]
+    #[arg(long, env = "A2A_HOST", default_value = defaults::HOST)]
     pub host: String,
 
     /// Port to listen on (0 picks a free port).
-    #[arg(long, env = "A2A_PORT", default_value_t = 8002)]
+    #[arg(long, env = "A2A_PORT", default_value_t = defaults::PORT)]
     pub port: u16,
 
     /// URL advertised in the agent card (default: http://HOST:PORT/).
@@ -32,11 +111,11 @@ pub struct Config {
     pub public_url: Option<String>,
 
     /// Largest accepted request body, in bytes.
-    #[arg(long, env = "ABACUS_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    #[arg(long, env = "ABACUS_MAX_BODY_BYTES", default_value_t = defaults::MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
     /// Seconds to let in-flight requests and streams finish on shutdown.
-    #[arg(long, env = "ABACUS_SHUTDOWN_DRAIN_SECS", default_value_t = 10.0)]
+    #[arg(long, env = "ABACUS_SHUTDOWN_DRAIN_SECS", default_value_t = defaults::SHUTDOWN_DRAIN_SECS)]
     pub shutdown_drain_secs: f64,
 
     /// Worker threads of the runtime (default: one per core).
@@ -44,16 +123,16 @@ pub struct Config {
     pub worker_threads: Option<usize>,
 
     /// Log format: `text` or `json`.
-    #[arg(long, env = "ABACUS_LOG_FORMAT", default_value = "text")]
+    #[arg(long, env = "ABACUS_LOG_FORMAT", default_value = defaults::LOG_FORMAT)]
     pub log_format: String,
 
     /// Task store: `auto` (PostgreSQL when DATABASE_URL is set, else
     /// SQLite), `sqlite`, `postgres` or `memory`.
-    #[arg(long = "store", env = "ABACUS_STORE", default_value = "auto")]
+    #[arg(long = "store", env = "ABACUS_STORE", default_value_t = defaults::STORE)]
     pub store_kind: StoreKind,
 
     /// Directory of the SQLite database file.
-    #[arg(long, env = "ABACUS_DATA_DIR", default_value = "./data")]
+    #[arg(long, env = "ABACUS_DATA_DIR", default_value = defaults::DATA_DIR)]
     pub data_dir: PathBuf,
 
     /// PostgreSQL connection URL.
@@ -61,32 +140,32 @@ pub struct Config {
     pub database_url: Option<String>,
 
     /// Tasks kept by the memory store.
-    #[arg(long, env = "ABACUS_MEMORY_CAPACITY", default_value_t = 10_000)]
+    #[arg(long, env = "ABACUS_MEMORY_CAPACITY", default_value_t = defaults::MEMORY_CAPACITY)]
     pub memory_capacity: usize,
 
     /// Seconds the memory store keeps a finished task.
-    #[arg(long, env = "ABACUS_MEMORY_TTL_SECS", default_value_t = 3600)]
+    #[arg(long, env = "ABACUS_MEMORY_TTL_SECS", default_value_t = defaults::MEMORY_TTL_SECS)]
     pub memory_ttl_secs: u64,
 
     /// SQLite commit durability: `normal` survives a killed process, `full`
     /// also an OS crash (one fsync per commit batch).
-    #[arg(long, env = "ABACUS_SQLITE_SYNC", default_value = "normal")]
+    #[arg(long, env = "ABACUS_SQLITE_SYNC", default_value_t = defaults::SQLITE_SYNC)]
     pub sqlite_sync: crate::store::SqliteSync,
 
-    /// Also serve `/metrics` on this port (as the seed's separate metrics server).
+    /// Also serve `/metrics` on this port, a listener of its own (none by default).
     #[arg(long, env = "ABACUS_METRICS_PORT")]
     pub metrics_port: Option<u16>,
 
     /// Readiness fails above this CPU usage, in percent.
-    #[arg(long, env = "ABACUS_HEALTH_CPU_MAX", default_value_t = 80.0)]
+    #[arg(long, env = "ABACUS_HEALTH_CPU_MAX", default_value_t = defaults::HEALTH_CPU_MAX)]
     pub health_cpu_max: f32,
 
     /// Readiness fails above this memory usage, in percent.
-    #[arg(long, env = "ABACUS_HEALTH_MEMORY_MAX", default_value_t = 80.0)]
+    #[arg(long, env = "ABACUS_HEALTH_MEMORY_MAX", default_value_t = defaults::HEALTH_MEMORY_MAX)]
     pub health_memory_max: f32,
 
     /// Readiness fails above this disk usage of the data directory, in percent.
-    #[arg(long, env = "ABACUS_HEALTH_DISK_MAX", default_value_t = 90.0)]
+    #[arg(long, env = "ABACUS_HEALTH_DISK_MAX", default_value_t = defaults::HEALTH_DISK_MAX)]
     pub health_disk_max: f32,
 
     /// The tower stack.
@@ -97,23 +176,23 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            host: "127.0.0.1".into(),
-            port: 8002,
+            host: defaults::HOST.into(),
+            port: defaults::PORT,
             public_url: None,
-            max_body_bytes: 1 << 20,
-            shutdown_drain_secs: 10.0,
+            max_body_bytes: defaults::MAX_BODY_BYTES,
+            shutdown_drain_secs: defaults::SHUTDOWN_DRAIN_SECS,
             worker_threads: None,
-            log_format: "text".into(),
-            store_kind: StoreKind::Auto,
-            data_dir: PathBuf::from("./data"),
+            log_format: defaults::LOG_FORMAT.into(),
+            store_kind: defaults::STORE,
+            data_dir: PathBuf::from(defaults::DATA_DIR),
             database_url: None,
-            memory_capacity: 10_000,
-            memory_ttl_secs: 3600,
-            sqlite_sync: crate::store::SqliteSync::Normal,
+            memory_capacity: defaults::MEMORY_CAPACITY,
+            memory_ttl_secs: defaults::MEMORY_TTL_SECS,
+            sqlite_sync: defaults::SQLITE_SYNC,
             metrics_port: None,
-            health_cpu_max: 80.0,
-            health_memory_max: 80.0,
-            health_disk_max: 90.0,
+            health_cpu_max: defaults::HEALTH_CPU_MAX,
+            health_memory_max: defaults::HEALTH_MEMORY_MAX,
+            health_disk_max: defaults::HEALTH_DISK_MAX,
             stack: StackConfig::default(),
         }
     }
@@ -174,62 +253,62 @@ impl Config {
 #[command(next_help_heading = "Stack")]
 pub struct StackConfig {
     /// Most requests (and open streams) in flight at once.
-    #[arg(long, env = "ABACUS_CONCURRENCY_LIMIT", default_value_t = 1024)]
+    #[arg(long, env = "ABACUS_CONCURRENCY_LIMIT", default_value_t = defaults::CONCURRENCY_LIMIT)]
     pub concurrency_limit: usize,
     /// Refuse requests beyond the limit at once (true) instead of queueing them.
-    #[arg(long, env = "ABACUS_LOAD_SHED", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "ABACUS_LOAD_SHED", default_value_t = defaults::LOAD_SHED, action = clap::ArgAction::Set)]
     pub load_shed: bool,
     /// Deadline of a request until its reply (or the start of its stream), in ms.
-    #[arg(long, env = "ABACUS_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    #[arg(long, env = "ABACUS_REQUEST_TIMEOUT_MS", default_value_t = defaults::REQUEST_TIMEOUT_MS)]
     pub request_timeout_ms: u64,
     /// Largest deadline a client may ask for with `X-Timeout-Ms`, in ms.
-    #[arg(long, env = "ABACUS_MAX_CLIENT_TIMEOUT_MS", default_value_t = 300_000)]
+    #[arg(long, env = "ABACUS_MAX_CLIENT_TIMEOUT_MS", default_value_t = defaults::MAX_CLIENT_TIMEOUT_MS)]
     pub max_client_timeout_ms: u64,
     /// Time from request to the first event of a stream, in ms.
-    #[arg(long, env = "ABACUS_STREAM_FIRST_EVENT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "ABACUS_STREAM_FIRST_EVENT_MS", default_value_t = defaults::STREAM_FIRST_EVENT_MS)]
     pub stream_first_event_ms: u64,
     /// Longest quiet gap between two events of a stream, in ms.
-    #[arg(long, env = "ABACUS_STREAM_IDLE_MS", default_value_t = 120_000)]
+    #[arg(long, env = "ABACUS_STREAM_IDLE_MS", default_value_t = defaults::STREAM_IDLE_MS)]
     pub stream_idle_ms: u64,
     /// Cache direct replies to deterministic questions.
-    #[arg(long, env = "ABACUS_CACHE", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "ABACUS_CACHE", default_value_t = defaults::CACHE, action = clap::ArgAction::Set)]
     pub cache: bool,
     /// Entries kept by the response cache.
-    #[arg(long, env = "ABACUS_CACHE_CAPACITY", default_value_t = 10_000)]
+    #[arg(long, env = "ABACUS_CACHE_CAPACITY", default_value_t = defaults::CACHE_CAPACITY)]
     pub cache_capacity: u64,
     /// Lifetime of a cached reply, in seconds.
-    #[arg(long, env = "ABACUS_CACHE_TTL_SECS", default_value_t = 3600)]
+    #[arg(long, env = "ABACUS_CACHE_TTL_SECS", default_value_t = defaults::CACHE_TTL_SECS)]
     pub cache_ttl_secs: u64,
     /// Failure ratio (0..1) over the window that opens the core breaker.
-    #[arg(long, env = "ABACUS_BREAKER_FAILURE_RATE", default_value_t = 0.5)]
+    #[arg(long, env = "ABACUS_BREAKER_FAILURE_RATE", default_value_t = defaults::BREAKER_FAILURE_RATE)]
     pub breaker_failure_rate: f64,
     /// Calls in the window before the failure ratio counts.
-    #[arg(long, env = "ABACUS_BREAKER_MIN_CALLS", default_value_t = 20)]
+    #[arg(long, env = "ABACUS_BREAKER_MIN_CALLS", default_value_t = defaults::BREAKER_MIN_CALLS)]
     pub breaker_min_calls: u64,
     /// Length of the breaker's sliding window, in seconds.
-    #[arg(long, env = "ABACUS_BREAKER_WINDOW_SECS", default_value_t = 30)]
+    #[arg(long, env = "ABACUS_BREAKER_WINDOW_SECS", default_value_t = defaults::BREAKER_WINDOW_SECS)]
     pub breaker_window_secs: u64,
     /// How long the breaker stays open before probing, in seconds.
-    #[arg(long, env = "ABACUS_BREAKER_OPEN_SECS", default_value_t = 10)]
+    #[arg(long, env = "ABACUS_BREAKER_OPEN_SECS", default_value_t = defaults::BREAKER_OPEN_SECS)]
     pub breaker_open_secs: u64,
 }
 
 impl Default for StackConfig {
     fn default() -> Self {
         StackConfig {
-            concurrency_limit: 1024,
-            load_shed: true,
-            request_timeout_ms: 30_000,
-            max_client_timeout_ms: 300_000,
-            stream_first_event_ms: 10_000,
-            stream_idle_ms: 120_000,
-            cache: true,
-            cache_capacity: 10_000,
-            cache_ttl_secs: 3600,
-            breaker_failure_rate: 0.5,
-            breaker_min_calls: 20,
-            breaker_window_secs: 30,
-            breaker_open_secs: 10,
+            concurrency_limit: defaults::CONCURRENCY_LIMIT,
+            load_shed: defaults::LOAD_SHED,
+            request_timeout_ms: defaults::REQUEST_TIMEOUT_MS,
+            max_client_timeout_ms: defaults::MAX_CLIENT_TIMEOUT_MS,
+            stream_first_event_ms: defaults::STREAM_FIRST_EVENT_MS,
+            stream_idle_ms: defaults::STREAM_IDLE_MS,
+            cache: defaults::CACHE,
+            cache_capacity: defaults::CACHE_CAPACITY,
+            cache_ttl_secs: defaults::CACHE_TTL_SECS,
+            breaker_failure_rate: defaults::BREAKER_FAILURE_RATE,
+            breaker_min_calls: defaults::BREAKER_MIN_CALLS,
+            breaker_window_secs: defaults::BREAKER_WINDOW_SECS,
+            breaker_open_secs: defaults::BREAKER_OPEN_SECS,
         }
     }
 }
@@ -270,22 +349,22 @@ impl StackConfig {
 #[command(next_help_heading = "Math limits")]
 pub struct MathConfig {
     /// Longest accepted question, in bytes.
-    #[arg(long, env = "ABACUS_MAX_EXPRESSION_LEN", default_value_t = 4096)]
+    #[arg(long, env = "ABACUS_MAX_EXPRESSION_LEN", default_value_t = defaults::MAX_EXPRESSION_LEN)]
     pub max_expression_len: usize,
     /// Deepest nesting of parentheses and functions.
-    #[arg(long, env = "ABACUS_MAX_DEPTH", default_value_t = 64)]
+    #[arg(long, env = "ABACUS_MAX_DEPTH", default_value_t = defaults::MAX_DEPTH)]
     pub max_depth: usize,
     /// Largest N for fibonacci and factorial, and longest series.
-    #[arg(long, env = "ABACUS_MAX_SEQUENCE_N", default_value_t = 100_000)]
+    #[arg(long, env = "ABACUS_MAX_SEQUENCE_N", default_value_t = defaults::MAX_SEQUENCE_N)]
     pub max_sequence_n: u64,
     /// Most decimal digits of any integer result.
-    #[arg(long, env = "ABACUS_MAX_RESULT_DIGITS", default_value_t = 100_000)]
+    #[arg(long, env = "ABACUS_MAX_RESULT_DIGITS", default_value_t = defaults::MAX_RESULT_DIGITS)]
     pub max_result_digits: usize,
     /// Most digits of a number to factor or test for primality.
-    #[arg(long, env = "ABACUS_MAX_FACTOR_DIGITS", default_value_t = 60)]
+    #[arg(long, env = "ABACUS_MAX_FACTOR_DIGITS", default_value_t = defaults::MAX_FACTOR_DIGITS)]
     pub max_factor_digits: usize,
     /// CPU time allowed per question, in milliseconds.
-    #[arg(long, env = "ABACUS_CPU_TIME_MS", default_value_t = 5000)]
+    #[arg(long, env = "ABACUS_CPU_TIME_MS", default_value_t = defaults::CPU_TIME_MS)]
     pub cpu_time_ms: u64,
 
     /// Base URL of a mathjs-style service (`GET <url>?expr=`).
@@ -301,16 +380,35 @@ pub struct MathConfig {
     pub wolfram_appid: Option<String>,
 
     /// Timeout of one attempt at an external service, in milliseconds.
-    #[arg(long, env = "ABACUS_EXTERNAL_TIMEOUT_MS", default_value_t = 3000)]
+    #[arg(long, env = "ABACUS_EXTERNAL_TIMEOUT_MS", default_value_t = defaults::EXTERNAL_TIMEOUT_MS)]
     pub external_timeout_ms: u64,
 
     /// Deadline for an external answer, retries included, in milliseconds.
-    #[arg(long, env = "ABACUS_EXTERNAL_DEADLINE_MS", default_value_t = 8000)]
+    #[arg(long, env = "ABACUS_EXTERNAL_DEADLINE_MS", default_value_t = defaults::EXTERNAL_DEADLINE_MS)]
     pub external_deadline_ms: u64,
 
     /// Query-history rows kept (older rows are pruned).
-    #[arg(long, env = "ABACUS_HISTORY_RETENTION", default_value_t = 100_000)]
+    #[arg(long, env = "ABACUS_HISTORY_RETENTION", default_value_t = defaults::HISTORY_RETENTION)]
     pub history_retention: usize,
+}
+
+impl Default for MathConfig {
+    fn default() -> Self {
+        MathConfig {
+            max_expression_len: defaults::MAX_EXPRESSION_LEN,
+            max_depth: defaults::MAX_DEPTH,
+            max_sequence_n: defaults::MAX_SEQUENCE_N,
+            max_result_digits: defaults::MAX_RESULT_DIGITS,
+            max_factor_digits: defaults::MAX_FACTOR_DIGITS,
+            cpu_time_ms: defaults::CPU_TIME_MS,
+            mathjs_url: None,
+            wolfram_url: None,
+            wolfram_appid: None,
+            external_timeout_ms: defaults::EXTERNAL_TIMEOUT_MS,
+            external_deadline_ms: defaults::EXTERNAL_DEADLINE_MS,
+            history_retention: defaults::HISTORY_RETENTION,
+        }
+    }
 }
 
 impl MathConfig {
@@ -344,5 +442,47 @@ impl MathConfig {
             max_factor_digits: self.max_factor_digits,
             cpu_time: Duration::from_millis(self.cpu_time_ms),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, FromArgMatches, Parser};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+        #[command(flatten)]
+        math: MathConfig,
+    }
+
+    /// Clap's defaults and the `Default` impls agree (both read [`defaults`]).
+    #[test]
+    fn parsed_defaults_equal_default() {
+        // Without the environment: CI sets DATABASE_URL.
+        let cmd = Cli::command().mut_args(|a| a.env(None));
+        let cli = Cli::from_arg_matches(&cmd.get_matches_from(["abacus"])).unwrap();
+        assert_eq!(
+            format!("{:?}", cli.config),
+            format!("{:?}", Config::default())
+        );
+        assert_eq!(
+            format!("{:?}", cli.math),
+            format!("{:?}", MathConfig::default())
+        );
+    }
+
+    /// The math defaults are the engine's and the external client's own.
+    #[test]
+    fn math_defaults_equal_the_libraries_defaults() {
+        let math = MathConfig::default();
+        assert_eq!(math.limits(), crate::math::Limits::default());
+        let (ours, theirs) = (math.external(), crate::external::ExternalConfig::default());
+        assert_eq!(
+            (ours.timeout, ours.deadline),
+            (theirs.timeout, theirs.deadline)
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Health checks: `/health` (liveness) and `/health/detailed` (readiness).
 //!
 //! Readiness runs every check concurrently, each under its own timeout
-//! (5 s by default, as in the seed tutorial), and answers 503 when any
+//! (5 s by default), and answers 503 when any
 //! check fails: an agent self-test, a store round trip, external services
 //! and their breakers, and CPU / memory / disk usage against thresholds.
 
@@ -191,7 +191,7 @@ pub struct ResourceCheck {
 }
 
 impl ResourceCheck {
-    /// The seed tutorial's thresholds: CPU 80 %, memory 80 %, disk 90 %.
+    /// The default thresholds: CPU 80 %, memory 80 %, disk 90 %.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         ResourceCheck {
             data_dir: data_dir.into(),
@@ -276,7 +276,7 @@ fn percent(used: u64, total: u64) -> f32 {
 pub const SELF_TEST_METADATA: &str = "abacus.selfTest";
 
 /// Sends a question to the agent through the core service and expects a
-/// text in the answer (the seed's "2 + 2" = "4").
+/// text in the answer (the math agent checks "2 + 2" = "4").
 #[derive(Clone)]
 pub struct SelfTest {
     core: crate::core::Core,
@@ -303,7 +303,7 @@ impl HealthCheck for SelfTest {
 
     async fn check(&self) -> CheckResult {
         use crate::protocol::types::{Message, Part, Role, SendMessageRequest};
-        use crate::protocol::{A2ARequest, A2AResponse, Call, JsonRpcId};
+        use crate::protocol::{A2ARequest, A2AResponse, Call};
         use tower::ServiceExt;
         let mut message = Message::new(Role::User, vec![Part::text(self.question.clone())]);
         message.metadata = Some([(SELF_TEST_METADATA.to_string(), Value::Bool(true))].into());
@@ -313,10 +313,10 @@ impl HealthCheck for SelfTest {
             metadata: None,
             tenant: None,
         });
-        let req = A2ARequest::new(JsonRpcId::String("health".into()), call);
+        let req = A2ARequest::new(call);
         let reply = match self.core.clone().oneshot(req).await {
             Ok(A2AResponse::Unary(u)) => u.outcome,
-            Ok(A2AResponse::Stream { .. }) => {
+            Ok(A2AResponse::Stream(_)) => {
                 return CheckResult::failed("agent answered SendMessage with a stream")
             }
             Err(never) => match never {},

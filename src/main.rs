@@ -104,7 +104,6 @@ async fn serve(config: Config, math: MathConfig) -> Result<(), Box<dyn std::erro
         .config(config)
         .stores(stores)
         .self_test("2 + 2", "4")
-        .cache_replies(true)
         .health_check(external.health_check())
         .run()
         .await;

@@ -5,7 +5,7 @@ use crate::card::ServedCard;
 use crate::config::Config;
 use crate::core::Core;
 use crate::health::{liveness, Health, HealthCheck, ResourceCheck, SelfTest, StoreCheck};
-use crate::http::{serve, shutdown_signal, HttpApp, HttpOptions};
+use crate::http::{serve, serve_routes, shutdown_signal, GetRoute, HttpApp, HttpOptions};
 use crate::protocol::types::AgentCard;
 use crate::protocol::{A2AError, A2ARequest, A2AResponse};
 use crate::stack::A2ALayers;
@@ -18,57 +18,27 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-fn add_metrics_route(http: &mut HttpOptions, handle: &'static PrometheusHandle) {
-    http.routes.insert(
-        "/metrics",
-        Arc::new(move || {
-            async move {
-                let body = Bytes::from(handle.render());
-                (StatusCode::OK, "text/plain; version=0.0.4", body)
-            }
-            .boxed()
-        }),
-    );
-}
-
-/// The separate metrics listener: `/metrics` only, no A2A.
-async fn serve_metrics(listener: TcpListener, opts: HttpOptions) {
-    let stack = tower::service_fn(|req: A2ARequest| async move {
-        Ok::<_, A2AError>(A2AResponse::error(
-            req.id,
-            A2AError::method_not_found("the metrics port serves /metrics only"),
-        ))
-    });
-    let card = ServedCard::new(
-        crate::card::CardBuilder::new("metrics", "metrics endpoint").build(),
-        "http://127.0.0.1/",
-    );
-    let app = HttpApp::new(stack, card, opts);
-    if let Err(e) = serve(
-        listener,
-        app,
-        std::future::pending(),
-        std::time::Duration::ZERO,
-    )
-    .await
-    {
-        tracing::warn!(error = %e, "metrics listener stopped");
-    }
+fn metrics_route(handle: &'static PrometheusHandle) -> GetRoute {
+    Arc::new(move || {
+        async move {
+            let body = Bytes::from(handle.render());
+            (StatusCode::OK, "text/plain; version=0.0.4", body)
+        }
+        .boxed()
+    })
 }
 
 fn add_health_routes(http: &mut HttpOptions, health: Health) {
-    http.routes.insert(
-        "/health",
+    http.routes.entry("/health").or_insert_with(|| {
         Arc::new(|| {
             async {
                 let body = Bytes::from(liveness().to_string());
                 (StatusCode::OK, "application/json", body)
             }
             .boxed()
-        }),
-    );
-    http.routes.insert(
-        "/health/detailed",
+        })
+    });
+    http.routes.entry("/health/detailed").or_insert_with(|| {
         Arc::new(move || {
             let health = health.clone();
             async move {
@@ -81,8 +51,8 @@ fn add_health_routes(http: &mut HttpOptions, health: Health) {
                 (status, "application/json", Bytes::from(report.to_string()))
             }
             .boxed()
-        }),
-    );
+        })
+    });
 }
 
 /// A ready-to-run A2A server for one agent.
@@ -110,11 +80,11 @@ pub struct Server {
     card: AgentCard,
     config: Config,
     stores: Option<Stores>,
-    http: HttpOptions,
+    /// Set by [`Server::http_options`]; built from the config otherwise.
+    http: Option<HttpOptions>,
     self_test: Option<(String, String)>,
     checks: Vec<Arc<dyn HealthCheck>>,
     custom_stack: Option<StackFn>,
-    cache_replies: bool,
 }
 
 /// Builds a stack of the user's choosing around the core.
@@ -133,22 +103,11 @@ impl Server {
             card,
             config: Config::default(),
             stores: None,
-            http: HttpOptions::default(),
+            http: None,
             self_test: None,
             checks: Vec::new(),
             custom_stack: None,
-            cache_replies: false,
         }
-    }
-
-    /// Lets the response cache serve this agent (when `--cache` is on too).
-    ///
-    /// Only for agents whose direct replies depend on nothing but the
-    /// message text (the math agent): the cache key is the normalized text.
-    /// Off by default, since most agents' answers depend on more than that.
-    pub fn cache_replies(mut self, on: bool) -> Self {
-        self.cache_replies = on;
-        self
     }
 
     /// Serves a stack of your own order instead of the default one; `build`
@@ -208,9 +167,11 @@ impl Server {
         self
     }
 
-    /// Replaces the HTTP adapter options (extra routes, limits).
+    /// Replaces the HTTP edge options (extra routes, limits). They are used
+    /// as given: the config's `max_body_bytes` applies only without them.
+    /// The health routes are added unless `opts` has routes of those paths.
     pub fn http_options(mut self, opts: HttpOptions) -> Self {
-        self.http = opts;
+        self.http = Some(opts);
         self
     }
 
@@ -239,8 +200,10 @@ impl Server {
         let task_store = stores.tasks.clone();
         let core = (self.core)(self.card, stores);
         let served = ServedCard::new(core.card().clone(), &self.config.public_url());
-        let mut http = self.http;
-        http.max_body_bytes = self.config.max_body_bytes;
+        let mut http = self.http.unwrap_or_else(|| HttpOptions {
+            max_body_bytes: self.config.max_body_bytes,
+            ..HttpOptions::default()
+        });
         let mut health = Health::new()
             .check(StoreCheck(task_store))
             .check(ResourceCheck {
@@ -256,22 +219,24 @@ impl Server {
             health = health.check_arc(c);
         }
         add_health_routes(&mut http, health);
-        http.max_client_timeout = self.config.stack.max_client_timeout();
         let metrics_listener = match self.config.metrics_port {
             Some(port) => Some(TcpListener::bind((self.config.host.as_str(), port)).await?),
             None => None,
         };
         if let Some(handle) = crate::telemetry::prometheus() {
-            add_metrics_route(&mut http, handle);
+            http.routes
+                .entry("/metrics")
+                .or_insert_with(|| metrics_route(handle));
             if let Some(listener) = metrics_listener {
-                let mut only_metrics = HttpOptions::default();
-                add_metrics_route(&mut only_metrics, handle);
-                tokio::spawn(serve_metrics(listener, only_metrics));
+                let routes = [("/metrics", metrics_route(handle))];
+                tokio::spawn(async move {
+                    if let Err(e) = serve_routes(listener, routes, std::future::pending()).await {
+                        tracing::warn!(error = %e, "metrics listener stopped");
+                    }
+                });
             }
         }
-        let mut stack_config = self.config.stack.clone();
-        stack_config.cache &= self.cache_replies;
-        let layers = A2ALayers::new(&stack_config, &core.card().name);
+        let layers = A2ALayers::new(&self.config.stack, &core);
         tracing::info!(%addr, url = %self.config.public_url(), "serving A2A");
         let drain = self.config.drain();
         let result = match self.custom_stack {

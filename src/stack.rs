@@ -2,10 +2,11 @@
 //! A2A, composed around the core service in an order chosen in code.
 //!
 //! The layers know nothing of A2A; this module supplies the glue: the cache
-//! key (method + normalized message text), which replies may be cached
-//! (direct messages of deterministic questions), which results count as
-//! failures for the breaker (internal errors), the metric names and labels,
-//! and the JSON-RPC codes of the layers' own errors ([`ToRpcError`]).
+//! key (asked of the agent, [`Agent::cache_key`](crate::agent::Agent::cache_key)),
+//! which replies may be cached (direct messages), which results count as
+//! failures for the breaker (internal errors), the metric names and labels.
+//! The A2A codes of the layers' own errors are [`ToRpcError`], next to the
+//! error table in [`crate::protocol`].
 //!
 //! Default order, outermost first, and why:
 //!
@@ -25,29 +26,25 @@
 //! ```
 //! # async fn demo(core: abacus::core::Core) {
 //! use abacus::stack::A2ALayers;
-//! let layers = A2ALayers::new(&abacus::config::StackConfig::default(), "demo");
+//! let layers = A2ALayers::new(&abacus::config::StackConfig::default(), &core);
 //! let stack = layers.default_stack(core);
 //! # let _ = stack;
 //! # }
 //! ```
 
 use crate::core::Core;
-use crate::protocol::server_error;
 use crate::protocol::types::{new_context_id, new_message_id, Message};
 use crate::protocol::{
-    A2AError, A2ARequest, A2AResponse, Call, EventStream, Reply, StreamItem, Unary,
+    timeout_error, A2ARequest, A2AResponse, EventStream, Reply, StreamItem, Unary,
 };
-use abacus_layers::cache::{CacheError, CacheHandle, CacheLayer, MapCached};
-use abacus_layers::circuit_breaker::{
-    CircuitBreakerError, CircuitBreakerHandle, CircuitBreakerLayer, ClassifyFailure,
-};
-use abacus_layers::concurrency::{ConcurrencyHandle, ConcurrencyLimitError, ConcurrencyLimitLayer};
+use abacus_layers::cache::{CacheHandle, CacheLayer, MapCached};
+use abacus_layers::circuit_breaker::{CircuitBreakerHandle, CircuitBreakerLayer, ClassifyFailure};
+use abacus_layers::concurrency::{ConcurrencyHandle, ConcurrencyLimitLayer};
 use abacus_layers::metrics::{ClassifyStatus, MetricsLayer};
-use abacus_layers::retry::RetryError;
 use abacus_layers::stream::{
     GuardedStream, StreamTimeout, StreamTimeouts, TimeoutStream, TrackEnd,
 };
-use abacus_layers::timeout::{Elapsed, RequestTimeout, TimeoutError, TimeoutLayer};
+use abacus_layers::timeout::{Elapsed, RequestTimeout, TimeoutLayer};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -57,6 +54,7 @@ use std::time::Duration;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
 pub use crate::config::StackConfig;
+pub use crate::protocol::{A2AError, ToRpcError};
 
 impl TrackEnd for A2AResponse {
     type Output<G: Send + Sync + 'static> = Self;
@@ -65,10 +63,9 @@ impl TrackEnd for A2AResponse {
         match self {
             // Complete now: the guard is dropped here.
             unary @ A2AResponse::Unary(_) => unary,
-            A2AResponse::Stream { id, events } => A2AResponse::Stream {
-                id,
-                events: Box::pin(GuardedStream::new(events, guard)) as EventStream,
-            },
+            A2AResponse::Stream(events) => {
+                A2AResponse::Stream(Box::pin(GuardedStream::new(events, guard)) as EventStream)
+            }
         }
     }
 }
@@ -78,100 +75,11 @@ impl StreamTimeout for A2AResponse {
 
     fn stream_timeout(self, timeouts: StreamTimeouts) -> Self {
         match self {
-            A2AResponse::Stream { id, events } if !timeouts.is_none() => {
+            A2AResponse::Stream(events) if !timeouts.is_none() => {
                 let on_elapsed = |e: Elapsed| -> StreamItem { Err(timeout_error(&e)) };
-                A2AResponse::Stream {
-                    id,
-                    events: Box::pin(TimeoutStream::new(events, timeouts, on_elapsed)),
-                }
+                A2AResponse::Stream(Box::pin(TimeoutStream::new(events, timeouts, on_elapsed)))
             }
             other => other,
-        }
-    }
-}
-
-fn timeout_error(e: &Elapsed) -> A2AError {
-    A2AError::new(server_error::TIMEOUT, format!("request timed out: {e}"))
-}
-
-/// Maps an error of the stack to the JSON-RPC error the client gets.
-///
-/// ```
-/// use abacus::stack::ToRpcError;
-/// use abacus_layers::concurrency::ConcurrencyLimitError;
-/// let e: ConcurrencyLimitError<std::convert::Infallible> = ConcurrencyLimitError::Overloaded;
-/// assert_eq!(e.to_rpc_error().code, abacus::protocol::server_error::OVERLOADED);
-/// ```
-pub trait ToRpcError {
-    /// The JSON-RPC error.
-    fn to_rpc_error(&self) -> A2AError;
-}
-
-impl ToRpcError for Infallible {
-    fn to_rpc_error(&self) -> A2AError {
-        match *self {}
-    }
-}
-
-impl ToRpcError for A2AError {
-    fn to_rpc_error(&self) -> A2AError {
-        self.clone()
-    }
-}
-
-impl ToRpcError for tower::BoxError {
-    fn to_rpc_error(&self) -> A2AError {
-        crate::http::rpc_error_for_ref(self.as_ref())
-    }
-}
-
-impl<E: ToRpcError> ToRpcError for ConcurrencyLimitError<E> {
-    fn to_rpc_error(&self) -> A2AError {
-        match self {
-            ConcurrencyLimitError::Overloaded => A2AError::new(
-                server_error::OVERLOADED,
-                "server overloaded: too many requests in flight; retry later",
-            ),
-            ConcurrencyLimitError::Inner(e) => e.to_rpc_error(),
-        }
-    }
-}
-
-impl<E: ToRpcError> ToRpcError for TimeoutError<E> {
-    fn to_rpc_error(&self) -> A2AError {
-        match self {
-            TimeoutError::Elapsed(e) => timeout_error(e),
-            TimeoutError::Inner(e) => e.to_rpc_error(),
-        }
-    }
-}
-
-impl<E: ToRpcError> ToRpcError for CacheError<E> {
-    fn to_rpc_error(&self) -> A2AError {
-        match self {
-            CacheError::Inner(e) => e.to_rpc_error(),
-            CacheError::Shared(e) => e.to_rpc_error(),
-        }
-    }
-}
-
-impl<E: ToRpcError> ToRpcError for CircuitBreakerError<E> {
-    fn to_rpc_error(&self) -> A2AError {
-        match self {
-            CircuitBreakerError::Open => A2AError::new(
-                server_error::UNAVAILABLE,
-                "service unavailable: failing dependency, circuit breaker open; retry later",
-            ),
-            CircuitBreakerError::Inner(e) => e.to_rpc_error(),
-        }
-    }
-}
-
-impl<E: ToRpcError> ToRpcError for RetryError<E> {
-    fn to_rpc_error(&self) -> A2AError {
-        match self {
-            RetryError::Inner(e) => e.to_rpc_error(),
-            RetryError::Exhausted { error, .. } => error.to_rpc_error(),
         }
     }
 }
@@ -203,63 +111,36 @@ impl<E> ClassifyFailure<A2AResponse, E> for InternalFailures {
     }
 }
 
-/// The per-request deadline a client asked for (`X-Timeout-Ms`), already
-/// capped by the HTTP adapter.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ClientTimeout;
+/// The per-request deadline a client asked for (`X-Timeout-Ms`, in
+/// [`RequestMeta::timeout`](crate::protocol::RequestMeta::timeout)), capped
+/// at `max`.
+///
+/// ```
+/// use abacus::protocol::{A2ARequest, Call};
+/// use abacus::stack::ClientTimeout;
+/// use abacus_layers::timeout::RequestTimeout;
+/// use std::time::Duration;
+///
+/// let mut req = A2ARequest::new(Call::GetExtendedAgentCard);
+/// req.meta.timeout = Some(Duration::from_secs(600));
+/// let capped = ClientTimeout { max: Duration::from_secs(300) };
+/// assert_eq!(capped.request_timeout(&req), Some(Duration::from_secs(300)));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct ClientTimeout {
+    /// The largest deadline a client may ask for.
+    pub max: Duration,
+}
 
 impl RequestTimeout<A2ARequest> for ClientTimeout {
     fn request_timeout(&self, req: &A2ARequest) -> Option<Duration> {
-        req.meta.timeout
+        req.meta.timeout.map(|t| t.min(self.max))
     }
 }
 
-/// Words that make a question non-deterministic, hence never cached.
-const NON_CACHEABLE: [&str; 5] = ["now", "today", "current", "random", "time"];
-
-/// Cache key of a SendMessage: its text parts, lowercased, whitespace
-/// collapsed. `None` (not cacheable) for other methods, continuations of a
-/// task, non-text parts and non-deterministic questions.
-///
-/// ```
-/// use abacus::protocol::jsonrpc::decode_request;
-/// use abacus::stack::cache_key;
-/// let a = decode_request(br#"{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":{"messageId":"a","role":"ROLE_USER","parts":[{"text":"2  +  2"}]}}}"#).unwrap();
-/// let b = decode_request(br#"{"jsonrpc":"2.0","id":2,"method":"SendMessage","params":{"message":{"messageId":"b","role":"ROLE_USER","parts":[{"text":"2 + 2"}]}}}"#).unwrap();
-/// assert_eq!(cache_key(&a), cache_key(&b));
-/// let now = decode_request(br#"{"jsonrpc":"2.0","id":3,"method":"SendMessage","params":{"message":{"messageId":"c","role":"ROLE_USER","parts":[{"text":"time now"}]}}}"#).unwrap();
-/// assert_eq!(cache_key(&now), None);
-/// ```
-pub fn cache_key(req: &A2ARequest) -> Option<String> {
-    let Call::SendMessage(p) = &req.call else {
-        return None;
-    };
-    let m = &p.message;
-    if m.task_id.is_some() || m.reference_task_ids.is_some() || m.parts.is_empty() {
-        return None;
-    }
-    let mut key = String::with_capacity(32);
-    for part in &m.parts {
-        let text = part.as_text()?;
-        for word in text.split_whitespace() {
-            let bare = word.trim_matches(|c: char| !c.is_alphanumeric());
-            if NON_CACHEABLE.iter().any(|w| w.eq_ignore_ascii_case(bare)) {
-                return None;
-            }
-            if !key.is_empty() {
-                key.push(' ');
-            }
-            // Lowercase in place: no allocation per word.
-            key.extend(word.chars().flat_map(char::to_lowercase));
-        }
-        key.push('\n');
-    }
-    Some(key)
-}
-
-fn cache_disabled(_: &A2ARequest) -> Option<String> {
-    None
-}
+/// The cache key of a request: asked of the core (hence of the agent), or
+/// never when the cache is off.
+pub type A2ACacheKey = Box<dyn Fn(&A2ARequest) -> Option<String> + Send + Sync>;
 
 /// A direct message reply is cached; tasks (stateful) and errors are not.
 fn to_cached(res: &A2AResponse) -> Option<Arc<Message>> {
@@ -274,7 +155,6 @@ fn to_cached(res: &A2AResponse) -> Option<Arc<Message>> {
 
 fn from_cached(m: Arc<Message>) -> A2AResponse {
     A2AResponse::Unary(Unary {
-        id: crate::protocol::JsonRpcId::Null,
         outcome: Ok(Reply::Message(Box::new((*m).clone()))),
         cached: true,
     })
@@ -284,7 +164,7 @@ fn from_cached(m: Arc<Message>) -> A2AResponse {
 pub type A2ACacheLayer = CacheLayer<
     String,
     Arc<Message>,
-    fn(&A2ARequest) -> Option<String>,
+    A2ACacheKey,
     MapCached<fn(&A2AResponse) -> Option<Arc<Message>>, fn(Arc<Message>) -> A2AResponse>,
 >;
 
@@ -292,7 +172,7 @@ pub type A2ACacheLayer = CacheLayer<
 pub type A2ACacheHandle = CacheHandle<
     String,
     Arc<Message>,
-    fn(&A2ARequest) -> Option<String>,
+    A2ACacheKey,
     MapCached<fn(&A2AResponse) -> Option<Arc<Message>>, fn(Arc<Message>) -> A2AResponse>,
 >;
 
@@ -318,8 +198,10 @@ pub struct A2ALayers {
 }
 
 impl A2ALayers {
-    /// Builds every layer from `cfg`; `agent_name` labels the request metrics.
-    pub fn new(cfg: &StackConfig, agent_name: &str) -> Self {
+    /// Builds every layer from `cfg` for `core`: its agent's name labels the
+    /// request metrics, its agent decides what may be cached.
+    pub fn new(cfg: &StackConfig, core: &Core) -> Self {
+        let agent_name = core.card().name.as_str();
         let metrics = MetricsLayer::new()
             .requests_total_name("a2a_requests_total")
             .duration_name("a2a_request_duration_seconds")
@@ -334,9 +216,15 @@ impl A2ALayers {
         let timeout = TimeoutLayer::new(cfg.request_timeout())
             .first_item_timeout(cfg.stream_first_event_timeout())
             .idle_timeout(cfg.stream_idle_timeout())
-            .per_request_timeout(ClientTimeout);
-        let key: fn(&A2ARequest) -> Option<String> =
-            if cfg.cache { cache_key } else { cache_disabled };
+            .per_request_timeout(ClientTimeout {
+                max: cfg.max_client_timeout(),
+            });
+        let key: A2ACacheKey = if cfg.cache {
+            let core = core.clone();
+            Box::new(move |req| core.reply_cache_key(req))
+        } else {
+            Box::new(|_| None)
+        };
         let cache = CacheLayer::builder()
             .max_capacity(cfg.cache_capacity)
             .time_to_live(cfg.cache_ttl())

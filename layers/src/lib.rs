@@ -16,7 +16,9 @@
 //! | [`metrics`](mod@metrics) | `metrics` | request counter, duration histogram and in-flight gauge through the [`metrics`](https://docs.rs/metrics) facade |
 //! | `metrics::prometheus` | `prometheus` | install `metrics-exporter-prometheus` without an HTTP listener; render `/metrics` yourself |
 //!
-//! All features are on by default. [`stream`] is always compiled.
+//! No feature is on by default (as in tower-http): enable the layers you use,
+//! or `full` for all of them. Only `cache` pulls in moka, and only `prometheus`
+//! `metrics-exporter-prometheus`. [`stream`] is always compiled.
 //!
 //! # Design rules
 //!
@@ -54,15 +56,18 @@
 //!
 //! # Example
 //!
+//! With the features `concurrency`, `metrics` and `timeout`:
+//!
 //! ```
+//! # #[cfg(all(feature = "concurrency", feature = "metrics", feature = "timeout"))]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
 //! use std::time::Duration;
 //! use abacus_layers::{
 //!     concurrency::ConcurrencyLimitLayer, metrics::MetricsLayer, timeout::TimeoutLayer,
 //! };
 //! use tower::{ServiceBuilder, ServiceExt, service_fn};
 //!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
 //! let svc = ServiceBuilder::new()
 //!     .layer(MetricsLayer::new().label("agent_name", "demo"))
 //!     .layer(ConcurrencyLimitLayer::new(64))
@@ -71,6 +76,8 @@
 //!
 //! assert_eq!(svc.oneshot(21).await.unwrap(), 42);
 //! # }
+//! # #[cfg(not(all(feature = "concurrency", feature = "metrics", feature = "timeout")))]
+//! # fn main() {}
 //! ```
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -78,16 +85,27 @@
 pub mod stream;
 
 #[cfg(feature = "cache")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
 pub mod cache;
 #[cfg(feature = "circuit-breaker")]
+#[cfg_attr(docsrs, doc(cfg(feature = "circuit-breaker")))]
 pub mod circuit_breaker;
 #[cfg(feature = "concurrency")]
+#[cfg_attr(docsrs, doc(cfg(feature = "concurrency")))]
 pub mod concurrency;
 #[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 #[cfg(feature = "retry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "retry")))]
 pub mod retry;
 #[cfg(feature = "timeout")]
+#[cfg_attr(docsrs, doc(cfg(feature = "timeout")))]
 pub mod timeout;
 
 mod util;
+
+// The README's example is compiled and run as a doc test.
+#[cfg(all(doctest, feature = "concurrency", feature = "timeout"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;

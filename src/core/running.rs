@@ -1,10 +1,11 @@
-//! The live state of a task while an agent works on it.
+//! The live state of a task while an agent works on it: one state machine
+//! ([`Phase`]) and one [`Running::emit`] through which every task event
+//! passes on its way to the sinks.
 
 use crate::protocol::types::{
     A2AError, Message, StreamResponse, Task, TaskState, TaskStatus, TaskStatusUpdateEvent,
 };
 use crate::store::TaskStore;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
@@ -18,15 +19,88 @@ pub(crate) enum Emit {
     Event(StreamResponse),
 }
 
+/// Where a task stands in its lifecycle, as far as an execution goes.
+///
+/// ```text
+///            begin_execution                 task event          final state
+///   Idle ───────────────────► Started(_) ───────────────► Working ───────────► Settled
+///    ▲                             │ direct reply (new task only)                 │
+///    │                             ▼                                              │
+///    └──────────── end_execution ◄─ Replied ◄─────────────────────────────────────┘
+/// ```
+///
+/// A status event on an `Idle` task (a cancel while it waits for input)
+/// leaves it `Idle`; `Settled` and `Replied` stay so until the execution ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// No execution runs: a stored task reopened for a message, a
+    /// subscriber or a cancel.
+    Idle,
+    /// An execution runs and has emitted nothing yet.
+    Started(Origin),
+    /// An execution runs and has emitted task events.
+    Working,
+    /// The execution answered with a direct message: no task exists for
+    /// clients.
+    Replied,
+    /// The execution reached a final state (terminal or interrupted) and
+    /// has not returned yet.
+    Settled,
+}
+
+/// Whether clients already know the task an execution works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// Created by this message: the agent may still answer with a direct
+    /// reply instead.
+    New,
+    /// A stored or interrupted task continued by this message.
+    Known,
+}
+
+impl Phase {
+    fn is_executing(self) -> bool {
+        self != Phase::Idle
+    }
+
+    /// The exchange is over for anyone waiting on the reply.
+    fn is_settled(self) -> bool {
+        matches!(self, Phase::Idle | Phase::Replied | Phase::Settled)
+    }
+
+    /// Clients know the task: it was stored before, or the agent emitted a
+    /// task event.
+    fn task_is_known(self) -> bool {
+        !matches!(self, Phase::Started(Origin::New) | Phase::Replied)
+    }
+
+    /// The phase after a task event that leaves the task in a final state
+    /// (`Settled`) or not.
+    fn after_event(self, settles: Settles) -> Phase {
+        match (self, settles) {
+            (Phase::Started(_) | Phase::Working, Settles::Yes) => Phase::Settled,
+            (Phase::Started(_) | Phase::Working, Settles::No) => Phase::Working,
+            (other, _) => other,
+        }
+    }
+}
+
+/// Whether an event brings the task to a final state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settles {
+    Yes,
+    No,
+}
+
 /// A task being worked on: its snapshot, its subscribers, its cancel token.
 pub(crate) struct Running {
     pub(crate) task_id: String,
     pub(crate) context_id: String,
     pub(crate) cancel: CancellationToken,
-    /// An agent execution is in progress on this task.
-    executing: AtomicBool,
     state: Mutex<RunState>,
-    /// Serializes emitters so a status change is stored before the next event.
+    /// Serializes emitters, so that each event reaches every sink before
+    /// the next one starts (a status change is stored before the next
+    /// event is applied).
     emit_lock: tokio::sync::Mutex<()>,
     settled: Notify,
     store: Arc<dyn TaskStore>,
@@ -34,21 +108,11 @@ pub(crate) struct Running {
 
 pub(crate) struct RunState {
     pub(crate) task: Task,
-    /// A task event was emitted, so the task exists for clients.
-    pub(crate) materialized: bool,
+    phase: Phase,
     /// A direct reply ended the exchange.
     pub(crate) reply: Option<Message>,
-    /// The current execution reached a final state or replied.
-    settled: bool,
     /// Created on the first subscription only: unary calls never pay for it.
     tx: Option<broadcast::Sender<StreamResponse>>,
-}
-
-impl RunState {
-    /// The current execution reached a final state or replied.
-    pub(crate) fn is_settled(&self) -> bool {
-        self.settled
-    }
 }
 
 /// Terminal or interrupted: the agent's execution ends here.
@@ -57,17 +121,17 @@ pub(crate) fn is_final(state: &TaskState) -> bool {
 }
 
 impl Running {
-    pub(crate) fn new(task: Task, materialized: bool, store: Arc<dyn TaskStore>) -> Arc<Self> {
+    /// A live handle for `task`, in `phase`: a new task starts executing at
+    /// once (`Started(New)`), a stored one waits (`Idle`).
+    pub(crate) fn new(task: Task, phase: Phase, store: Arc<dyn TaskStore>) -> Arc<Self> {
         Arc::new(Running {
             task_id: task.id.clone(),
             context_id: task.context_id.clone(),
             cancel: CancellationToken::new(),
-            executing: AtomicBool::new(false),
             state: Mutex::new(RunState {
                 task,
-                materialized,
+                phase,
                 reply: None,
-                settled: false,
                 tx: None,
             }),
             emit_lock: tokio::sync::Mutex::new(()),
@@ -80,27 +144,28 @@ impl Running {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Claims the task for a new agent execution with the user's `message`
-    /// appended to its history. False when an execution is already running.
-    pub(crate) fn begin_execution(&self, message: Option<Message>) -> bool {
-        if self.executing.swap(true, Ordering::AcqRel) {
+    /// Claims an idle task for a new agent execution with the user's
+    /// `message` appended to its history. False when an execution runs.
+    pub(crate) fn begin_execution(&self, message: Message) -> bool {
+        let mut st = self.lock();
+        if st.phase.is_executing() {
             return false;
         }
-        let mut st = self.lock();
-        st.settled = false;
-        if let Some(m) = message {
-            st.task.history.get_or_insert_with(Vec::new).push(m);
-        }
+        st.phase = Phase::Started(Origin::Known);
+        st.task.history.get_or_insert_with(Vec::new).push(message);
         true
     }
 
     /// Ends the current execution. Returns true when the handle must stay
     /// registered: the task is interrupted and clients are subscribed to it.
     pub(crate) fn end_execution(&self) -> bool {
-        self.executing.store(false, Ordering::Release);
-        let st = self.lock();
-        !st.task.status.state.is_terminal()
-            && st.tx.as_ref().is_some_and(|tx| tx.receiver_count() > 0)
+        let mut st = self.lock();
+        st.phase = Phase::Idle;
+        let keep = !st.task.status.state.is_terminal()
+            && st.tx.as_ref().is_some_and(|tx| tx.receiver_count() > 0);
+        drop(st);
+        self.settled.notify_waiters();
+        keep
     }
 
     /// Live event subscriptions.
@@ -110,7 +175,12 @@ impl Running {
 
     /// True while an agent execution runs on this task.
     pub(crate) fn is_executing(&self) -> bool {
-        self.executing.load(Ordering::Acquire)
+        self.lock().phase.is_executing()
+    }
+
+    /// The exchange settled: a final state, a direct reply, or no execution.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.lock().phase.is_settled()
     }
 
     /// The current task snapshot.
@@ -118,8 +188,9 @@ impl Running {
         self.lock().task.clone()
     }
 
-    /// The current snapshot and a receiver of every later event, atomically.
-    pub(crate) fn subscribe(&self) -> (Task, bool, broadcast::Receiver<StreamResponse>) {
+    /// The current snapshot, whether clients know the task yet, and a
+    /// receiver of every later event, atomically.
+    pub(crate) fn subscribe(&self) -> Subscription {
         let mut st = self.lock();
         let rx = match &st.tx {
             Some(tx) => tx.subscribe(),
@@ -129,41 +200,48 @@ impl Running {
                 rx
             }
         };
-        (st.task.clone(), st.materialized, rx)
+        Subscription {
+            task: st.task.clone(),
+            known: st.phase.task_is_known(),
+            rx,
+        }
     }
 
-    /// Waits until the exchange settles (final state or reply).
+    /// Waits until the exchange settles (final state, reply, or the end of
+    /// the execution).
     pub(crate) async fn settled(&self) {
         loop {
             let notified = self.settled.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.lock().is_settled() {
+            if self.is_settled() {
                 return;
             }
             notified.await;
         }
     }
 
-    /// Applies an agent event: validates it, stores status changes durably,
-    /// then updates the snapshot and notifies subscribers.
+    /// Applies one agent event. Every task event passes here, and reaches
+    /// the sinks in this order:
+    ///
+    /// 1. **the store**: a final state is written and awaited before anyone
+    ///    hears of it, so a state a client saw survives a crash;
+    ///    intermediate states are written without waiting (a crash may lose
+    ///    them; the store keeps the newest status, so a late write never
+    ///    overwrites a newer one); artifacts are stored with the next status;
+    /// 2. **the snapshot and live subscribers**, under one lock, so that a
+    ///    new subscriber sees either the old snapshot and the event, or the
+    ///    new snapshot;
+    /// 3. push notifications will be the third sink: after the store (never
+    ///    announce what may be lost), off the emitter's path (a slow
+    ///    receiver must not slow the task).
+    ///
+    /// Emitters are serialized, so each event is through every sink before
+    /// the next is validated.
     pub(crate) async fn emit(&self, emit: Emit) -> Result<(), A2AError> {
         let _serial = self.emit_lock.lock().await;
         match emit {
-            Emit::Reply(message) => {
-                let mut st = self.lock();
-                if st.materialized || st.reply.is_some() {
-                    return Err(A2AError::invalid_agent_response());
-                }
-                st.reply = Some(message.clone());
-                st.settled = true;
-                if let Some(tx) = &st.tx {
-                    let _ = tx.send(StreamResponse::Message(message));
-                }
-                drop(st);
-                self.settled.notify_waiters();
-                Ok(())
-            }
+            Emit::Reply(message) => self.reply(message),
             Emit::Event(StreamResponse::StatusUpdate(ev)) => {
                 let next = {
                     let st = self.lock();
@@ -172,58 +250,82 @@ impl Running {
                     apply_status(&mut next, &ev);
                     next
                 };
-                let settled = is_final(&next.status.state);
-                if settled {
-                    // Durable before anyone hears of it.
-                    self.store
-                        .save(&next)
-                        .await
-                        .map_err(|e| A2AError::internal(format!("task not stored: {e}")))?;
+                let settles = if is_final(&next.status.state) {
+                    Settles::Yes
                 } else {
-                    // Intermediate states may be lost in a crash; don't wait.
-                    self.store.clone().save_detached(next.clone());
-                }
-                {
-                    let mut st = self.lock();
-                    st.task = next;
-                    st.materialized = true;
-                    st.settled |= settled;
-                    if let Some(tx) = &st.tx {
-                        let _ = tx.send(StreamResponse::StatusUpdate(ev));
-                    }
-                }
-                if settled {
-                    self.settled.notify_waiters();
-                }
+                    Settles::No
+                };
+                self.store_sink(&next, settles).await?;
+                self.publish(StreamResponse::StatusUpdate(ev), settles, |st| {
+                    st.task = next
+                });
                 Ok(())
             }
             Emit::Event(StreamResponse::ArtifactUpdate(ev)) => {
-                let mut st = self.lock();
-                check_open(&st)?;
-                let artifacts = st.task.artifacts.get_or_insert_with(Vec::new);
-                match artifacts
-                    .iter_mut()
-                    .find(|a| a.artifact_id == ev.artifact.artifact_id)
                 {
-                    Some(existing) if ev.append == Some(true) => {
-                        existing.parts.extend(ev.artifact.parts.iter().cloned())
-                    }
-                    Some(existing) => *existing = ev.artifact.clone(),
-                    None => artifacts.push(ev.artifact.clone()),
+                    let st = self.lock();
+                    check_open(&st)?;
                 }
-                st.materialized = true;
-                if let Some(tx) = &st.tx {
-                    let _ = tx.send(StreamResponse::ArtifactUpdate(ev));
-                }
+                let artifact = ev.artifact.clone();
+                let append = ev.append == Some(true);
+                self.publish(StreamResponse::ArtifactUpdate(ev), Settles::No, |st| {
+                    apply_artifact(&mut st.task, artifact, append)
+                });
                 Ok(())
             }
             Emit::Event(_) => Err(A2AError::invalid_agent_response()),
         }
     }
 
+    /// A direct reply: allowed only as the whole answer to a new task.
+    fn reply(&self, message: Message) -> Result<(), A2AError> {
+        let mut st = self.lock();
+        if st.phase != Phase::Started(Origin::New) {
+            return Err(A2AError::invalid_agent_response());
+        }
+        st.reply = Some(message.clone());
+        st.phase = Phase::Replied;
+        if let Some(tx) = &st.tx {
+            let _ = tx.send(StreamResponse::Message(message));
+        }
+        drop(st);
+        self.settled.notify_waiters();
+        Ok(())
+    }
+
+    /// Sink 1: the store (see [`Running::emit`] for the durability rule).
+    async fn store_sink(&self, next: &Task, settles: Settles) -> Result<(), A2AError> {
+        match settles {
+            Settles::Yes => self
+                .store
+                .save(next)
+                .await
+                .map_err(|e| A2AError::internal(format!("task not stored: {e}"))),
+            Settles::No => {
+                self.store.clone().save_detached(next.clone());
+                Ok(())
+            }
+        }
+    }
+
+    /// Sink 2: applies the event to the snapshot and hands it to live
+    /// subscribers, atomically.
+    fn publish(&self, event: StreamResponse, settles: Settles, apply: impl FnOnce(&mut RunState)) {
+        let mut st = self.lock();
+        apply(&mut st);
+        st.phase = st.phase.after_event(settles);
+        if let Some(tx) = &st.tx {
+            let _ = tx.send(event);
+        }
+        drop(st);
+        if settles == Settles::Yes {
+            self.settled.notify_waiters();
+        }
+    }
+
     /// Ends an execution that returned without a final state.
     pub(crate) async fn finish_unsettled(&self, error: Option<A2AError>) {
-        if self.lock().is_settled() {
+        if self.lock().phase.is_settled() {
             return;
         }
         let reason = match error {
@@ -240,17 +342,22 @@ impl Running {
             },
             metadata: None,
         };
-        if self
+        // Should not even the failure be stored, `end_execution` still wakes
+        // the waiters, so no request hangs; they see the last state.
+        let _ = self
             .emit(Emit::Event(StreamResponse::StatusUpdate(ev)))
-            .await
-            .is_err()
-        {
-            // Not even the failure could be stored: wake waiters anyway so no
-            // request hangs; they see the last state.
-            self.lock().settled = true;
-            self.settled.notify_waiters();
-        }
+            .await;
     }
+}
+
+/// What [`Running::subscribe`] hands a new subscriber.
+pub(crate) struct Subscription {
+    /// The snapshot the subscriber starts from.
+    pub(crate) task: Task,
+    /// Clients know the task (else the answer may still be a direct reply).
+    pub(crate) known: bool,
+    /// Every event after the snapshot.
+    pub(crate) rx: broadcast::Receiver<StreamResponse>,
 }
 
 fn check_open(st: &RunState) -> Result<(), A2AError> {
@@ -260,7 +367,7 @@ fn check_open(st: &RunState) -> Result<(), A2AError> {
             st.task.id
         )));
     }
-    if st.reply.is_some() {
+    if st.phase == Phase::Replied {
         return Err(A2AError::invalid_agent_response());
     }
     Ok(())
@@ -273,6 +380,18 @@ fn apply_status(task: &mut Task, ev: &TaskStatusUpdateEvent) {
     task.status = ev.status.clone();
 }
 
+fn apply_artifact(task: &mut Task, artifact: crate::protocol::types::Artifact, append: bool) {
+    let artifacts = task.artifacts.get_or_insert_with(Vec::new);
+    match artifacts
+        .iter_mut()
+        .find(|a| a.artifact_id == artifact.artifact_id)
+    {
+        Some(existing) if append => existing.parts.extend(artifact.parts),
+        Some(existing) => *existing = artifact,
+        None => artifacts.push(artifact),
+    }
+}
+
 pub(crate) fn agent_text(task_id: &str, context_id: &str, text: String) -> Message {
     Message {
         message_id: crate::protocol::types::new_message_id(),
@@ -283,5 +402,30 @@ pub(crate) fn agent_text(task_id: &str, context_id: &str, text: String) -> Messa
         metadata: None,
         extensions: None,
         reference_task_ids: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_task_may_reply_until_it_emits_a_task_event() {
+        let new = Phase::Started(Origin::New);
+        assert!(!new.task_is_known());
+        assert!(!new.is_settled());
+        assert_eq!(new.after_event(Settles::No), Phase::Working);
+        assert!(Phase::Working.task_is_known());
+        assert_eq!(Phase::Working.after_event(Settles::Yes), Phase::Settled);
+        assert!(Phase::Settled.is_settled());
+        assert!(Phase::Started(Origin::Known).task_is_known());
+    }
+
+    #[test]
+    fn events_on_an_idle_or_settled_task_keep_its_phase() {
+        assert_eq!(Phase::Idle.after_event(Settles::Yes), Phase::Idle);
+        assert_eq!(Phase::Settled.after_event(Settles::No), Phase::Settled);
+        assert!(Phase::Idle.is_settled());
+        assert!(!Phase::Idle.is_executing());
     }
 }

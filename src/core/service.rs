@@ -1,12 +1,12 @@
-use super::running::Running;
-use super::stream::follow;
+use super::running::{Origin, Phase, Running};
+use super::stream::{follow, EndAt};
 use crate::agent::{Agent, RequestContext, TaskUpdater};
 use crate::protocol::types::{
     new_context_id, new_task_id, AgentCard, CancelTaskRequest, GetTaskRequest, ListTasksRequest,
     ListTasksResponse, Message, Role, SendMessageRequest, SubscribeToTaskRequest, Task, TaskState,
     TaskStatus,
 };
-use crate::protocol::{A2AError, A2ARequest, A2AResponse, Call, JsonRpcId, Reply};
+use crate::protocol::{A2AError, A2ARequest, A2AResponse, Call, Reply};
 use crate::store::{ListQuery, MemoryTaskStore, StoreError, TaskStore};
 use dashmap::DashMap;
 use futures_util::future::BoxFuture;
@@ -126,6 +126,19 @@ impl Core {
             .unwrap_or(0)
     }
 
+    /// The response-cache key of `req`, asked of the agent: only new
+    /// messages (`SendMessage` that continues no task) may be cached.
+    pub fn reply_cache_key(&self, req: &A2ARequest) -> Option<String> {
+        let Call::SendMessage(p) = &req.call else {
+            return None;
+        };
+        let m = &p.message;
+        if m.task_id.is_some() || m.reference_task_ids.is_some() || m.parts.is_empty() {
+            return None;
+        }
+        self.inner.agent.cache_key(m)
+    }
+
     /// Number of tasks an agent is working on right now.
     pub fn running_tasks(&self) -> usize {
         self.inner.running.len()
@@ -156,22 +169,27 @@ fn store_err(e: StoreError) -> A2AError {
 
 impl Inner {
     async fn handle(self: Arc<Self>, req: A2ARequest) -> A2AResponse {
-        let id = req.id;
         let result = match req.call {
-            Call::SendMessage(p) => self.send(id.clone(), p, false).await,
+            Call::SendMessage(p) => self.send(p, Delivery::Reply).await,
             Call::SendStreamingMessage(p) => {
                 if self.card.capabilities.streaming != Some(true) {
                     Err(A2AError::unsupported_operation(
                         "streaming is not supported",
                     ))
                 } else {
-                    self.send(id.clone(), p, true).await
+                    self.send(p, Delivery::Stream).await
                 }
             }
-            Call::GetTask(p) => self.get_task(p).await.map(|t| unary(&id, Reply::Task(t))),
-            Call::ListTasks(p) => self.list(p).await.map(|l| unary(&id, Reply::Tasks(l))),
-            Call::CancelTask(p) => self.cancel(p).await.map(|t| unary(&id, Reply::Task(t))),
-            Call::SubscribeToTask(p) => self.subscribe(id.clone(), p).await,
+            Call::GetTask(p) => self
+                .get_task(p)
+                .await
+                .map(|t| A2AResponse::ok(Reply::Task(t))),
+            Call::ListTasks(p) => self.list(p).await.map(|l| A2AResponse::ok(Reply::Tasks(l))),
+            Call::CancelTask(p) => self
+                .cancel(p)
+                .await
+                .map(|t| A2AResponse::ok(Reply::Task(t))),
+            Call::SubscribeToTask(p) => self.subscribe(p).await,
             Call::PushConfig(..) => Err(A2AError::push_notification_not_supported()),
             Call::GetExtendedAgentCard => {
                 if self.card.capabilities.extended_agent_card == Some(true) {
@@ -183,14 +201,13 @@ impl Inner {
                 }
             }
         };
-        result.unwrap_or_else(|e| A2AResponse::error(id, e))
+        result.unwrap_or_else(A2AResponse::error)
     }
 
     async fn send(
         self: Arc<Self>,
-        id: JsonRpcId,
         params: SendMessageRequest,
-        streaming: bool,
+        delivery: Delivery,
     ) -> Result<A2AResponse, A2AError> {
         validate_message(&params.message)?;
         let config = params.configuration.as_ref();
@@ -198,37 +215,34 @@ impl Inner {
         check_history_length(history_length)?;
         let return_immediately = config.and_then(|c| c.return_immediately) == Some(true);
 
-        let (running, ctx) = self.begin(params.message, streaming).await?;
+        let (running, ctx) = self.begin(params.message, delivery).await?;
         let updater = TaskUpdater {
             running: running.clone(),
         };
-        let subscription = streaming.then(|| running.subscribe());
+        let subscription = (delivery == Delivery::Stream).then(|| running.subscribe());
         self.clone().start(running.clone(), ctx, updater);
 
-        if let Some((initial, known, rx)) = subscription {
-            return Ok(A2AResponse::Stream {
-                id,
-                events: follow(running, initial, known, false, rx),
-            });
+        if let Some(sub) = subscription {
+            return Ok(A2AResponse::Stream(follow(running, sub, EndAt::Final)));
         }
         if !return_immediately {
             running.settled().await;
         }
         let st = running.lock();
         if let Some(reply) = &st.reply {
-            return Ok(unary(&id, Reply::Message(Box::new(reply.clone()))));
+            return Ok(A2AResponse::ok(Reply::Message(Box::new(reply.clone()))));
         }
         let mut task = st.task.clone();
         drop(st);
         trim_history(&mut task, history_length);
-        Ok(unary(&id, Reply::SendTask(Box::new(task))))
+        Ok(A2AResponse::ok(Reply::SendTask(Box::new(task))))
     }
 
     /// Creates the task (or reopens the one the message continues).
     async fn begin(
         &self,
         mut message: Message,
-        streaming: bool,
+        delivery: Delivery,
     ) -> Result<(Arc<Running>, RequestContext), A2AError> {
         let (running, existing) = match message.task_id.clone() {
             Some(task_id) => {
@@ -249,7 +263,7 @@ impl Inner {
                     )));
                 }
                 message.context_id = Some(previous.context_id.clone());
-                if !running.begin_execution(Some(message.clone())) {
+                if !running.begin_execution(message.clone()) {
                     return Err(A2AError::unsupported_operation(format!(
                         "task {task_id} is still being worked on; wait for it to ask for input"
                     )));
@@ -273,8 +287,7 @@ impl Inner {
                     history: Some(vec![message.clone()]),
                     metadata: None,
                 };
-                let running = Running::new(task, false, self.store.clone());
-                running.begin_execution(None);
+                let running = Running::new(task, Phase::Started(Origin::New), self.store.clone());
                 self.running
                     .insert(running.task_id.clone(), running.clone());
                 (running, None)
@@ -285,7 +298,7 @@ impl Inner {
             context_id: running.context_id.clone(),
             message,
             task: existing,
-            streaming,
+            streaming: delivery == Delivery::Stream,
             cancel: running.cancel.clone(),
         };
         Ok((running, ctx))
@@ -304,9 +317,9 @@ impl Inner {
             .map_err(store_err)?
             .ok_or_else(|| A2AError::task_not_found(task_id))?;
         if task.status.state.is_terminal() {
-            return Ok(Running::new(task, true, self.store.clone()));
+            return Ok(Running::new(task, Phase::Idle, self.store.clone()));
         }
-        let fresh = Running::new(task, true, self.store.clone());
+        let fresh = Running::new(task, Phase::Idle, self.store.clone());
         Ok(self
             .running
             .entry(task_id.to_string())
@@ -417,35 +430,31 @@ impl Inner {
         }
     }
 
-    async fn subscribe(
-        &self,
-        id: JsonRpcId,
-        p: SubscribeToTaskRequest,
-    ) -> Result<A2AResponse, A2AError> {
+    async fn subscribe(&self, p: SubscribeToTaskRequest) -> Result<A2AResponse, A2AError> {
         if self.card.capabilities.streaming != Some(true) {
             return Err(A2AError::unsupported_operation(
                 "streaming is not supported",
             ));
         }
-        let terminal = |task_id: &str| {
-            A2AError::unsupported_operation(format!(
-                "task {task_id} is in a terminal state; use GetTask"
-            ))
-        };
         let running = self.reopen(&p.id).await?;
-        let (task, _, rx) = running.subscribe();
-        if task.status.state.is_terminal() {
-            return Err(terminal(&p.id));
+        let sub = running.subscribe();
+        if sub.task.status.state.is_terminal() {
+            return Err(A2AError::unsupported_operation(format!(
+                "task {} is in a terminal state; use GetTask",
+                p.id
+            )));
         }
-        Ok(A2AResponse::Stream {
-            id,
-            events: follow(running, task, true, true, rx),
-        })
+        Ok(A2AResponse::Stream(follow(running, sub, EndAt::Terminal)))
     }
 }
 
-fn unary(id: &JsonRpcId, reply: Reply) -> A2AResponse {
-    A2AResponse::ok(id.clone(), reply)
+/// How the answer to a message is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// One reply once the exchange settles (SendMessage).
+    Reply,
+    /// A stream of events (SendStreamingMessage).
+    Stream,
 }
 
 fn validate_message(m: &Message) -> Result<(), A2AError> {

@@ -1,7 +1,7 @@
 //! Turning a running task's broadcast into the event stream of one client.
 
-use super::running::{is_final, Running};
-use crate::protocol::types::{StreamResponse, Task};
+use super::running::{is_final, Running, Subscription};
+use crate::protocol::types::{StreamResponse, Task, TaskState};
 use crate::protocol::EventStream;
 use futures_util::stream::{self, StreamExt};
 use std::sync::Arc;
@@ -16,33 +16,41 @@ struct Follow {
     /// first task event (a new exchange may still be a direct reply).
     first_now: bool,
     pending: Option<StreamResponse>,
-    /// End at terminal states only, not when the task asks for input.
-    terminal_only: bool,
+    end_at: EndAt,
     done: bool,
 }
 
-/// Events of a task from `initial` on: the Task object first, then every
-/// status and artifact update, ending after a terminal state (or, unless
-/// `terminal_only`, an interrupted one). A direct reply makes a one-event stream.
-pub(crate) fn follow(
-    running: Arc<Running>,
-    initial: Task,
-    known_task: bool,
-    terminal_only: bool,
-    rx: broadcast::Receiver<StreamResponse>,
-) -> EventStream {
-    let ends_now = if terminal_only {
-        initial.status.state.is_terminal()
-    } else {
-        is_final(&initial.status.state)
-    };
+/// Where a stream of task events ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EndAt {
+    /// At a terminal state, or when the task asks for input (the reply to
+    /// one message: SendStreamingMessage).
+    Final,
+    /// At a terminal state only (SubscribeToTask).
+    Terminal,
+}
+
+impl EndAt {
+    fn reached(self, state: &TaskState) -> bool {
+        match self {
+            EndAt::Final => is_final(state),
+            EndAt::Terminal => state.is_terminal(),
+        }
+    }
+}
+
+/// Events of a task from the subscription's snapshot on: the Task object
+/// first, then every status and artifact update, ending where `end_at`
+/// says. A direct reply makes a one-event stream.
+pub(crate) fn follow(running: Arc<Running>, sub: Subscription, end_at: EndAt) -> EventStream {
+    let Subscription { task, known, rx } = sub;
     let state = Follow {
         running,
         rx,
-        terminal_only,
-        done: known_task && ends_now,
-        first: Some(initial),
-        first_now: known_task,
+        end_at,
+        done: known && end_at.reached(&task.status.state),
+        first: Some(task),
+        first_now: known,
         pending: None,
     };
     stream::unfold(state, |mut st| async move {
@@ -52,7 +60,7 @@ pub(crate) fn follow(
             }
         }
         if let Some(ev) = st.pending.take() {
-            st.done = ends(&ev, st.terminal_only);
+            st.done = ends(&ev, st.end_at);
             return Some((Ok(ev), st));
         }
         if st.done {
@@ -64,7 +72,7 @@ pub(crate) fn follow(
                 // A slow client missed events: resynchronise with a snapshot.
                 st.first = None;
                 let task = st.running.snapshot();
-                st.done = ends(&StreamResponse::Task(task.clone()), st.terminal_only);
+                st.done = ends(&StreamResponse::Task(task.clone()), st.end_at);
                 return Some((Ok(StreamResponse::Task(task)), st));
             }
             Err(RecvError::Closed) => return None,
@@ -77,23 +85,16 @@ pub(crate) fn follow(
             st.pending = Some(ev);
             return Some((Ok(StreamResponse::Task(task)), st));
         }
-        st.done = ends(&ev, st.terminal_only);
+        st.done = ends(&ev, st.end_at);
         Some((Ok(ev), st))
     })
     .boxed()
 }
 
-fn ends(ev: &StreamResponse, terminal_only: bool) -> bool {
-    let last = |s: &crate::protocol::types::TaskState| {
-        if terminal_only {
-            s.is_terminal()
-        } else {
-            is_final(s)
-        }
-    };
+fn ends(ev: &StreamResponse, end_at: EndAt) -> bool {
     match ev {
-        StreamResponse::StatusUpdate(s) => last(&s.status.state),
-        StreamResponse::Task(t) => last(&t.status.state),
+        StreamResponse::StatusUpdate(s) => end_at.reached(&s.status.state),
+        StreamResponse::Task(t) => end_at.reached(&t.status.state),
         StreamResponse::Message(_) => true,
         StreamResponse::ArtifactUpdate(_) => false,
     }

@@ -4,7 +4,7 @@
 /// start a word ("limit" matches "limits" but not "unlimited"); stems catch
 /// the inflections ("integrat" = integrate, integrating, integration).
 const STEMS: &[&str] = &[
-    // The seed's list.
+    // Subjects beyond the local engine.
     "integral",
     "derivative",
     "limit",

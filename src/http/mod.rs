@@ -1,15 +1,52 @@
-//! The HTTP adapter: hyper serving the tower stack directly.
+//! The HTTP edge: hyper serving the tower stack directly.
 //!
-//! `POST /` carries JSON-RPC (SSE for the streaming methods), the agent card
-//! lives at `/.well-known/agent-card.json`, and extra `GET` routes (health,
-//! metrics) are plugged in by the server. Everything else is 404 or 405.
+//! [`HttpApp`] is the whole edge as one `tower::Service<http::Request<B>>`:
+//! one route table (404 and 405 with `Allow` computed from it), and one
+//! sibling module per binding, each a thin decoder into [`A2ARequest`] and
+//! encoder of [`A2AResponse`] that fills [`RequestMeta`] through
+//! [`request_meta`]:
+//!
+//! | module      | route            | binding                                  |
+//! |-------------|------------------|------------------------------------------|
+//! | `jsonrpc`   | `POST /`         | JSON-RPC 2.0, SSE for streaming methods  |
+//! | `ws`        | `GET /stream`    | WebSocket, one stream per message        |
+//!
+//! The agent card lives at `/.well-known/agent-card.json`; extra `GET`
+//! routes (health, metrics) come from [`HttpOptions::routes`].
+//!
+//! [`A2ARequest`]: crate::protocol::A2ARequest
+//! [`A2AResponse`]: crate::protocol::A2AResponse
+//! [`RequestMeta`]: crate::protocol::RequestMeta
 
+mod app;
 mod body;
-mod router;
+mod jsonrpc;
+mod meta;
+mod routes;
 mod server;
 mod sse;
 pub mod ws;
 
+pub use app::{GetRoute, HttpApp, HttpOptions};
 pub use body::ResponseBody;
-pub use router::{rpc_error_for, rpc_error_for_ref, GetRoute, HttpApp, HttpOptions};
-pub use server::{serve, shutdown_signal};
+pub use meta::{request_meta, PeerAddr, EXTENSIONS_HEADER, TIMEOUT_HEADER, VERSION_HEADER};
+pub use server::{serve, serve_routes, shutdown_signal};
+
+use crate::protocol::{error_reason, A2AError, ERROR_KINDS};
+
+/// The metric every error sent to a client is counted in, by reason.
+const ERRORS_METRIC: &str = "a2a_errors_total";
+
+/// `a2a_errors_total{error_type}`: one per error sent, labelled with the
+/// error's reason (`TASK_NOT_FOUND`, `OVERLOADED`, …).
+pub(crate) fn record_error(e: &A2AError) {
+    metrics::counter!(ERRORS_METRIC, "error_type" => error_reason(e.code)).increment(1);
+}
+
+/// Registers `a2a_errors_total` at 0 for every reason, so rates and alerts
+/// work before the first error.
+pub(crate) fn register_error_counters() {
+    for kind in &ERROR_KINDS {
+        metrics::counter!(ERRORS_METRIC, "error_type" => kind.reason).increment(0);
+    }
+}

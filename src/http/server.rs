@@ -1,5 +1,7 @@
-use super::router::HttpApp;
-use crate::protocol::{A2ARequest, A2AResponse};
+use super::app::{get_route, GetRoute};
+use super::body::ResponseBody;
+use super::meta::PeerAddr;
+use super::routes::{not_routed, Lookup, RouteTable, GET};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -8,11 +10,16 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tower::{BoxError, Service};
+use tower::{BoxError, Service, ServiceExt};
 
-/// Serves `app` on `listener` (HTTP/1.1 and h2c) until `shutdown` resolves,
-/// then stops accepting and lets in-flight requests and streams finish for
-/// up to `drain` before closing the remaining connections.
+/// Serves `app` on `listener` (HTTP/1.1 and h2c, with upgrades) until
+/// `shutdown` resolves, then stops accepting and lets in-flight requests
+/// and streams finish for up to `drain` before closing the remaining
+/// connections. Each request carries the client's [`PeerAddr`] in its
+/// extensions.
+///
+/// `app` is any tower service of HTTP requests: an [`HttpApp`](super::HttpApp),
+/// or one wrapped in tower-http layers.
 ///
 /// ```no_run
 /// # async fn run(app: abacus::http::HttpApp<abacus::core::Core>) -> std::io::Result<()> {
@@ -20,16 +27,21 @@ use tower::{BoxError, Service};
 /// abacus::http::serve(listener, app, abacus::http::shutdown_signal(), std::time::Duration::from_secs(10)).await
 /// # }
 /// ```
-pub async fn serve<S>(
+pub async fn serve<S, B>(
     listener: TcpListener,
-    app: HttpApp<S>,
+    app: S,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
 ) -> std::io::Result<()>
 where
-    S: Service<A2ARequest, Response = A2AResponse> + Clone + Send + Sync + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: Send,
+    S: Service<http::Request<Incoming>, Response = http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
 {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -42,7 +54,7 @@ where
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _peer) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(s) => s,
                     Err(e) => {
                         // Out of file descriptors and the like: back off, keep serving.
@@ -53,9 +65,9 @@ where
                 };
                 let _ = stream.set_nodelay(true);
                 let app = app.clone();
-                let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                    let app = app.clone();
-                    async move { Ok::<_, Infallible>(app.handle(req).await) }
+                let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+                    req.extensions_mut().insert(PeerAddr(peer));
+                    app.clone().oneshot(req)
                 });
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn.into_owned());
@@ -78,6 +90,40 @@ where
         _ = tokio::time::sleep(drain) => tracing::warn!("drain deadline reached; closing remaining connections"),
     }
     Ok(())
+}
+
+/// Serves only `GET` routes (no A2A) on `listener` until `shutdown`
+/// resolves: the separate metrics port.
+///
+/// ```no_run
+/// # async fn run(metrics: abacus::http::GetRoute) -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:9090").await?;
+/// abacus::http::serve_routes(listener, [("/metrics", metrics)], std::future::pending()).await
+/// # }
+/// ```
+pub async fn serve_routes(
+    listener: TcpListener,
+    routes: impl IntoIterator<Item = (&'static str, GetRoute)>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let table = routes
+        .into_iter()
+        .fold(RouteTable::new(), |t, (path, route)| {
+            t.route(path, GET, route)
+        });
+    let table = std::sync::Arc::new(table);
+    let app = tower::service_fn(move |req: http::Request<Incoming>| {
+        let table = table.clone();
+        async move {
+            let resp: http::Response<ResponseBody> =
+                match table.find(req.method(), req.uri().path()) {
+                    Lookup::Route(route, _) => get_route(route).await,
+                    other => not_routed(other),
+                };
+            Ok::<_, Infallible>(resp)
+        }
+    });
+    serve(listener, app, shutdown, Duration::ZERO).await
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -13,10 +13,25 @@ use tokio::time::{Instant, Sleep};
 /// one write instead of one per event.
 const COALESCE_BYTES: usize = 16 * 1024;
 
-/// Server-sent events: one `data:` line with a JSON-RPC reply per event,
-/// and a `: keep-alive` comment when the stream is quiet.
+/// How each event of a stream is written in its `data:` line.
+#[derive(Debug, Clone)]
+pub(crate) enum SseEncoding {
+    /// A JSON-RPC reply carrying the request's id (the JSON-RPC binding).
+    JsonRpc(JsonRpcId),
+}
+
+impl SseEncoding {
+    fn encode(&self, out: &mut Vec<u8>, item: &crate::protocol::StreamItem) {
+        match self {
+            SseEncoding::JsonRpc(id) => encode_event(out, id, item),
+        }
+    }
+}
+
+/// Server-sent events: one `data:` line per event, and a `: keep-alive`
+/// comment when the stream is quiet.
 pub struct SseBody {
-    id: JsonRpcId,
+    encoding: SseEncoding,
     events: EventStream,
     keep_alive: Duration,
     /// Armed the first time the stream has to wait: short streams never
@@ -26,9 +41,9 @@ pub struct SseBody {
 }
 
 impl SseBody {
-    pub(crate) fn new(id: JsonRpcId, events: EventStream, keep_alive: Duration) -> Self {
+    pub(crate) fn new(encoding: SseEncoding, events: EventStream, keep_alive: Duration) -> Self {
         SseBody {
-            id,
+            encoding,
             events,
             keep_alive,
             timer: None,
@@ -50,7 +65,7 @@ impl SseBody {
                 Poll::Ready(Some(item)) => {
                     buf.reserve(512);
                     buf.extend_from_slice(b"data: ");
-                    encode_event(&mut buf, &this.id, &item);
+                    this.encoding.encode(&mut buf, &item);
                     buf.extend_from_slice(b"\n\n");
                 }
                 Poll::Ready(None) => {
@@ -103,7 +118,7 @@ mod tests {
     async fn ready_events_share_a_frame_and_each_is_one_data_line() {
         let events = futures_util::stream::iter([event("a"), event("b"), event("c")]).boxed();
         let body = crate::http::ResponseBody::Sse(Box::new(SseBody::new(
-            JsonRpcId::Number(1),
+            SseEncoding::JsonRpc(JsonRpcId::Number(1)),
             events,
             Duration::from_secs(15),
         )));
@@ -128,7 +143,7 @@ mod tests {
     async fn a_quiet_stream_gets_keep_alive_comments() {
         let events = futures_util::stream::pending().boxed();
         let body = crate::http::ResponseBody::Sse(Box::new(SseBody::new(
-            JsonRpcId::Number(1),
+            SseEncoding::JsonRpc(JsonRpcId::Number(1)),
             events,
             Duration::from_secs(15),
         )));

@@ -1,4 +1,5 @@
-//! The WebSocket `/stream` endpoint, with the seed tutorial's framing.
+//! The WebSocket binding: `GET /stream`, a simple framing for browser and
+//! script clients.
 //!
 //! The client sends `{"message": {...}}` (the v1.0 Message shape, or the
 //! older one with `"role": "user"` and `"kind"` parts). Each message becomes
@@ -15,9 +16,12 @@
 //! The server pings every [`PING_EVERY`] and closes a socket that has sent
 //! nothing for [`IDLE_CLOSE`].
 
+use super::body::ResponseBody;
+use super::meta::{next_request_id, request_meta};
 use crate::protocol::types::{Part, SendMessageRequest, StreamResponse, TaskState};
-use crate::protocol::{A2ARequest, A2AResponse, Call, JsonRpcId};
+use crate::protocol::{rpc_error_for_ref, A2ARequest, A2AResponse, Call, RequestMeta};
 use futures_util::{SinkExt, StreamExt};
+use http::{Request, Response, StatusCode};
 use hyper_tungstenite::tungstenite::protocol::WebSocketConfig;
 use hyper_tungstenite::tungstenite::Message as WsMessage;
 use hyper_tungstenite::HyperWebsocket;
@@ -41,8 +45,35 @@ pub(crate) fn ws_config(max_message: usize) -> WebSocketConfig {
         .max_frame_size(Some(max_message))
 }
 
+/// Upgrades `GET /stream` and serves the socket on its own task.
+pub(crate) fn upgrade<S, B>(stack: S, max_message: usize, req: Request<B>) -> Response<ResponseBody>
+where
+    S: Service<A2ARequest, Response = A2AResponse> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+{
+    if !hyper_tungstenite::is_upgrade_request(&req) {
+        return super::app::upgrade_required();
+    }
+    let (parts, body) = req.into_parts();
+    // Deadline, version, extensions, peer and caller of the upgrade apply
+    // to every message of the socket.
+    let meta = request_meta(&parts, None);
+    let mut req = Request::from_parts(parts, body);
+    match hyper_tungstenite::upgrade(&mut req, Some(ws_config(max_message))) {
+        Ok((response, socket)) => {
+            tokio::spawn(serve_socket(socket, stack, meta));
+            response.map(|_| ResponseBody::empty())
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "bad websocket upgrade");
+            super::routes::plain(StatusCode::BAD_REQUEST, "bad WebSocket upgrade request\n")
+        }
+    }
+}
+
 /// Serves one upgraded socket until it closes.
-pub(crate) async fn serve_socket<S>(socket: HyperWebsocket, stack: S)
+async fn serve_socket<S>(socket: HyperWebsocket, stack: S, meta: RequestMeta)
 where
     S: Service<A2ARequest, Response = A2AResponse> + Clone + Send + 'static,
     S::Error: Into<BoxError>,
@@ -91,7 +122,14 @@ where
             }
         };
         let request = match parse_request(&text) {
-            Ok(r) => r,
+            Ok(mut r) => {
+                r.meta = RequestMeta {
+                    request_id: next_request_id(),
+                    ..meta.clone()
+                };
+                r.meta.tenant = r.call.tenant().map(String::from);
+                r
+            }
             Err(msg) => {
                 if send(&mut ws, error_frame(&msg)).await.is_err() {
                     return;
@@ -103,10 +141,11 @@ where
             .clone()
             .oneshot(request)
             .await
-            .map_err(|e| super::rpc_error_for(e.into()));
+            .map_err(|e| rpc_error_for_ref(e.into().as_ref()));
         let response = match response {
             Ok(r) => r,
             Err(err) => {
+                super::record_error(&err);
                 if send(&mut ws, error_frame(&err.message)).await.is_err() {
                     return;
                 }
@@ -114,10 +153,13 @@ where
             }
         };
         let mut events = match response {
-            A2AResponse::Stream { events, .. } => events,
+            A2AResponse::Stream(events) => events,
             A2AResponse::Unary(u) => {
                 let msg = match u.outcome {
-                    Err(e) => e.message,
+                    Err(e) => {
+                        super::record_error(&e);
+                        e.message
+                    }
                     Ok(_) => "unexpected unary reply".to_string(),
                 };
                 if send(&mut ws, error_frame(&msg)).await.is_err() {
@@ -228,7 +270,8 @@ fn state_name(s: &TaskState) -> &'static str {
     }
 }
 
-/// A part as the seed's clients read it: the v1.0 fields plus `kind`.
+/// A part as this binding's clients read it: the v1.0 fields plus `kind`
+/// (`text`, `data` or `file`).
 fn part_frame(p: &Part) -> Value {
     let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
     if let Value::Object(o) = &mut v {
@@ -255,10 +298,7 @@ fn parse_request(text: &str) -> Result<A2ARequest, String> {
     if req.message.parts.is_empty() {
         return Err("message.parts must contain at least one part".into());
     }
-    Ok(A2ARequest::new(
-        JsonRpcId::Null,
-        Call::SendStreamingMessage(req),
-    ))
+    Ok(A2ARequest::new(Call::SendStreamingMessage(req)))
 }
 
 /// Rewrites an A2A v0.3 message in place to the v1.0 shape.
@@ -315,7 +355,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn accepts_the_seed_message_shape() {
+    fn accepts_the_v03_message_shape() {
         let req = parse_request(
             r#"{"message":{"messageId":"s","role":"user","parts":[{"kind":"text","text":"fibonacci 10"}]}}"#,
         )

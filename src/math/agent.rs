@@ -9,16 +9,25 @@
 //! process (malformed, over a size limit) ends the task `rejected`;
 //! an evaluation error (division by zero, a domain error, the CPU-time
 //! limit) ends it `failed`. The message says why in both cases.
+//!
+//! Every math error the agent answers with is counted in
+//! `a2a_math_errors_total{kind}` ([`MathError::kind`]); the framework's
+//! `a2a_errors_total{error_type}` counts JSON-RPC errors only.
 
 use super::history::{HistoryEntry, HistoryStore};
 use super::parts::{analyze_part, PartLimits};
 use super::{parse, Answer, Budget, Limits, MathError, Query};
-use crate::agent::{new_artifact, Agent, RequestContext, TaskUpdater};
+use crate::agent::{
+    new_artifact, text_cache_key, Agent, ArtifactMode, Chunk, RequestContext, TaskUpdater,
+};
 use crate::card::CardBuilder;
 use crate::external::{wants_external, ExternalMath};
 use crate::protocol::types::{A2AError, AgentCard, Part};
 use std::sync::Arc;
 use std::time::Instant;
+
+/// Words of questions whose answers change between two asks.
+const NON_CACHEABLE: [&str; 5] = ["now", "today", "current", "random", "time"];
 
 /// The flagship agent: exact arithmetic, sequences, primes and series.
 ///
@@ -47,6 +56,24 @@ impl std::fmt::Debug for MathAgent {
     }
 }
 
+/// Math errors by [`MathError::kind`].
+const ERRORS_METRIC: &str = "a2a_math_errors_total";
+
+/// Counts a math error the agent answers with.
+fn count_error(e: &MathError) {
+    metrics::counter!(ERRORS_METRIC, "kind" => e.kind()).increment(1);
+}
+
+/// Every kind at 0, so rates and alerts work before the first error.
+fn register_error_kinds() {
+    // The server installs the recorder when it starts, after the agent is
+    // built; counters registered before that would be lost.
+    let _ = crate::telemetry::prometheus();
+    for kind in MathError::KINDS {
+        metrics::counter!(ERRORS_METRIC, "kind" => *kind).increment(0);
+    }
+}
+
 /// How long a task answer waits for the similar-queries lookup.
 const SIMILAR_LOOKUP: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -56,7 +83,12 @@ const INLINE_MAX_LEN: usize = 64;
 
 impl MathAgent {
     /// A math agent enforcing `limits`.
+    ///
+    /// Registers `a2a_math_errors_total{kind}` at 0 for every
+    /// [`MathError::KINDS`], installing the process-wide Prometheus recorder
+    /// ([`crate::telemetry::prometheus`]) if no recorder is installed yet.
     pub fn new(limits: Limits) -> Self {
+        register_error_kinds();
         MathAgent {
             limits: Arc::new(limits),
             recent: Arc::new(RecentQueries::new()),
@@ -93,7 +125,8 @@ impl MathAgent {
             lines.push(format!("{}. {summary}", i + 1));
             let mut artifact = new_artifact(vec![Part::text(summary), Part::data(data)]);
             artifact.name = Some(format!("part-{}", i + 1));
-            up.artifact_chunk(artifact, false, true).await?;
+            up.artifact_chunk(artifact, ArtifactMode::New, Chunk::Last)
+                .await?;
         }
         let combined = format!("Multi-part message processed:\n{}", lines.join("\n"));
         up.complete(Some(up.agent_message(vec![Part::text(combined)])))
@@ -109,10 +142,13 @@ impl MathAgent {
                         a.text.clone(),
                         serde_json::json!({"kind": "math", "operation": a.operation.as_str(), "result": a.result}),
                     ),
-                    Err(e) => (
-                        format!("{text}: {e}"),
-                        serde_json::json!({"kind": "math", "error": e.to_string()}),
-                    ),
+                    Err(e) => {
+                        count_error(&e);
+                        (
+                            format!("{text}: {e}"),
+                            serde_json::json!({"kind": "math", "error": e.to_string()}),
+                        )
+                    }
                 };
             }
         }
@@ -157,7 +193,8 @@ impl MathAgent {
                 let mut artifact = new_artifact(vec![Part::text(answer.answer.clone())]);
                 artifact.name = Some("result".into());
                 artifact.description = Some(format!("answered by {}", answer.service));
-                up.artifact_chunk(artifact, false, true).await?;
+                up.artifact_chunk(artifact, ArtifactMode::New, Chunk::Last)
+                    .await?;
                 let summary = format!("{} (answered by {})", answer.answer, answer.service);
                 return up
                     .complete(Some(up.agent_message(vec![Part::text(summary)])))
@@ -176,12 +213,14 @@ impl MathAgent {
                 let mut artifact = new_artifact(vec![Part::text(answer.result)]);
                 artifact.name = Some("result".into());
                 artifact.description = Some(fallback.clone());
-                up.artifact_chunk(artifact, false, true).await?;
+                up.artifact_chunk(artifact, ArtifactMode::New, Chunk::Last)
+                    .await?;
                 let summary = format!("{} ({fallback})", answer.text);
                 up.complete(Some(up.agent_message(vec![Part::text(summary)])))
                     .await
             }
             Err(e) => {
+                count_error(&e);
                 up.reject(format!(
                     "external services failed ({failure}) and the local engine cannot answer: {e}"
                 ))
@@ -296,8 +335,7 @@ impl MathAgent {
     fn runs_inline(text: &str, query: &Query) -> bool {
         !query.operation().is_long()
             && text.len() <= INLINE_MAX_LEN
-            && !text.contains('^')
-            && !text.contains("**")
+            && !super::operators::has_power(text)
             && !text.contains('!')
     }
 
@@ -386,6 +424,21 @@ impl Drop for StopOnDrop {
 
 #[async_trait::async_trait]
 impl Agent for MathAgent {
+    /// Direct replies depend on the text alone, except for questions about
+    /// the time or randomness.
+    fn cache_key(&self, message: &crate::protocol::types::Message) -> Option<String> {
+        let changing = message.parts.iter().filter_map(Part::as_text).any(|text| {
+            text.split_whitespace().any(|word| {
+                let bare = word.trim_matches(|c: char| !c.is_alphanumeric());
+                NON_CACHEABLE.iter().any(|w| w.eq_ignore_ascii_case(bare))
+            })
+        });
+        if changing {
+            return None;
+        }
+        text_cache_key(message)
+    }
+
     async fn execute(&self, ctx: RequestContext, up: TaskUpdater) -> Result<(), A2AError> {
         let started = Instant::now();
         let parts = &ctx.message.parts;
@@ -408,10 +461,14 @@ impl Agent for MathAgent {
             // Not math at all: ask for a question in the same task, so the
             // user can answer with a follow-up message.
             Err(e @ MathError::NotUnderstood(_)) => {
+                count_error(&e);
                 let ask = up.agent_message(vec![Part::text(e.to_string())]);
                 return up.require_input(Some(ask)).await;
             }
-            Err(e) => return up.reject(e.to_string()).await,
+            Err(e) => {
+                count_error(&e);
+                return up.reject(e.to_string()).await;
+            }
         };
         metrics::counter!("a2a_math_operations_total", "operation_type" => query.operation().as_str())
             .increment(1);
@@ -456,7 +513,8 @@ impl Agent for MathAgent {
                 self.record(&ctx, &text, &answer.result, started);
                 let mut artifact = new_artifact(vec![Part::text(answer.result)]);
                 artifact.name = Some("result".into());
-                up.artifact_chunk(artifact, false, true).await?;
+                up.artifact_chunk(artifact, ArtifactMode::New, Chunk::Last)
+                    .await?;
                 let summary = up.agent_message(vec![Part::text(answer.text + &note)]);
                 up.complete(Some(summary)).await
             }
@@ -473,7 +531,7 @@ fn shorten(s: &str, max: usize) -> String {
 }
 
 async fn finish_with_error(up: &TaskUpdater, e: MathError) -> Result<(), A2AError> {
-    metrics::counter!("a2a_errors_total", "error_type" => e.kind()).increment(1);
+    count_error(&e);
     match e {
         MathError::Cancelled => Ok(()),
         MathError::NotUnderstood(_) | MathError::LimitExceeded(_) | MathError::Parse { .. } => {

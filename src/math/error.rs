@@ -67,6 +67,23 @@ impl MathError {
         }
     }
 
+    /// Every value [`MathError::kind`] returns, e.g. to register a metric's
+    /// labels before the first error.
+    ///
+    /// ```rust
+    /// use abacus::math::MathError;
+    /// assert!(MathError::KINDS.contains(&MathError::TimedOut.kind()));
+    /// ```
+    pub const KINDS: &'static [&'static str] = &[
+        "parse_error",
+        "division_by_zero",
+        "domain_error",
+        "limit_exceeded",
+        "timed_out",
+        "cancelled",
+        "not_understood",
+    ];
+
     pub(crate) fn parse(message: impl Into<String>, position: usize) -> Self {
         MathError::Parse {
             message: message.into(),
@@ -101,9 +118,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn kinds_and_limits() {
-        let all = [
+    /// One error of every variant, in the order of [`MathError::KINDS`].
+    fn one_of_each() -> Vec<MathError> {
+        let all = vec![
             MathError::parse("x", 0),
             MathError::DivisionByZero,
             MathError::domain("x"),
@@ -112,19 +129,27 @@ mod tests {
             MathError::Cancelled,
             MathError::NotUnderstood("x".into()),
         ];
+        for e in &all {
+            // No wildcard: a new variant stops this compiling until it has
+            // an example above and its kind is in `KINDS`.
+            match e {
+                MathError::Parse { .. }
+                | MathError::DivisionByZero
+                | MathError::Domain(_)
+                | MathError::LimitExceeded(_)
+                | MathError::TimedOut
+                | MathError::Cancelled
+                | MathError::NotUnderstood(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn kinds_and_limits() {
+        let all = one_of_each();
         let kinds: Vec<_> = all.iter().map(MathError::kind).collect();
-        assert_eq!(
-            kinds,
-            [
-                "parse_error",
-                "division_by_zero",
-                "domain_error",
-                "limit_exceeded",
-                "timed_out",
-                "cancelled",
-                "not_understood"
-            ]
-        );
+        assert_eq!(kinds, MathError::KINDS);
         let limits: Vec<_> = all.iter().map(MathError::is_limit).collect();
         assert_eq!(limits, [false, false, false, true, true, false, false]);
     }

@@ -1,11 +1,13 @@
 //! Hand-written lexer: query text → tokens that borrow from the text.
 
+use super::operators::{self, Op};
 use super::MathError;
 
 /// A token kind. Numbers and words keep their source text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Tok<'a> {
-    /// A numeric literal such as `12`, `0.5`, `.5`, `1e3`, `1_000`.
+    /// A numeric literal such as `12`, `0.5`, `.5`, `1e3`, `1_000`, or a
+    /// superscript exponent such as `²` (after a [`Tok::Caret`]).
     Num(&'a str),
     /// A word: function, constant or natural-language word (case preserved).
     Ident(&'a str),
@@ -17,7 +19,7 @@ pub(crate) enum Tok<'a> {
     Percent,
     /// The words `mod` / `modulo`: always modulo.
     Mod,
-    /// `^` or `**`.
+    /// `^`, `**`, or before a superscript exponent (`3²`).
     Caret,
     Bang,
     LParen,
@@ -63,6 +65,19 @@ impl Tok<'_> {
     }
 }
 
+/// The question token of an operator from the shared table.
+fn op_token(op: Op) -> Tok<'static> {
+    match op {
+        Op::Add => Tok::Plus,
+        Op::Sub => Tok::Minus,
+        Op::Mul => Tok::Star,
+        Op::Div => Tok::Slash,
+        Op::Pow => Tok::Caret,
+        Op::Open => Tok::LParen,
+        Op::Close => Tok::RParen,
+    }
+}
+
 /// Splits `text` into tokens. Fails only on characters that cannot start a token.
 pub(crate) fn lex(text: &str) -> Result<Vec<Token<'_>>, MathError> {
     let b = text.as_bytes();
@@ -92,45 +107,38 @@ pub(crate) fn lex(text: &str) -> Result<Vec<Token<'_>>, MathError> {
                 i = scan_word(text, i);
                 Tok::Ident(&text[start..i])
             }
-            b'*' if b.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                Tok::Caret
-            }
-            b'+' | b'-' | b'*' | b'/' | b'%' | b'^' | b'!' | b'(' | b'[' | b'{' | b')' | b']'
-            | b'}' | b',' | b';' | b'.' | b'?' | b'=' => {
-                i += 1;
-                match c {
-                    b'+' => Tok::Plus,
-                    b'-' => Tok::Minus,
-                    b'*' => Tok::Star,
-                    b'/' => Tok::Slash,
-                    b'%' => Tok::Percent,
-                    b'^' => Tok::Caret,
-                    b'!' => Tok::Bang,
-                    b'(' | b'[' | b'{' => Tok::LParen,
-                    b')' | b']' | b'}' => Tok::RParen,
-                    b',' | b';' => Tok::Comma,
-                    b'.' => Tok::Dot,
-                    b'?' => Tok::Question,
-                    _ => Tok::Equals,
-                }
-            }
             _ => {
-                let ch = text[i..].chars().next().unwrap_or('\u{fffd}');
-                i += ch.len_utf8();
-                match ch {
-                    '×' | '·' | '∙' | '⋅' => Tok::Star,
-                    '÷' | '∕' => Tok::Slash,
-                    '−' | '–' => Tok::Minus,
-                    'π' => Tok::Ident("pi"),
-                    '√' => Tok::Ident("sqrt"),
-                    '？' => Tok::Question,
-                    c if c.is_whitespace() => continue,
-                    c => {
-                        return Err(MathError::parse(
-                            format!("unexpected character '{c}'"),
-                            start,
-                        ))
+                let rest = &text[i..];
+                if let Some((op, spelling)) = operators::operator_at(rest) {
+                    i += spelling.len();
+                    op_token(op)
+                } else if let len @ 1.. = operators::superscript_len(rest) {
+                    // An exponent: `3²` lexes as `3 ^ 2`.
+                    out.push(Token {
+                        tok: Tok::Caret,
+                        pos: start,
+                    });
+                    i += len;
+                    Tok::Num(&text[start..i])
+                } else {
+                    let ch = rest.chars().next().unwrap_or('\u{fffd}');
+                    i += ch.len_utf8();
+                    match ch {
+                        '%' => Tok::Percent,
+                        '!' => Tok::Bang,
+                        ',' | ';' => Tok::Comma,
+                        '.' => Tok::Dot,
+                        '?' | '？' => Tok::Question,
+                        '=' => Tok::Equals,
+                        'π' => Tok::Ident("pi"),
+                        '√' => Tok::Ident("sqrt"),
+                        c if c.is_whitespace() => continue,
+                        c => {
+                            return Err(MathError::parse(
+                                format!("unexpected character '{c}'"),
+                                start,
+                            ))
+                        }
                     }
                 }
             }
@@ -241,6 +249,25 @@ mod tests {
         assert_eq!(
             kinds("1_000 5."),
             [Tok::Num("1_000"), Tok::Num("5"), Tok::Dot]
+        );
+    }
+
+    #[test]
+    fn lexes_every_shared_spelling_and_superscripts() {
+        for &(spelling, op) in operators::SPELLINGS {
+            assert_eq!(kinds(spelling), [op_token(op)], "{spelling}");
+        }
+        assert_eq!(
+            kinds("3²+2¹⁰"),
+            [
+                Tok::Num("3"),
+                Tok::Caret,
+                Tok::Num("²"),
+                Tok::Plus,
+                Tok::Num("2"),
+                Tok::Caret,
+                Tok::Num("¹⁰"),
+            ]
         );
     }
 

@@ -29,6 +29,7 @@ mod budget;
 mod error;
 mod lexer;
 mod number;
+mod operators;
 mod parser;
 pub mod parts;
 mod primes;

@@ -23,6 +23,7 @@ use num_rational::BigRational;
 
 use super::lexer::{Tok, Token};
 use super::number::{check_digits, Num};
+use super::operators;
 use super::{Limits, MathError};
 
 /// Nesting deeper than this is refused whatever [`Limits::max_depth`] says,
@@ -504,6 +505,14 @@ fn finish_chain(first: Node, mut chain: Vec<(BinOp, Node)>) -> Node {
 /// Converts a numeric literal. Decimals are exact (`0.1` is 1/10); a decimal
 /// exponent is applied at evaluation time (it may be large).
 fn literal(s: &str, pos: usize, max_digits: usize) -> Result<Node, MathError> {
+    // A superscript exponent (`²` in `3²`) is read as its ASCII digits.
+    let ascii;
+    let s = if s.is_ascii() {
+        s
+    } else {
+        ascii = operators::superscript_to_ascii(s);
+        ascii.as_str()
+    };
     if s.len() <= 18 && s.bytes().all(|c| c.is_ascii_digit()) {
         let v = s
             .bytes()

@@ -72,6 +72,42 @@ fn precedence_and_associativity() {
 }
 
 #[test]
+fn operator_spellings() {
+    let cases = [
+        ("3²", "9"),
+        ("2³ + 1", "9"),
+        ("2¹⁰", "1024"),
+        ("-3²", "-9"),
+        ("2^3²", "512"),
+        ("6 × 7", "42"),
+        ("6·7", "42"),
+        ("8 ÷ 2", "4"),
+        ("5 − 3", "2"),
+        ("2 ** 3", "8"),
+    ];
+    for (input, want) in cases {
+        assert_eq!(eval(input), want, "input {input}");
+    }
+    assert_eq!(
+        answer("3²").map(|a| a.text).ok().as_deref(),
+        Some("3^2 = 9")
+    );
+    // Every spelling of the table that the equation lexer shares.
+    for &(spelling, op) in operators::SPELLINGS {
+        let (input, want) = match op {
+            operators::Op::Add => (format!("4 {spelling} 2"), "6"),
+            operators::Op::Sub => (format!("4 {spelling} 2"), "2"),
+            operators::Op::Mul => (format!("4 {spelling} 2"), "8"),
+            operators::Op::Div => (format!("4 {spelling} 2"), "2"),
+            operators::Op::Pow => (format!("4 {spelling} 2"), "16"),
+            operators::Op::Open => (format!("{spelling}4 + 2) * 2"), "12"),
+            operators::Op::Close => (format!("(4 + 2{spelling} * 2"), "12"),
+        };
+        assert_eq!(eval(&input), want, "input {input}");
+    }
+}
+
+#[test]
 fn exact_numbers() {
     assert_eq!(
         eval("2^200"),

@@ -1,47 +1,50 @@
+use super::method::Method;
 use a2a::{
-    CancelTaskRequest, GetTaskRequest, JsonRpcId, ListTasksRequest, SendMessageRequest,
-    SubscribeToTaskRequest,
+    CancelTaskRequest, GetTaskRequest, ListTasksRequest, SendMessageRequest, SubscribeToTaskRequest,
 };
 use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// One decoded A2A call: what the HTTP adapter hands to the tower stack.
+/// One decoded A2A call: what every binding hands to the tower stack.
 ///
 /// Decoding happens once, at the edge; layers and the core service see typed
-/// data only. `A2ARequest` is `Clone` so retry and cache layers can use it.
+/// data only, and nothing of the binding it came from (the JSON-RPC id stays
+/// with the JSON-RPC adapter). `A2ARequest` is `Clone` so retry and cache
+/// layers can use it.
 ///
 /// ```
-/// use abacus::protocol::{A2ARequest, Call, JsonRpcId};
+/// use abacus::protocol::{A2ARequest, Call, Method};
 /// use abacus::protocol::types::GetTaskRequest;
 ///
-/// let req = A2ARequest::new(
-///     JsonRpcId::Number(1),
-///     Call::GetTask(GetTaskRequest { id: "t-1".into(), history_length: None, tenant: None }),
-/// );
-/// assert_eq!(req.call.method(), "GetTask");
+/// let req = A2ARequest::new(Call::GetTask(GetTaskRequest {
+///     id: "t-1".into(),
+///     history_length: None,
+///     tenant: None,
+/// }));
+/// assert_eq!(req.call.method(), Method::GetTask);
 /// ```
 #[derive(Debug, Clone)]
 pub struct A2ARequest {
-    /// The JSON-RPC id, echoed in every reply and every stream event.
-    pub id: JsonRpcId,
     /// The method and its typed parameters.
     pub call: Call,
-    /// Transport-level facts about the request.
+    /// What the binding knows about the request besides the call.
     pub meta: RequestMeta,
 }
 
 impl A2ARequest {
     /// A request with default metadata.
-    pub fn new(id: JsonRpcId, call: Call) -> Self {
+    pub fn new(call: Call) -> Self {
         Self {
-            id,
             call,
             meta: RequestMeta::default(),
         }
     }
 }
 
-/// Facts from the transport that layers may use.
+/// What every binding knows about a request besides the call itself, filled
+/// the same way by all of them (see `abacus::http::request_meta`).
 ///
 /// ```
 /// use abacus::protocol::RequestMeta;
@@ -49,28 +52,73 @@ impl A2ARequest {
 ///
 /// let meta = RequestMeta { timeout: Some(Duration::from_secs(2)), ..Default::default() };
 /// assert!(meta.timeout.is_some());
+/// assert!(meta.principal.is_anonymous());
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct RequestMeta {
-    /// A per-request deadline asked for by the client (`A2A-Timeout-Ms` header
-    /// or `metadata.timeoutMs`), honoured by the timeout layer up to its maximum.
-    pub timeout: Option<Duration>,
-    /// Server-assigned request id used in logs.
+    /// Server-assigned request id, for logs.
     pub request_id: u64,
+    /// The deadline the client asked for with the `X-Timeout-Ms` header
+    /// (milliseconds). The timeout layer honours it up to its configured
+    /// maximum.
+    pub timeout: Option<Duration>,
+    /// The `A2A-Version` header, trimmed; `None` when absent.
+    pub version: Option<String>,
+    /// The extension URIs of the `A2A-Extensions` header.
+    pub extensions: Vec<String>,
+    /// The tenant the call addresses (from its parameters or the binding's path).
+    pub tenant: Option<String>,
+    /// The client's address, when the transport knows it.
+    pub peer: Option<SocketAddr>,
+    /// Who is calling, as authenticated by the edge.
+    pub principal: Principal,
 }
 
-/// The JSON-RPC methods of the A2A v1.0 binding with their typed parameters.
+/// The authenticated caller of a request. Anonymous unless an
+/// authentication layer has established who is calling.
 ///
 /// ```
-/// use abacus::protocol::Call;
-/// assert!(Call::from_method_name("SendStreamingMessage").is_some());
-/// assert!(Call::from_method_name("message/send").is_none());
+/// use abacus::protocol::Principal;
+/// assert!(Principal::default().is_anonymous());
+/// let alice = Principal::new("alice");
+/// assert_eq!(alice.subject(), Some("alice"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Principal {
+    subject: Option<Arc<str>>,
+}
+
+impl Principal {
+    /// The caller known by `subject` (a user, a key name, a certificate subject).
+    pub fn new(subject: impl Into<Arc<str>>) -> Self {
+        Principal {
+            subject: Some(subject.into()),
+        }
+    }
+
+    /// True when nobody was authenticated.
+    pub fn is_anonymous(&self) -> bool {
+        self.subject.is_none()
+    }
+
+    /// The authenticated subject.
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+}
+
+/// The A2A v1.0 operations with their typed parameters.
+///
+/// ```
+/// use abacus::protocol::{Call, Method};
+/// assert_eq!(Method::from_name("SendStreamingMessage"), Some(Method::SendStreamingMessage));
+/// assert!(Method::from_name("message/send").is_none());
 /// ```
 #[derive(Debug, Clone)]
 pub enum Call {
     /// `SendMessage`.
     SendMessage(SendMessageRequest),
-    /// `SendStreamingMessage` (answered with SSE).
+    /// `SendStreamingMessage` (answered with a stream).
     SendStreamingMessage(SendMessageRequest),
     /// `GetTask`.
     GetTask(GetTaskRequest),
@@ -78,55 +126,32 @@ pub enum Call {
     ListTasks(ListTasksRequest),
     /// `CancelTask`.
     CancelTask(CancelTaskRequest),
-    /// `SubscribeToTask` (answered with SSE).
+    /// `SubscribeToTask` (answered with a stream).
     SubscribeToTask(SubscribeToTaskRequest),
-    /// One of the four push-notification config methods, by name, with raw params.
-    PushConfig(&'static str, Value),
+    /// One of the four push-notification config methods, with raw params.
+    PushConfig(Method, Value),
     /// `GetExtendedAgentCard`.
     GetExtendedAgentCard,
 }
 
-/// The method names of the binding, in one place.
-pub(crate) const METHODS: [&str; 11] = [
-    "SendMessage",
-    "SendStreamingMessage",
-    "GetTask",
-    "ListTasks",
-    "CancelTask",
-    "SubscribeToTask",
-    "CreateTaskPushNotificationConfig",
-    "GetTaskPushNotificationConfig",
-    "ListTaskPushNotificationConfigs",
-    "DeleteTaskPushNotificationConfig",
-    "GetExtendedAgentCard",
-];
-
 impl Call {
-    /// The JSON-RPC method name.
-    pub fn method(&self) -> &'static str {
+    /// The operation.
+    pub fn method(&self) -> Method {
         match self {
-            Call::SendMessage(_) => "SendMessage",
-            Call::SendStreamingMessage(_) => "SendStreamingMessage",
-            Call::GetTask(_) => "GetTask",
-            Call::ListTasks(_) => "ListTasks",
-            Call::CancelTask(_) => "CancelTask",
-            Call::SubscribeToTask(_) => "SubscribeToTask",
-            Call::PushConfig(name, _) => name,
-            Call::GetExtendedAgentCard => "GetExtendedAgentCard",
+            Call::SendMessage(_) => Method::SendMessage,
+            Call::SendStreamingMessage(_) => Method::SendStreamingMessage,
+            Call::GetTask(_) => Method::GetTask,
+            Call::ListTasks(_) => Method::ListTasks,
+            Call::CancelTask(_) => Method::CancelTask,
+            Call::SubscribeToTask(_) => Method::SubscribeToTask,
+            Call::PushConfig(method, _) => *method,
+            Call::GetExtendedAgentCard => Method::GetExtendedAgentCard,
         }
-    }
-
-    /// The interned method name if `name` is a method of the binding.
-    pub fn from_method_name(name: &str) -> Option<&'static str> {
-        METHODS.iter().copied().find(|m| *m == name)
     }
 
     /// True for the methods answered with an event stream.
     pub fn is_streaming(&self) -> bool {
-        matches!(
-            self,
-            Call::SendStreamingMessage(_) | Call::SubscribeToTask(_)
-        )
+        self.method().is_streaming()
     }
 
     /// The message of a send call.
@@ -135,5 +160,19 @@ impl Call {
             Call::SendMessage(r) | Call::SendStreamingMessage(r) => Some(&r.message),
             _ => None,
         }
+    }
+
+    /// The tenant named in the call's parameters.
+    pub fn tenant(&self) -> Option<&str> {
+        let tenant = match self {
+            Call::SendMessage(r) | Call::SendStreamingMessage(r) => &r.tenant,
+            Call::GetTask(r) => &r.tenant,
+            Call::ListTasks(r) => &r.tenant,
+            Call::CancelTask(r) => &r.tenant,
+            Call::SubscribeToTask(r) => &r.tenant,
+            Call::PushConfig(_, params) => return params.get("tenant").and_then(Value::as_str),
+            Call::GetExtendedAgentCard => return None,
+        };
+        tenant.as_deref().filter(|t| !t.is_empty())
     }
 }

@@ -1,4 +1,4 @@
-use a2a::{A2AError, JsonRpcId, ListTasksResponse, Message, StreamResponse, Task};
+use a2a::{A2AError, ListTasksResponse, Message, StreamResponse, Task};
 use futures_util::stream::BoxStream;
 use serde::Serialize;
 use serde_json::Value;
@@ -9,51 +9,47 @@ pub type StreamItem = Result<StreamResponse, A2AError>;
 /// The events of a streamed reply. The stream ends after the terminal event.
 pub type EventStream = BoxStream<'static, StreamItem>;
 
-/// What the core service answers: one JSON-RPC reply, or a stream of them.
+/// What the core service answers: one reply, or a stream of events.
+///
+/// It knows nothing of the binding: the JSON-RPC adapter adds the request
+/// id, the SSE and WebSocket adapters frame the events.
 ///
 /// ```
-/// use abacus::protocol::{A2AResponse, JsonRpcId, Reply};
+/// use abacus::protocol::{A2AResponse, Reply};
 /// use abacus::protocol::types::{Message, Part, Role};
 ///
 /// let reply = Reply::Message(Box::new(Message::new(Role::Agent, vec![Part::text("4")])));
-/// let resp = A2AResponse::ok(JsonRpcId::Number(7), reply);
+/// let resp = A2AResponse::ok(reply);
 /// assert!(resp.is_success());
 /// ```
 pub enum A2AResponse {
-    /// A single JSON-RPC reply.
+    /// A single reply.
     Unary(Unary),
-    /// A stream of JSON-RPC replies sharing the request id (SSE, WebSocket).
-    Stream {
-        /// The request id every event carries.
-        id: JsonRpcId,
-        /// The events.
-        events: EventStream,
-    },
+    /// A stream of events (SSE, WebSocket).
+    Stream(EventStream),
 }
 
 impl std::fmt::Debug for A2AResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             A2AResponse::Unary(u) => f.debug_tuple("Unary").field(u).finish(),
-            A2AResponse::Stream { id, .. } => f.debug_struct("Stream").field("id", id).finish(),
+            A2AResponse::Stream(_) => f.write_str("Stream"),
         }
     }
 }
 
 impl A2AResponse {
     /// A successful unary reply.
-    pub fn ok(id: JsonRpcId, reply: Reply) -> Self {
+    pub fn ok(reply: Reply) -> Self {
         A2AResponse::Unary(Unary {
-            id,
             outcome: Ok(reply),
             cached: false,
         })
     }
 
-    /// A unary JSON-RPC error reply.
-    pub fn error(id: JsonRpcId, error: A2AError) -> Self {
+    /// A unary error reply.
+    pub fn error(error: A2AError) -> Self {
         A2AResponse::Unary(Unary {
-            id,
             outcome: Err(error),
             cached: false,
         })
@@ -63,11 +59,11 @@ impl A2AResponse {
     pub fn is_success(&self) -> bool {
         match self {
             A2AResponse::Unary(u) => u.outcome.is_ok(),
-            A2AResponse::Stream { .. } => true,
+            A2AResponse::Stream(_) => true,
         }
     }
 
-    /// The JSON-RPC error code of a unary error reply.
+    /// The A2A error code of a unary error reply.
     pub fn error_code(&self) -> Option<i32> {
         match self {
             A2AResponse::Unary(Unary {
@@ -78,12 +74,10 @@ impl A2AResponse {
     }
 }
 
-/// A unary JSON-RPC reply.
+/// A unary reply.
 #[derive(Debug, Clone)]
 pub struct Unary {
-    /// The request id.
-    pub id: JsonRpcId,
-    /// The `result` or the `error`.
+    /// The result or the error.
     pub outcome: Result<Reply, A2AError>,
     /// Served from the response cache: ids inside must be re-stamped.
     pub cached: bool,

@@ -173,6 +173,7 @@ impl<W> CacheBuilder<W> {
     /// # let _ = b;
     /// ```
     #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn metric_name(mut self, name: impl Into<::metrics::SharedString>) -> Self {
         self.metric_name = name.into();
         self

@@ -174,6 +174,7 @@ impl<C> CircuitBreakerBuilder<C> {
     /// # let _ = b;
     /// ```
     #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn state_metric_name(mut self, name: impl Into<metrics::SharedString>) -> Self {
         self.config.state_metric = name.into();
         self
@@ -190,6 +191,7 @@ impl<C> CircuitBreakerBuilder<C> {
     /// # let _ = b;
     /// ```
     #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn transitions_metric_name(mut self, name: impl Into<metrics::SharedString>) -> Self {
         self.config.transitions_metric = name.into();
         self

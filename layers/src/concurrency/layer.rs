@@ -127,6 +127,7 @@ impl ConcurrencyLimitLayer {
     /// # let _ = layer;
     /// ```
     #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn queue_wait_histogram(mut self, name: impl Into<::metrics::SharedString>) -> Self {
         Arc::make_mut(&mut self.config).wait_histogram = Some(::metrics::Key::from_name(name));
         self

@@ -61,6 +61,7 @@
 mod future;
 mod layer;
 #[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
 pub mod prometheus;
 mod service;
 

@@ -89,6 +89,7 @@ mod unary;
 
 pub use guarded::{GuardedBody, GuardedStream};
 #[cfg(feature = "timeout")]
+#[cfg_attr(docsrs, doc(cfg(feature = "timeout")))]
 pub use timeout::{StreamTimeouts, TimeoutBody, TimeoutStream};
 pub use unary::Unary;
 
@@ -162,6 +163,7 @@ pub trait TrackEnd: Sized {
 /// assert_eq!(n, 7);
 /// ```
 #[cfg(feature = "timeout")]
+#[cfg_attr(docsrs, doc(cfg(feature = "timeout")))]
 pub trait StreamTimeout: Sized {
     /// The response with the timeouts applied.
     type Output;

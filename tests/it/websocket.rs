@@ -1,8 +1,6 @@
 //! The WebSocket `/stream` endpoint with a real client.
 
-mod common;
-
-use common::TestServer;
+use crate::common::TestServer;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -35,7 +33,9 @@ async fn exchange(ws: &mut Ws, frame: &str) -> Vec<Value> {
     frames
 }
 
-fn seed_message(text: &str) -> String {
+/// A `/stream` frame in the older message shape (`"role": "user"`, `"kind"`
+/// parts), which the endpoint still accepts.
+fn legacy_message(text: &str) -> String {
     json!({"message": {"messageId": "ws-test", "role": "user", "parts": [{"kind": "text", "text": text}]}})
         .to_string()
 }
@@ -53,7 +53,7 @@ async fn streams_progress_then_complete_and_survives_bad_frames() {
     let s = TestServer::math().await;
     let mut ws = connect(&s).await;
 
-    let fib = exchange(&mut ws, &seed_message("fibonacci 30")).await;
+    let fib = exchange(&mut ws, &legacy_message("fibonacci 30")).await;
     assert_eq!(fib.last().unwrap()["type"], "complete", "{fib:?}");
     assert!(fib
         .iter()
@@ -84,7 +84,7 @@ async fn streams_progress_then_complete_and_survives_bad_frames() {
         "progress lines expected: {texts:?}"
     );
 
-    let err = exchange(&mut ws, &seed_message("1/0")).await;
+    let err = exchange(&mut ws, &legacy_message("1/0")).await;
     assert_eq!(err.last().unwrap()["type"], "error");
     assert!(err.last().unwrap()["error"]
         .as_str()

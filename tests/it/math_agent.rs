@@ -1,20 +1,13 @@
 //! The math agent over HTTP: exact answers, limits, cancel, and the stack
 //! around it (cache, timeout, overload).
 
-mod common;
-
+use crate::common::{eventually, rpc, send_body, task_state, texts, TestServer};
 use abacus::stack::StackConfig;
-use common::{send_body, task_state, texts, TestServer};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 /// A 60-digit semiprime: two 30-digit primes. Pollard rho needs far longer
 /// than any test deadline, so the computation is still running when we act.
 const HARD: &str = "671998030559713968361666935769282348564453734211131263736711";
-
-fn rpc(method: &str, params: Value) -> String {
-    json!({"jsonrpc": "2.0", "id": 9, "method": method, "params": params}).to_string()
-}
 
 async fn ask(s: &TestServer, q: &str) -> Value {
     let (status, r) = s.post_json(&send_body("SendMessage", q)).await;
@@ -91,6 +84,39 @@ async fn bad_math_ends_the_task_with_the_reason() {
     s.stop().await;
 }
 
+/// The value of `a2a_math_errors_total{kind}` in a Prometheus scrape.
+fn math_errors(scrape: &str, kind: &str) -> Option<f64> {
+    let series = format!("a2a_math_errors_total{{kind=\"{kind}\"}} ");
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn math_errors_have_their_own_metric_with_every_kind_registered() {
+    let s = TestServer::math().await;
+    let prometheus = abacus::telemetry::prometheus().expect("no other recorder in this test");
+    let before = prometheus.render();
+    for kind in abacus::math::MathError::KINDS {
+        assert!(
+            math_errors(&before, kind).is_some(),
+            "{kind} not registered"
+        );
+    }
+    let r = ask(&s, "1/0").await;
+    assert_eq!(task_state(&r), "TASK_STATE_FAILED", "{r}");
+    let after = prometheus.render();
+    let counted = |scrape: &str| math_errors(scrape, "division_by_zero").unwrap_or(0.0);
+    assert!(counted(&after) >= counted(&before) + 1.0, "{after}");
+    // The JSON-RPC error metric keeps to JSON-RPC reasons.
+    assert!(
+        !after.contains("error_type=\"division_by_zero\""),
+        "{after}"
+    );
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn a_question_that_is_not_math_asks_for_input_in_the_same_task() {
     let s = TestServer::math().await;
@@ -120,15 +146,10 @@ async fn cancel_stops_a_running_computation() {
     assert_eq!(s.core.running_tasks(), 1);
     let (_, c) = s.post_json(&rpc("CancelTask", json!({"id": id}))).await;
     assert_eq!(c["result"]["status"]["state"], "TASK_STATE_CANCELED", "{c}");
-    let mut stopped = false;
-    for _ in 0..200 {
-        if s.core.running_tasks() == 0 {
-            stopped = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(stopped, "the canceled computation kept running");
+    assert!(
+        eventually(|| s.core.running_tasks() == 0).await,
+        "the canceled computation kept running"
+    );
     let (_, g) = s.post_json(&rpc("GetTask", json!({"id": id}))).await;
     assert_eq!(g["result"]["status"]["state"], "TASK_STATE_CANCELED");
     s.stop().await;
@@ -151,15 +172,14 @@ async fn repeated_question_is_a_cache_hit_with_fresh_ids() {
         first["result"]["message"]["messageId"]
     );
     // non-deterministic questions are never cached
-    assert_eq!(
-        abacus::stack::cache_key(
-            &abacus::protocol::jsonrpc::decode_request(
-                send_body("SendMessage", "random 5").as_bytes()
-            )
-            .unwrap()
-        ),
-        None
-    );
+    let (_, random) =
+        abacus::protocol::jsonrpc::decode_request(send_body("SendMessage", "random 5").as_bytes())
+            .unwrap();
+    assert_eq!(s.core.reply_cache_key(&random), None);
+    let (_, plain) =
+        abacus::protocol::jsonrpc::decode_request(send_body("SendMessage", "7 * 6").as_bytes())
+            .unwrap();
+    assert!(s.core.reply_cache_key(&plain).is_some());
     s.stop().await;
 }
 
@@ -203,12 +223,7 @@ async fn overload_is_refused_fast_and_clearly() {
     };
     let (a, b) = (slow(), slow());
     // wait until both hold a permit
-    for _ in 0..200 {
-        if s.layers.concurrency_handle().in_flight() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(|| s.layers.concurrency_handle().in_flight() == 2).await;
     assert_eq!(s.layers.concurrency_handle().in_flight(), 2);
     let r = ask(&s, "1 + 1").await;
     assert_eq!(

@@ -512,7 +512,7 @@ async fn ask_agent(ext: ExternalMath, question: &str) -> serde_json::Value {
     let core = abacus::core::Core::builder(agent, abacus::math::MathAgent::card()).build();
     let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "SendMessage",
         "params": {"message": {"messageId": "e", "role": "ROLE_USER", "parts": [{"text": question}]}}});
-    let req = decode_request(body.to_string().as_bytes()).unwrap();
+    let (_, req) = decode_request(body.to_string().as_bytes()).unwrap();
     match core.oneshot(req).await {
         Ok(abacus::protocol::A2AResponse::Unary(u)) => {
             serde_json::to_value(u.outcome.unwrap()).unwrap()

@@ -1,17 +1,10 @@
 //! The real `abacus` binary on a real database: tasks survive `kill -9`,
 //! and readiness follows the database going away and coming back.
 
+use crate::common::{abacus_serve, free_port};
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Proc(Child);
 
@@ -23,20 +16,8 @@ impl Drop for Proc {
 }
 
 async fn start(port: u16, args: &[&str]) -> Proc {
-    let child = Command::new(env!("CARGO_BIN_EXE_abacus"))
-        .arg("serve")
-        .args(["--port", &port.to_string()])
-        // A busy test machine must not make readiness flap.
-        .args([
-            "--health-cpu-max",
-            "100",
-            "--health-memory-max",
-            "100",
-            "--health-disk-max",
-            "100",
-        ])
+    let child = abacus_serve(port)
         .args(args)
-        .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

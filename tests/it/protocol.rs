@@ -1,15 +1,17 @@
 //! Every JSON-RPC method against a real server on 127.0.0.1, and a table of
 //! bad inputs with the exact error each must get.
 
-mod common;
-
+use crate::common::{
+    bound_memory_config, eventually, raw_request, rpc, send_body, task_state, texts, TestServer,
+};
 use abacus::agent::{Agent, RequestContext, TaskUpdater};
 use abacus::card::CardBuilder;
+use abacus::client::ClientError;
 use abacus::protocol::types::{A2AError, Part};
-use common::{send_body, task_state, texts, TestServer};
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 /// Behaviour chosen by the first word of the text.
 struct ScriptAgent;
@@ -47,16 +49,25 @@ async fn script_server() -> TestServer {
     .await
 }
 
-fn rpc(method: &str, params: Value) -> String {
-    json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}).to_string()
-}
-
 /// A task the agent keeps working on until it is canceled; returns its id.
 async fn start_slow_task(s: &TestServer, message_id: &str) -> String {
     let body = json!({"message": {"messageId": message_id, "role": "ROLE_USER", "parts": [{"text": "slow"}]},
                       "configuration": {"returnImmediately": true}});
     let (_, r) = s.post_json(&rpc("SendMessage", body)).await;
     r["result"]["task"]["id"].as_str().unwrap().to_string()
+}
+
+type Events = BoxStream<'static, Result<Value, ClientError>>;
+
+/// A slow task (see [`start_slow_task`]) and a SubscribeToTask stream of it.
+async fn subscribed_slow_task(s: &TestServer, message_id: &str) -> (String, Events) {
+    let id = start_slow_task(s, message_id).await;
+    let events = s
+        .client
+        .stream("SubscribeToTask", json!({"id": id}))
+        .await
+        .unwrap();
+    (id, events)
 }
 
 async fn completed_task(s: &TestServer) -> String {
@@ -163,12 +174,7 @@ async fn cancel_running_task_then_cancel_again_is_not_cancelable() {
     let (_, c2) = s.post_json(&rpc("CancelTask", json!({"id": id}))).await;
     assert_eq!(c2["error"]["code"], -32002);
     // the agent's execution ended
-    for _ in 0..100 {
-        if s.core.running_tasks() == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(|| s.core.running_tasks() == 0).await;
     assert_eq!(s.core.running_tasks(), 0);
     s.stop().await;
 }
@@ -207,12 +213,7 @@ async fn sse_stream_has_task_then_updates_and_ends_at_terminal_state() {
 #[tokio::test]
 async fn subscribe_follows_a_running_task_until_cancel() {
     let s = script_server().await;
-    let id = start_slow_task(&s, "s2").await;
-    let mut events = s
-        .client
-        .stream("SubscribeToTask", json!({"id": id}))
-        .await
-        .unwrap();
+    let (id, mut events) = subscribed_slow_task(&s, "s2").await;
     let first = events.next().await.unwrap().unwrap();
     assert_eq!(first["result"]["task"]["id"], id.as_str());
     s.post_json(&rpc("CancelTask", json!({"id": id}))).await;
@@ -230,24 +231,14 @@ async fn subscribe_follows_a_running_task_until_cancel() {
 #[tokio::test]
 async fn client_disconnect_mid_stream_frees_the_subscription() {
     let s = script_server().await;
-    let id = start_slow_task(&s, "s3").await;
-    let mut events = s
-        .client
-        .stream("SubscribeToTask", json!({"id": id}))
-        .await
-        .unwrap();
+    let (id, mut events) = subscribed_slow_task(&s, "s3").await;
     events.next().await.unwrap().unwrap();
     assert_eq!(s.core.subscribers(&id), 1);
     drop(events); // the client goes away mid-stream
-    let mut freed = false;
-    for _ in 0..200 {
-        if s.core.subscribers(&id) == 0 {
-            freed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(freed, "the server kept the subscription of a gone client");
+    assert!(
+        eventually(|| s.core.subscribers(&id) == 0).await,
+        "the server kept the subscription of a gone client"
+    );
     // the task itself still runs and can be canceled
     let (_, c) = s.post_json(&rpc("CancelTask", json!({"id": id}))).await;
     assert_eq!(c["result"]["status"]["state"], "TASK_STATE_CANCELED");
@@ -257,14 +248,7 @@ async fn client_disconnect_mid_stream_frees_the_subscription() {
 #[tokio::test]
 async fn agent_card_is_cached_and_advertises_the_real_url() {
     let s = script_server().await;
-    let (status, card) = s
-        .request(
-            "GET",
-            "/.well-known/agent-card.json",
-            Default::default(),
-            &[],
-        )
-        .await;
+    let (status, card) = s.get_json("/.well-known/agent-card.json").await;
     assert_eq!(status, 200);
     assert_eq!(card["supportedInterfaces"][0]["url"], s.url.as_str());
     assert_eq!(card["supportedInterfaces"][0]["protocolBinding"], "JSONRPC");
@@ -519,9 +503,9 @@ async fn bad_inputs_get_exact_errors() {
             "{name}: no message"
         );
     }
-    let (status, _) = s.request("GET", "/", Default::default(), &[]).await;
+    let (status, _) = s.get_json("/").await;
     assert_eq!(status, 405, "GET / is not allowed");
-    let (status, _) = s.request("GET", "/nope", Default::default(), &[]).await;
+    let (status, _) = s.get_json("/nope").await;
     assert_eq!(status, 404);
     let (status, _) = s
         .request(
@@ -538,34 +522,39 @@ async fn bad_inputs_get_exact_errors() {
     s.stop().await;
 }
 
-/// Counts its calls and answers with a direct message.
-struct Counting(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+/// Counts its calls and answers with a direct message; lets the response
+/// cache key its replies by text when `cacheable`.
+struct Counting {
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    cacheable: bool,
+}
 
 #[async_trait::async_trait]
 impl Agent for Counting {
     async fn execute(&self, _: RequestContext, up: TaskUpdater) -> Result<(), A2AError> {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         up.reply(up.agent_message(vec![Part::text("same text, other answer")]))
             .await
     }
+
+    fn cache_key(&self, message: &abacus::protocol::types::Message) -> Option<String> {
+        self.cacheable
+            .then(|| abacus::agent::text_cache_key(message))
+            .flatten()
+    }
 }
 
-async fn calls_for_two_identical_messages(cache_replies: bool) -> usize {
+async fn calls_for_two_identical_messages(cacheable: bool) -> usize {
     let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (listener, config) = bound_memory_config().await;
     let addr = listener.local_addr().unwrap();
-    let config = abacus::config::Config {
-        port: addr.port(),
-        store_kind: abacus::store::StoreKind::Memory,
-        ..Default::default()
-    };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = abacus::Server::new(
-        Counting(calls.clone()),
-        CardBuilder::new("count", "counts").build(),
-    )
-    .config(config)
-    .cache_replies(cache_replies);
+    let agent = Counting {
+        calls: calls.clone(),
+        cacheable,
+    };
+    let server =
+        abacus::Server::new(agent, CardBuilder::new("count", "counts").build()).config(config);
     let handle = tokio::spawn(server.run_on(listener, async move {
         let _ = rx.await;
     }));
@@ -591,4 +580,63 @@ async fn replies_are_cached_only_for_agents_that_allow_it() {
     // decides by messageId): its replies are never served from the cache.
     assert_eq!(calls_for_two_identical_messages(false).await, 2);
     assert_eq!(calls_for_two_identical_messages(true).await, 1);
+}
+
+#[tokio::test]
+async fn not_found_and_method_not_allowed_come_from_the_route_table() {
+    let s = TestServer::math().await;
+    let cases = [
+        ("GET", "", 405, Some("POST")),
+        (
+            "DELETE",
+            ".well-known/agent-card.json",
+            405,
+            Some("GET, HEAD"),
+        ),
+        ("POST", "stream", 405, Some("GET")),
+        ("GET", "nope", 404, None),
+        ("GET", "tasks/t-1", 404, None),
+    ];
+    for (method, path, status, allow) in cases {
+        let url = format!("{}{path}", s.url);
+        let (got, headers, _) = raw_request(&url, method, Bytes::new(), &[]).await;
+        assert_eq!(got, status, "{method} /{path}");
+        assert_eq!(
+            headers.get("allow").map(|v| v.to_str().unwrap()),
+            allow,
+            "{method} /{path}"
+        );
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn http_options_set_by_the_user_are_not_overwritten_by_the_config() {
+    let (listener, config) = bound_memory_config().await;
+    let addr = listener.local_addr().unwrap();
+    assert!(config.max_body_bytes > 4096);
+    let opts = abacus::http::HttpOptions {
+        max_body_bytes: 1024,
+        ..Default::default()
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = abacus::Server::new(
+        ScriptAgent,
+        CardBuilder::new("script", "test agent").build(),
+    )
+    .config(config)
+    .http_options(opts);
+    let handle = tokio::spawn(server.run_on(listener, async move {
+        let _ = rx.await;
+    }));
+    let url = format!("http://{addr}/");
+    let headers = [("content-type", "application/json"), ("a2a-version", "1.0")];
+    let big = send_body("SendMessage", &"x".repeat(2000));
+    let (status, _, _) = raw_request(&url, "POST", Bytes::from(big), &headers).await;
+    assert_eq!(status, 413);
+    // the health routes are still added to the user's options
+    let (status, _, _) = raw_request(&format!("{url}health"), "GET", Bytes::new(), &[]).await;
+    assert_eq!(status, 200);
+    let _ = tx.send(());
+    handle.await.unwrap().unwrap();
 }

@@ -1,0 +1,307 @@
+//! Error codes and how every binding reports them: one table from the A2A
+//! error code to its reason, HTTP status and gRPC status, and
+//! [`ToRpcError`], which gives the layers' typed errors their A2A codes.
+
+use a2a::{error_code, A2AError};
+use abacus_layers::cache::CacheError;
+use abacus_layers::circuit_breaker::CircuitBreakerError;
+use abacus_layers::concurrency::ConcurrencyLimitError;
+use abacus_layers::retry::RetryError;
+use abacus_layers::timeout::{Elapsed, TimeoutError};
+use http::StatusCode;
+use std::convert::Infallible;
+
+/// JSON-RPC codes of this server's own failures, in the implementation-defined
+/// server-error range (-32000 to -32099) outside the codes A2A assigns.
+pub mod server_error {
+    /// The request ran past its deadline (timeout layer).
+    pub const TIMEOUT: i32 = -32060;
+    /// Too many requests in flight; retry later (concurrency layer).
+    pub const OVERLOADED: i32 = -32061;
+    /// A dependency is failing and its circuit breaker is open.
+    pub const UNAVAILABLE: i32 = -32062;
+}
+
+/// How one error code is reported on each binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorKind {
+    /// The JSON-RPC error code.
+    pub code: i32,
+    /// The upper-case reason (`ErrorInfo.reason`, the metric label).
+    pub reason: &'static str,
+    /// The HTTP status of the HTTP+JSON binding.
+    pub http_status: StatusCode,
+    /// The gRPC status code name.
+    pub grpc_status: &'static str,
+}
+
+const fn kind(
+    code: i32,
+    reason: &'static str,
+    http_status: StatusCode,
+    grpc_status: &'static str,
+) -> ErrorKind {
+    ErrorKind {
+        code,
+        reason,
+        http_status,
+        grpc_status,
+    }
+}
+
+/// Every error code this server sends, with its mapping on each binding
+/// (the A2A specification's error table, then the server's own codes).
+pub const ERROR_KINDS: [ErrorKind; 17] = [
+    kind(
+        error_code::TASK_NOT_FOUND,
+        "TASK_NOT_FOUND",
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+    ),
+    kind(
+        error_code::TASK_NOT_CANCELABLE,
+        "TASK_NOT_CANCELABLE",
+        StatusCode::CONFLICT,
+        "FAILED_PRECONDITION",
+    ),
+    kind(
+        error_code::PUSH_NOTIFICATION_NOT_SUPPORTED,
+        "PUSH_NOTIFICATION_NOT_SUPPORTED",
+        StatusCode::BAD_REQUEST,
+        "UNIMPLEMENTED",
+    ),
+    kind(
+        error_code::UNSUPPORTED_OPERATION,
+        "UNSUPPORTED_OPERATION",
+        StatusCode::BAD_REQUEST,
+        "UNIMPLEMENTED",
+    ),
+    kind(
+        error_code::CONTENT_TYPE_NOT_SUPPORTED,
+        "CONTENT_TYPE_NOT_SUPPORTED",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "INVALID_ARGUMENT",
+    ),
+    kind(
+        error_code::INVALID_AGENT_RESPONSE,
+        "INVALID_AGENT_RESPONSE",
+        StatusCode::BAD_GATEWAY,
+        "INTERNAL",
+    ),
+    kind(
+        error_code::EXTENDED_CARD_NOT_CONFIGURED,
+        "EXTENDED_AGENT_CARD_NOT_CONFIGURED",
+        StatusCode::BAD_REQUEST,
+        "FAILED_PRECONDITION",
+    ),
+    kind(
+        error_code::EXTENSION_SUPPORT_REQUIRED,
+        "EXTENSION_SUPPORT_REQUIRED",
+        StatusCode::BAD_REQUEST,
+        "FAILED_PRECONDITION",
+    ),
+    kind(
+        error_code::VERSION_NOT_SUPPORTED,
+        "VERSION_NOT_SUPPORTED",
+        StatusCode::BAD_REQUEST,
+        "UNIMPLEMENTED",
+    ),
+    kind(
+        error_code::PARSE_ERROR,
+        "PARSE_ERROR",
+        StatusCode::BAD_REQUEST,
+        "INVALID_ARGUMENT",
+    ),
+    kind(
+        error_code::INVALID_REQUEST,
+        "INVALID_REQUEST",
+        StatusCode::BAD_REQUEST,
+        "INVALID_ARGUMENT",
+    ),
+    kind(
+        error_code::METHOD_NOT_FOUND,
+        "METHOD_NOT_FOUND",
+        StatusCode::NOT_FOUND,
+        "UNIMPLEMENTED",
+    ),
+    kind(
+        error_code::INVALID_PARAMS,
+        "INVALID_PARAMS",
+        StatusCode::BAD_REQUEST,
+        "INVALID_ARGUMENT",
+    ),
+    kind(
+        error_code::INTERNAL_ERROR,
+        "INTERNAL_ERROR",
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL",
+    ),
+    kind(
+        server_error::TIMEOUT,
+        "DEADLINE_EXCEEDED",
+        StatusCode::GATEWAY_TIMEOUT,
+        "DEADLINE_EXCEEDED",
+    ),
+    kind(
+        server_error::OVERLOADED,
+        "OVERLOADED",
+        StatusCode::SERVICE_UNAVAILABLE,
+        "RESOURCE_EXHAUSTED",
+    ),
+    kind(
+        server_error::UNAVAILABLE,
+        "UNAVAILABLE",
+        StatusCode::SERVICE_UNAVAILABLE,
+        "UNAVAILABLE",
+    ),
+];
+
+/// The row of `code`; codes outside the table are internal errors.
+///
+/// ```
+/// use abacus::protocol::error_kind;
+/// assert_eq!(error_kind(-32001).http_status, http::StatusCode::NOT_FOUND);
+/// assert_eq!(error_kind(-1).reason, "INTERNAL_ERROR");
+/// ```
+pub fn error_kind(code: i32) -> &'static ErrorKind {
+    ERROR_KINDS
+        .iter()
+        .find(|k| k.code == code)
+        .unwrap_or(&ERROR_KINDS[INTERNAL_ROW])
+}
+
+/// The row of `INTERNAL_ERROR` in [`ERROR_KINDS`] (a test checks it).
+const INTERNAL_ROW: usize = 13;
+
+/// A short upper-case name for an error code (`TASK_NOT_FOUND`, `OVERLOADED`).
+///
+/// ```
+/// assert_eq!(abacus::protocol::error_reason(-32001), "TASK_NOT_FOUND");
+/// assert_eq!(abacus::protocol::error_reason(abacus::protocol::server_error::TIMEOUT), "DEADLINE_EXCEEDED");
+/// ```
+pub fn error_reason(code: i32) -> &'static str {
+    error_kind(code).reason
+}
+
+/// Maps an error of the stack to the A2A error the client gets.
+///
+/// The layers know nothing of A2A; this is where their errors get codes.
+///
+/// ```
+/// use abacus::protocol::ToRpcError;
+/// use abacus_layers::concurrency::ConcurrencyLimitError;
+/// let e: ConcurrencyLimitError<std::convert::Infallible> = ConcurrencyLimitError::Overloaded;
+/// assert_eq!(e.to_rpc_error().code, abacus::protocol::server_error::OVERLOADED);
+/// ```
+pub trait ToRpcError {
+    /// The A2A error.
+    fn to_rpc_error(&self) -> A2AError;
+}
+
+impl ToRpcError for Infallible {
+    fn to_rpc_error(&self) -> A2AError {
+        match *self {}
+    }
+}
+
+impl ToRpcError for A2AError {
+    fn to_rpc_error(&self) -> A2AError {
+        self.clone()
+    }
+}
+
+impl ToRpcError for tower::BoxError {
+    fn to_rpc_error(&self) -> A2AError {
+        rpc_error_for_ref(self.as_ref())
+    }
+}
+
+/// [`ToRpcError`] for an error known only as `dyn Error`: an [`A2AError`]
+/// inside keeps its code, anything else is an internal error.
+///
+/// ```
+/// let e: tower::BoxError = "disk on fire".into();
+/// assert_eq!(abacus::protocol::rpc_error_for_ref(e.as_ref()).code, -32603);
+/// ```
+pub fn rpc_error_for_ref(e: &(dyn std::error::Error + Send + Sync + 'static)) -> A2AError {
+    if let Some(a2a) = e.downcast_ref::<A2AError>() {
+        return a2a.clone();
+    }
+    A2AError::internal(format!("internal error: {e}"))
+}
+
+/// The error of a request that ran past its deadline.
+pub(crate) fn timeout_error(e: &Elapsed) -> A2AError {
+    A2AError::new(server_error::TIMEOUT, format!("request timed out: {e}"))
+}
+
+impl<E: ToRpcError> ToRpcError for ConcurrencyLimitError<E> {
+    fn to_rpc_error(&self) -> A2AError {
+        match self {
+            ConcurrencyLimitError::Overloaded => A2AError::new(
+                server_error::OVERLOADED,
+                "server overloaded: too many requests in flight; retry later",
+            ),
+            ConcurrencyLimitError::Inner(e) => e.to_rpc_error(),
+        }
+    }
+}
+
+impl<E: ToRpcError> ToRpcError for TimeoutError<E> {
+    fn to_rpc_error(&self) -> A2AError {
+        match self {
+            TimeoutError::Elapsed(e) => timeout_error(e),
+            TimeoutError::Inner(e) => e.to_rpc_error(),
+        }
+    }
+}
+
+impl<E: ToRpcError> ToRpcError for CacheError<E> {
+    fn to_rpc_error(&self) -> A2AError {
+        match self {
+            CacheError::Inner(e) => e.to_rpc_error(),
+            CacheError::Shared(e) => e.to_rpc_error(),
+        }
+    }
+}
+
+impl<E: ToRpcError> ToRpcError for CircuitBreakerError<E> {
+    fn to_rpc_error(&self) -> A2AError {
+        match self {
+            CircuitBreakerError::Open => A2AError::new(
+                server_error::UNAVAILABLE,
+                "service unavailable: failing dependency, circuit breaker open; retry later",
+            ),
+            CircuitBreakerError::Inner(e) => e.to_rpc_error(),
+        }
+    }
+}
+
+impl<E: ToRpcError> ToRpcError for RetryError<E> {
+    fn to_rpc_error(&self) -> A2AError {
+        match self {
+            RetryError::Inner(e) => e.to_rpc_error(),
+            RetryError::Exhausted { error, .. } => error.to_rpc_error(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_agrees_with_the_official_reasons_and_has_no_duplicates() {
+        for (i, k) in ERROR_KINDS.iter().enumerate() {
+            assert!(
+                ERROR_KINDS[..i].iter().all(|o| o.code != k.code),
+                "{}",
+                k.reason
+            );
+            if !(-32099..=-32060).contains(&k.code) {
+                assert_eq!(a2a::error_reason(k.code), k.reason);
+            }
+        }
+        assert_eq!(ERROR_KINDS[INTERNAL_ROW].code, error_code::INTERNAL_ERROR);
+    }
+}

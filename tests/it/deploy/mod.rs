@@ -1,0 +1,25 @@
+//! The deployment manifests against the real `abacus` binary.
+//!
+//! Parses every YAML document under `deploy/k8s/*.yaml`,
+//! `deploy/prometheus/*.yml` and `docker-compose.yml`, collects every probe
+//! path and port, container port, Service target port, scrape endpoint,
+//! environment variable and alert-rule metric they reference, then checks
+//! each against the binary: its `--help` (flags, defaults, environment
+//! variables) and a running `abacus serve` (probe paths answer 200, `/metrics`
+//! answers on both listeners and exposes every metric the alerts use).
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The container (k8s) and service (compose) that runs abacus.
+const CONTAINER: &str = "abacus";
+/// The metrics listener's port everywhere in the docs (README, Dockerfile `EXPOSE`).
+const METRICS_PORT: u16 = 8090;
+/// Set in the manifests but not read through clap: the logging filter reads it.
+const EXEMPT_ENV: &[&str] = &["RUST_LOG"];
+/// Metrics the alerts use that Prometheus itself produces.
+const EXEMPT_METRICS: &[&str] = &["up"];
+
+mod binary;
+mod checks;
+mod manifests;
+mod promql;

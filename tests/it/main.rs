@@ -1,0 +1,12 @@
+//! Integration tests of the abacus crate (one binary, one module per area).
+
+mod common;
+
+mod deploy;
+mod examples;
+mod external;
+mod math_agent;
+mod persistence;
+mod protocol;
+mod readme;
+mod websocket;
