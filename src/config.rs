@@ -29,8 +29,6 @@ pub mod defaults {
     pub const MEMORY_CAPACITY: usize = 10_000;
     /// `--memory-ttl-secs`.
     pub const MEMORY_TTL_SECS: u64 = 3600;
-    /// `--history-retention`.
-    pub const HISTORY_RETENTION: usize = 100_000;
     /// `--sqlite-sync`.
     pub const SQLITE_SYNC: SqliteSync = SqliteSync::Normal;
     /// `--health-cpu-max`, percent.
@@ -83,6 +81,8 @@ pub mod defaults {
     pub const EXTERNAL_TIMEOUT_MS: u64 = 3000;
     /// `--external-deadline-ms`.
     pub const EXTERNAL_DEADLINE_MS: u64 = 8000;
+    /// `--history-retention`.
+    pub const HISTORY_RETENTION: usize = 100_000;
 }
 
 /// Server configuration (flags override environment, which overrides defaults).
@@ -126,8 +126,8 @@ pub struct Config {
     #[arg(long, env = "ABACUS_LOG_FORMAT", default_value = defaults::LOG_FORMAT)]
     pub log_format: String,
 
-    /// Task and history store: `auto` (PostgreSQL when DATABASE_URL is set,
-    /// else SQLite), `sqlite`, `postgres` or `memory`.
+    /// Task store: `auto` (PostgreSQL when DATABASE_URL is set, else
+    /// SQLite), `sqlite`, `postgres` or `memory`.
     #[arg(long = "store", env = "ABACUS_STORE", default_value_t = defaults::STORE)]
     pub store_kind: StoreKind,
 
@@ -146,10 +146,6 @@ pub struct Config {
     /// Seconds the memory store keeps a finished task.
     #[arg(long, env = "ABACUS_MEMORY_TTL_SECS", default_value_t = defaults::MEMORY_TTL_SECS)]
     pub memory_ttl_secs: u64,
-
-    /// Query-history rows kept (older rows are pruned).
-    #[arg(long, env = "ABACUS_HISTORY_RETENTION", default_value_t = defaults::HISTORY_RETENTION)]
-    pub history_retention: usize,
 
     /// SQLite commit durability: `normal` survives a killed process, `full`
     /// also an OS crash (one fsync per commit batch).
@@ -192,7 +188,6 @@ impl Default for Config {
             database_url: None,
             memory_capacity: defaults::MEMORY_CAPACITY,
             memory_ttl_secs: defaults::MEMORY_TTL_SECS,
-            history_retention: defaults::HISTORY_RETENTION,
             sqlite_sync: defaults::SQLITE_SYNC,
             metrics_port: None,
             health_cpu_max: defaults::HEALTH_CPU_MAX,
@@ -237,7 +232,6 @@ impl Config {
             database_url: self.database_url.clone(),
             memory_capacity: self.memory_capacity,
             memory_ttl: Duration::from_secs(self.memory_ttl_secs),
-            history_retention: self.history_retention,
             sqlite_sync: self.sqlite_sync,
         }
     }
@@ -392,6 +386,10 @@ pub struct MathConfig {
     /// Deadline for an external answer, retries included, in milliseconds.
     #[arg(long, env = "ABACUS_EXTERNAL_DEADLINE_MS", default_value_t = defaults::EXTERNAL_DEADLINE_MS)]
     pub external_deadline_ms: u64,
+
+    /// Query-history rows kept (older rows are pruned).
+    #[arg(long, env = "ABACUS_HISTORY_RETENTION", default_value_t = defaults::HISTORY_RETENTION)]
+    pub history_retention: usize,
 }
 
 impl Default for MathConfig {
@@ -408,6 +406,7 @@ impl Default for MathConfig {
             wolfram_appid: None,
             external_timeout_ms: defaults::EXTERNAL_TIMEOUT_MS,
             external_deadline_ms: defaults::EXTERNAL_DEADLINE_MS,
+            history_retention: defaults::HISTORY_RETENTION,
         }
     }
 }
@@ -421,6 +420,14 @@ impl MathConfig {
             wolfram_appid: self.wolfram_appid.clone(),
             timeout: Duration::from_millis(self.external_timeout_ms),
             deadline: Duration::from_millis(self.external_deadline_ms),
+            ..Default::default()
+        }
+    }
+
+    /// The query history's settings.
+    pub fn history(&self) -> crate::math::history::HistoryOptions {
+        crate::math::history::HistoryOptions {
+            retention: self.history_retention,
             ..Default::default()
         }
     }

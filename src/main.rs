@@ -94,17 +94,23 @@ fn main() -> ExitCode {
 
 async fn serve(config: Config, math: MathConfig) -> Result<(), Box<dyn std::error::Error>> {
     let stores = abacus::store::open(&config.store()).await?;
+    // The math agent keeps its query history in the same database.
+    let history = abacus::math::history::open(&stores.backend, math.history()).await?;
     let external = abacus::external::ExternalMath::new(math.external());
     let agent = MathAgent::new(math.limits())
-        .with_history(stores.history.clone())
+        .with_history(history.clone())
         .with_external(external.clone());
-    abacus::Server::new(agent, MathAgent::card())
+    let served = abacus::Server::new(agent, MathAgent::card())
         .config(config)
         .stores(stores)
         .self_test("2 + 2", "4")
         .health_check(external.health_check())
         .run()
-        .await?;
+        .await;
+    if let Err(e) = history.flush().await {
+        tracing::warn!(error = %e, "query history not fully written at shutdown");
+    }
+    served?;
     Ok(())
 }
 

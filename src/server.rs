@@ -197,7 +197,6 @@ impl Server {
                 .await
                 .map_err(|e| std::io::Error::other(format!("cannot open the store: {e}")))?,
         };
-        let history = stores.history.clone();
         let task_store = stores.tasks.clone();
         let core = (self.core)(self.card, stores);
         let served = ServedCard::new(core.card().clone(), &self.config.public_url());
@@ -250,9 +249,6 @@ impl Server {
                 serve(listener, HttpApp::new(stack, served, http), shutdown, drain).await
             }
         };
-        if let Err(e) = history.flush().await {
-            tracing::warn!(error = %e, "query history not fully written at shutdown");
-        }
         result
     }
 }

@@ -14,6 +14,7 @@
 //! `a2a_math_errors_total{kind}` ([`MathError::kind`]); the framework's
 //! `a2a_errors_total{error_type}` counts JSON-RPC errors only.
 
+use super::history::{HistoryEntry, HistoryStore};
 use super::parts::{analyze_part, PartLimits};
 use super::{parse, Answer, Budget, Limits, MathError, Query};
 use crate::agent::{
@@ -22,7 +23,6 @@ use crate::agent::{
 use crate::card::CardBuilder;
 use crate::external::{wants_external, ExternalMath};
 use crate::protocol::types::{A2AError, AgentCard, Part};
-use crate::store::{HistoryEntry, HistoryStore};
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -37,6 +37,7 @@ mod sequences;
 mod words;
 
 mod agent;
+pub mod history;
 pub use agent::MathAgent;
 
 pub use budget::{Budget, CancelHandle};

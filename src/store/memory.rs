@@ -19,8 +19,9 @@
 //! Time is `tokio::time::Instant`, so tests can drive TTLs with a paused
 //! clock.
 
-use super::token::PageKey;
-use super::{status_key, time_key, ListQuery, StoreError, TaskPage, TaskStore};
+use super::query::TaskFilter;
+use super::token::finish_page;
+use super::{status_key, ListQuery, StoreError, TaskPage, TaskStore};
 use a2a::Task;
 use async_trait::async_trait;
 use std::collections::hash_map::RandomState;
@@ -287,8 +288,7 @@ impl TaskStore for MemoryTaskStore {
     }
 
     async fn list(&self, query: &ListQuery) -> Result<TaskPage, StoreError> {
-        let after = PageKey::decode_opt(query.page_token.as_deref())?;
-        let after_key = query.status_after.map(time_key);
+        let filter = TaskFilter::new(query)?;
         let now = Instant::now();
         let mut total = 0usize;
         let mut page: Vec<(i64, Arc<Task>)> = Vec::new();
@@ -298,19 +298,16 @@ impl TaskStore for MemoryTaskStore {
             for entry in shard.tasks.values() {
                 let t = &entry.task;
                 let key = status_key(t.status.timestamp);
-                let matches = query.context_id.as_ref().is_none_or(|c| &t.context_id == c)
-                    && query.state.as_ref().is_none_or(|s| &t.status.state == s)
-                    && after_key.is_none_or(|a| key > a);
-                if !matches {
+                if !filter.matches(t, key) {
                     continue;
                 }
                 total += 1;
-                if after.as_ref().is_none_or(|k| k.precedes(key, &t.id)) {
+                if filter.after_token(key, &t.id) {
                     page.push((key, Arc::clone(t)));
                 }
             }
         }
-        let page_size = query.page_size.max(1);
+        let page_size = filter.page_size();
         let order = |a: &(i64, Arc<Task>), b: &(i64, Arc<Task>)| {
             b.0.cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id))
         };
@@ -320,21 +317,10 @@ impl TaskStore for MemoryTaskStore {
             page.truncate(page_size);
         }
         page.sort_unstable_by(order);
-        let next_page_token = match page.last() {
-            Some((key, t)) if has_more => Some(
-                PageKey {
-                    status_key: *key,
-                    id: t.id.clone(),
-                }
-                .encode(),
-            ),
-            _ => None,
-        };
-        Ok(TaskPage {
-            tasks: page.into_iter().map(|(_, t)| (*t).clone()).collect(),
-            next_page_token,
-            total_size: total,
-        })
+        let last_key = page.last().map(|(key, _)| *key);
+        let tasks = page.into_iter().map(|(_, t)| (*t).clone()).collect();
+        let total = i64::try_from(total).unwrap_or(i64::MAX);
+        Ok(finish_page(tasks, has_more, last_key, total))
     }
 
     fn kind(&self) -> &'static str {
@@ -465,6 +451,6 @@ mod tests {
         };
         let stores = super::super::open(&config).await.expect("open");
         assert_eq!(stores.tasks.kind(), "memory");
-        assert_eq!(stores.history.kind(), "memory");
+        assert!(matches!(stores.backend, super::super::Backend::Memory));
     }
 }

@@ -5,7 +5,7 @@
 //! returns only once the write is durable for that backend, so a task whose
 //! terminal state was reported to a client survives a crash.
 //!
-//! Three backends each provide a [`TaskStore`] and a [`HistoryStore`]:
+//! Three backends provide a [`TaskStore`]:
 //!
 //! * SQLite ([`SqliteTaskStore`], the default): one file under the data
 //!   directory, written by a dedicated thread with group commit.
@@ -13,24 +13,39 @@
 //!   chosen when a `DATABASE_URL` is configured; replicas may share it.
 //! * Memory ([`MemoryTaskStore`]): bounded and lost on restart.
 //!
-//! The server builds them with [`open`] from a [`StoreConfig`].
+//! The two SQL backends share their SQL (the statements, the migration
+//! ledger and a dialect trait for what differs, in `store/sql`), and the
+//! filters of a [`ListQuery`] are written once for SQL and memory.
+//!
+//! The server builds a store with [`open`] from a [`StoreConfig`]. The
+//! returned [`Backend`] lets an agent keep its own tables in the same
+//! database: a [`SqliteDatabase`] (the shared writer thread and readers) or
+//! a [`PostgresDatabase`] (the pool), each applying the agent's
+//! [`Migrations`] next to the task store's.
 
-mod history;
 mod memory;
 mod postgres;
+mod query;
+mod sql;
 mod sqlite;
 mod token;
 
 #[cfg(test)]
-mod conformance;
+pub(crate) mod conformance;
+#[cfg(test)]
+pub(crate) use postgres::testing as pg_testing;
 
-pub use history::{
-    HistoryEntry, HistoryOptions, HistoryStats, HistoryStore, MemoryHistoryStore,
-    SIMILARITY_THRESHOLD,
-};
 pub use memory::{MemoryTaskStore, MemoryTaskStoreBuilder};
-pub use postgres::{PostgresHistoryStore, PostgresOptions, PostgresTaskStore};
-pub use sqlite::{SqliteHistoryStore, SqliteSync, SqliteTaskStore};
+pub use postgres::{PostgresDatabase, PostgresOptions, PostgresTaskStore};
+pub use sql::migrate::{Migration, Migrations};
+pub use sqlite::{SqliteDatabase, SqliteSync, SqliteTaskStore};
+
+/// The pool of [`PostgresDatabase::pool`].
+pub use deadpool_postgres;
+/// The SQLite client library the [`SqliteDatabase`] closures are given.
+pub use rusqlite;
+/// The PostgreSQL client library behind [`PostgresDatabase`].
+pub use tokio_postgres;
 
 use a2a::{Task, TaskState};
 use async_trait::async_trait;
@@ -167,8 +182,6 @@ pub struct StoreConfig {
     /// How long the memory backend keeps a task after it reached a terminal
     /// state.
     pub memory_ttl: Duration,
-    /// Maximum number of query-history rows kept (older rows are pruned).
-    pub history_retention: usize,
     /// How hard SQLite commits are pushed to disk.
     pub sqlite_sync: SqliteSync,
 }
@@ -181,7 +194,6 @@ impl Default for StoreConfig {
             database_url: None,
             memory_capacity: memory::DEFAULT_CAPACITY,
             memory_ttl: memory::DEFAULT_TTL,
-            history_retention: history::DEFAULT_RETENTION,
             sqlite_sync: SqliteSync::Normal,
         }
     }
@@ -199,7 +211,7 @@ impl std::fmt::Debug for StoreConfig {
             )
             .field("memory_capacity", &self.memory_capacity)
             .field("memory_ttl", &self.memory_ttl)
-            .field("history_retention", &self.history_retention)
+            .field("sqlite_sync", &self.sqlite_sync)
             .finish()
     }
 }
@@ -220,54 +232,91 @@ impl StoreConfig {
     }
 }
 
-/// The stores the server runs on, built by [`open`].
+/// The database a store was opened on, for stores an agent keeps next to
+/// the tasks (see [`crate::math::history::open`] for one).
+///
+/// ```
+/// use abacus::store::{Backend, StoreConfig, StoreKind};
+/// # async fn demo(dir: &std::path::Path) -> Result<(), abacus::store::StoreError> {
+/// let config = StoreConfig {
+///     kind: StoreKind::Sqlite,
+///     data_dir: dir.to_path_buf(),
+///     ..StoreConfig::default()
+/// };
+/// let stores = abacus::store::open(&config).await?;
+/// match &stores.backend {
+///     Backend::Sqlite(db) => assert_eq!(db.path(), config.sqlite_path()),
+///     other => panic!("expected SQLite, got {other:?}"),
+/// }
+/// assert_eq!(stores.backend.kind(), stores.tasks.kind());
+/// # Ok(())
+/// # }
+/// # let dir = tempfile::tempdir().unwrap();
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo(dir.path())).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// Process memory: nothing to share; agents keep their own in memory.
+    Memory,
+    /// A SQLite file: its writer thread and read connections.
+    Sqlite(SqliteDatabase),
+    /// A PostgreSQL database: its connection pool.
+    Postgres(PostgresDatabase),
+}
+
+impl Backend {
+    /// A short name (`memory`, `sqlite`, `postgres`), as [`TaskStore::kind`].
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Backend::Memory => "memory",
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// The task store the server runs on and the database under it, built by
+/// [`open`].
 #[derive(Clone)]
 pub struct Stores {
     /// Task persistence.
     pub tasks: Arc<dyn TaskStore>,
-    /// Query history of the math agent.
-    pub history: Arc<dyn HistoryStore>,
+    /// The database `tasks` lives in, for agent-owned stores.
+    pub backend: Backend,
 }
 
 impl std::fmt::Debug for Stores {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Stores")
             .field("tasks", &self.tasks.kind())
-            .field("history", &self.history.kind())
+            .field("backend", &self.backend)
             .finish()
     }
 }
 
 /// Opens the configured backend: creates the data directory or connects to
-/// PostgreSQL, runs schema migrations and starts the background writers.
-///
-/// Must be called inside a Tokio runtime (the history writer is a task).
+/// PostgreSQL, runs the task store's schema migrations and starts the
+/// SQLite writer thread.
 pub async fn open(config: &StoreConfig) -> Result<Stores, StoreError> {
-    let history_options = HistoryOptions {
-        retention: config.history_retention,
-        ..HistoryOptions::default()
-    };
     match config.effective_kind() {
         StoreKind::Memory => {
             let tasks = MemoryTaskStore::builder()
                 .capacity(config.memory_capacity)
                 .ttl(config.memory_ttl)
                 .build();
-            let history = MemoryHistoryStore::with_options(history_options);
             Ok(Stores {
                 tasks: Arc::new(tasks),
-                history: Arc::new(history),
+                backend: Backend::Memory,
             })
         }
         StoreKind::Postgres => {
             let url = config.database_url.as_deref().ok_or_else(|| {
                 StoreError::Backend("the postgres store needs a database URL".into())
             })?;
-            let tasks = PostgresTaskStore::connect(url).await?;
-            let history = tasks.history_store(history_options)?;
+            let db = PostgresDatabase::connect(url).await?;
             Ok(Stores {
-                tasks: Arc::new(tasks),
-                history: Arc::new(history),
+                tasks: Arc::new(PostgresTaskStore::new(db.clone())),
+                backend: Backend::Postgres(db),
             })
         }
         StoreKind::Sqlite | StoreKind::Auto => {
@@ -281,12 +330,10 @@ pub async fn open(config: &StoreConfig) -> Result<Stores, StoreError> {
                         config.data_dir.display()
                     ))
                 })?;
-            let tasks =
-                SqliteTaskStore::open_with(config.sqlite_path(), config.sqlite_sync).await?;
-            let history = tasks.history_store(history_options)?;
+            let db = SqliteDatabase::open(config.sqlite_path(), config.sqlite_sync).await?;
             Ok(Stores {
-                tasks: Arc::new(tasks),
-                history: Arc::new(history),
+                tasks: Arc::new(SqliteTaskStore::new(db.clone())),
+                backend: Backend::Sqlite(db),
             })
         }
     }

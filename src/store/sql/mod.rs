@@ -1,0 +1,384 @@
+//! The SQL that SQLite and PostgreSQL share, written once: the task upsert
+//! with its "newest status wins" guard, the keyset-page list query and its
+//! count, and the schema migrations. A [`Dialect`] supplies what differs
+//! (placeholders, column types, how the clock and the JSON document are
+//! written); each backend keeps only its connections and how it runs a
+//! statement.
+//!
+//! Statements are built once per dialect ([`Dialect::statements`]), so the
+//! backends' statement caches see the same `&'static str` on every call.
+
+pub(crate) mod migrate;
+
+use super::query::TaskFilter;
+use super::token::finish_page;
+use super::{decode_task, StoreError, TaskPage};
+use migrate::{task_schema, Ledger};
+use std::marker::PhantomData;
+
+/// What differs between the SQL of two backends.
+pub(crate) trait Dialect: Sized + 'static {
+    /// Name used in error messages (`sqlite`, `postgres`).
+    const NAME: &'static str;
+    /// Column type of a 64-bit integer.
+    const INT64: &'static str;
+    /// Column type of the task id; it must sort byte-wise, as the other
+    /// backends do.
+    const ID_TYPE: &'static str;
+    /// Column type of the task document.
+    const DOC_TYPE: &'static str;
+    /// The column holding the wall clock of the last save, with its type.
+    const UPDATED_COLUMN: (&'static str, &'static str);
+    /// The SQL value of the last-save column; `None` binds the wall clock
+    /// in microseconds as the upsert's sixth parameter.
+    const UPDATED_VALUE: Option<&'static str>;
+    /// Turns a text parameter into [`Dialect::DOC_TYPE`] (a suffix).
+    const DOC_FROM_TEXT: &'static str;
+    /// Reads the document column as text.
+    const DOC_AS_TEXT: &'static str;
+    /// A query returning one row if the legacy version list
+    /// (`schema_migrations`) exists in the current schema.
+    const LEGACY_LEDGER_EXISTS: &'static str;
+    /// Whether the page query also returns the total count (as its first
+    /// column), so that both come from one statement's snapshot.
+    const COUNT_IN_PAGE: bool;
+
+    /// The character before a parameter's number (`?1`, `$1`).
+    const PLACEHOLDER: char;
+
+    /// Placeholder of the `n`-th parameter (1-based).
+    fn param(n: usize) -> String {
+        format!("{}{n}", Self::PLACEHOLDER)
+    }
+
+    /// This dialect's statements, built on first use.
+    fn statements() -> &'static Statements;
+}
+
+/// A bound value of a built statement; each backend binds it natively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SqlArg {
+    /// A text parameter.
+    Text(String),
+    /// A 64-bit integer parameter.
+    Int(i64),
+}
+
+/// Conditions joined by `AND`, and the parameters they bind in order.
+pub(crate) struct SqlWhere<D> {
+    conditions: Vec<String>,
+    args: Vec<SqlArg>,
+    dialect: PhantomData<D>,
+}
+
+impl<D: Dialect> SqlWhere<D> {
+    pub fn new() -> Self {
+        Self {
+            conditions: Vec::new(),
+            args: Vec::new(),
+            dialect: PhantomData,
+        }
+    }
+
+    /// Adds a parameter and returns its placeholder.
+    pub fn bind(&mut self, arg: SqlArg) -> String {
+        self.args.push(arg);
+        D::param(self.args.len())
+    }
+
+    /// Adds a condition.
+    pub fn and(&mut self, condition: String) {
+        self.conditions.push(condition);
+    }
+
+    /// ` WHERE a AND b`, or nothing without conditions.
+    pub fn clause(&self) -> String {
+        if self.conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.conditions.join(" AND "))
+        }
+    }
+}
+
+/// The statements of one dialect that do not depend on a query.
+pub(crate) struct Statements {
+    /// Inserts or replaces a task unless the stored status is newer.
+    /// Parameters: id, context id, state, status key, document (text) and,
+    /// without [`Dialect::UPDATED_VALUE`], the wall clock in microseconds.
+    pub upsert: String,
+    /// The document of a task by id, as text.
+    pub get: String,
+    /// The task table and its indexes (migration 1 of the task store).
+    pub task_schema: String,
+    /// The migration ledger.
+    pub ledger: Ledger,
+}
+
+impl Statements {
+    pub fn new<D: Dialect>() -> Self {
+        let p = D::param;
+        let (updated, _) = D::UPDATED_COLUMN;
+        let now = D::UPDATED_VALUE.map_or_else(|| p(6), str::to_owned);
+        Self {
+            // A late write of an older status (a detached save that lost
+            // the race) must not overwrite a newer one.
+            upsert: format!(
+                "INSERT INTO tasks (id, context_id, state, status_ts, {updated}, doc)
+                 VALUES ({}, {}, {}, {}, {now}, {}{})
+                 ON CONFLICT (id) DO UPDATE SET
+                    context_id = excluded.context_id,
+                    state = excluded.state,
+                    status_ts = excluded.status_ts,
+                    {updated} = excluded.{updated},
+                    doc = excluded.doc
+                 WHERE excluded.status_ts >= tasks.status_ts",
+                p(1),
+                p(2),
+                p(3),
+                p(4),
+                p(5),
+                D::DOC_FROM_TEXT,
+            ),
+            get: format!("SELECT {} FROM tasks WHERE id = {}", D::DOC_AS_TEXT, p(1)),
+            task_schema: task_schema::<D>(),
+            ledger: Ledger::new::<D>(),
+        }
+    }
+}
+
+/// The statements of one `ListTasks` page.
+#[derive(Debug)]
+pub(crate) struct ListSql {
+    /// `SELECT COUNT(*)` of the matching tasks over all pages; binds the
+    /// first `count_args` of `args`.
+    pub count: String,
+    /// The page: `status_ts` and the document as text, newest status first,
+    /// one row more than the page size (to tell whether a page follows);
+    /// with [`Dialect::COUNT_IN_PAGE`] the total comes first.
+    pub page: String,
+    /// Parameters of `page`.
+    pub args: Vec<SqlArg>,
+    /// How many leading `args` the count binds.
+    pub count_args: usize,
+    /// Rows a page holds.
+    pub page_size: usize,
+}
+
+impl ListSql {
+    /// The statements for `filter` in dialect `D`.
+    pub fn new<D: Dialect>(filter: &TaskFilter<'_>) -> Result<Self, StoreError> {
+        let mut w = SqlWhere::<D>::new();
+        filter.where_sql(&mut w)?;
+        let count = format!("SELECT COUNT(*) FROM tasks{}", w.clause());
+        let count_args = w.args.len();
+        filter.keyset_sql(&mut w);
+        let page_size = filter.page_size();
+        let limit = w.bind(SqlArg::Int(
+            i64::try_from(page_size.saturating_add(1)).unwrap_or(i64::MAX),
+        ));
+        let total = if D::COUNT_IN_PAGE {
+            // An uncorrelated subquery: evaluated once.
+            format!("({count}) AS total, ")
+        } else {
+            String::new()
+        };
+        let page = format!(
+            "SELECT {total}status_ts, {} FROM tasks{} ORDER BY status_ts DESC, id ASC LIMIT {limit}",
+            D::DOC_AS_TEXT,
+            w.clause(),
+        );
+        Ok(Self {
+            count,
+            page,
+            args: w.args,
+            count_args,
+            page_size,
+        })
+    }
+}
+
+/// A page from its rows (status key and document, in list order, at most
+/// one more than `page_size`) and the total count.
+pub(crate) fn page_from_rows(
+    rows: impl ExactSizeIterator<Item = Result<(i64, String), StoreError>>,
+    page_size: usize,
+    total: i64,
+) -> Result<TaskPage, StoreError> {
+    let has_more = rows.len() > page_size;
+    let mut tasks = Vec::with_capacity(rows.len().min(page_size));
+    let mut last_key = None;
+    for row in rows.take(page_size) {
+        let (key, doc) = row?;
+        tasks.push(decode_task(&doc)?);
+        last_key = Some(key);
+    }
+    Ok(finish_page(tasks, has_more, last_key, total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::token::PageKey;
+    use crate::store::ListQuery;
+    use a2a::TaskState;
+
+    use crate::store::postgres::Postgres;
+    use crate::store::sqlite::Sqlite;
+
+    fn squash(s: &str) -> String {
+        s.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    fn list<D: Dialect>(q: &ListQuery) -> ListSql {
+        ListSql::new::<D>(&TaskFilter::new(q).expect("filter")).expect("sql")
+    }
+
+    #[test]
+    fn no_filters() {
+        let q = ListQuery {
+            page_size: 10,
+            ..ListQuery::default()
+        };
+        let sql = list::<Sqlite>(&q);
+        assert_eq!(sql.count, "SELECT COUNT(*) FROM tasks");
+        assert_eq!(
+            sql.page,
+            "SELECT status_ts, doc FROM tasks ORDER BY status_ts DESC, id ASC LIMIT ?1"
+        );
+        assert_eq!((sql.args, sql.count_args), (vec![SqlArg::Int(11)], 0));
+    }
+
+    #[test]
+    fn every_filter_and_the_keyset() {
+        let token = PageKey {
+            status_key: 77,
+            id: "t-9".into(),
+        }
+        .encode();
+        let q = ListQuery {
+            context_id: Some("ctx".into()),
+            state: Some(TaskState::Completed),
+            status_after: chrono::DateTime::from_timestamp(1, 5),
+            page_size: 2,
+            page_token: Some(token),
+        };
+        let sql = list::<Sqlite>(&q);
+        let filters = "context_id = ?1 AND state = ?2 AND status_ts > ?3";
+        assert_eq!(
+            sql.count,
+            format!("SELECT COUNT(*) FROM tasks WHERE {filters}")
+        );
+        assert_eq!(
+            sql.page,
+            format!(
+                "SELECT status_ts, doc FROM tasks WHERE {filters} AND \
+                 (status_ts < ?4 OR (status_ts = ?4 AND id > ?5)) \
+                 ORDER BY status_ts DESC, id ASC LIMIT ?6"
+            )
+        );
+        assert_eq!(
+            sql.args,
+            vec![
+                SqlArg::Text("ctx".into()),
+                SqlArg::Text("TASK_STATE_COMPLETED".into()),
+                SqlArg::Int(1_000_000_005),
+                SqlArg::Int(77),
+                SqlArg::Text("t-9".into()),
+                SqlArg::Int(3),
+            ]
+        );
+        assert_eq!((sql.count_args, sql.page_size), (3, 2));
+
+        // The other dialect: the same conditions, its placeholders, and the
+        // count inside the page query.
+        let sql = list::<Postgres>(&q);
+        let filters = "context_id = $1 AND state = $2 AND status_ts > $3";
+        assert_eq!(
+            sql.page,
+            format!(
+                "SELECT (SELECT COUNT(*) FROM tasks WHERE {filters}) AS total, status_ts, \
+                 doc::text FROM tasks WHERE {filters} AND \
+                 (status_ts < $4 OR (status_ts = $4 AND id > $5)) \
+                 ORDER BY status_ts DESC, id ASC LIMIT $6"
+            )
+        );
+    }
+
+    #[test]
+    fn keyset_alone_is_not_counted() {
+        let token = PageKey {
+            status_key: i64::MIN,
+            id: String::new(),
+        }
+        .encode();
+        let q = ListQuery {
+            page_size: 0,
+            page_token: Some(token),
+            ..ListQuery::default()
+        };
+        let sql = list::<Sqlite>(&q);
+        assert_eq!(sql.count, "SELECT COUNT(*) FROM tasks");
+        assert_eq!(sql.count_args, 0);
+        // A page holds at least one task.
+        assert_eq!(sql.page_size, 1);
+        assert_eq!(sql.args.last(), Some(&SqlArg::Int(2)));
+    }
+
+    #[test]
+    fn bad_token_is_rejected_before_any_sql() {
+        let q = ListQuery {
+            page_size: 5,
+            page_token: Some("v1.nope".into()),
+            ..ListQuery::default()
+        };
+        assert!(matches!(
+            TaskFilter::new(&q),
+            Err(StoreError::InvalidPageToken)
+        ));
+    }
+
+    #[test]
+    fn filter_predicate_matches_the_sql() {
+        use crate::store::conformance::task;
+        let q = ListQuery {
+            context_id: Some("a".into()),
+            state: Some(TaskState::Working),
+            status_after: Some(crate::store::conformance::ts(10)),
+            page_size: 5,
+            page_token: None,
+        };
+        let f = TaskFilter::new(&q).expect("filter");
+        let key = |t: &a2a::Task| crate::store::status_key(t.status.timestamp);
+        let hit = task("x", "a", TaskState::Working, 11);
+        assert!(f.matches(&hit, key(&hit)));
+        for miss in [
+            task("x", "b", TaskState::Working, 11),
+            task("x", "a", TaskState::Completed, 11),
+            task("x", "a", TaskState::Working, 10),
+        ] {
+            assert!(!f.matches(&miss, key(&miss)), "{miss:?}");
+        }
+        assert!(f.after_token(0, "any"));
+    }
+
+    #[test]
+    fn upsert_guards_the_newest_status() {
+        let s = Sqlite::statements();
+        assert_eq!(
+            squash(&s.upsert),
+            "INSERT INTO tasks (id, context_id, state, status_ts, updated_us, doc) \
+             VALUES (?1, ?2, ?3, ?4, ?6, ?5) ON CONFLICT (id) DO UPDATE SET \
+             context_id = excluded.context_id, state = excluded.state, \
+             status_ts = excluded.status_ts, updated_us = excluded.updated_us, \
+             doc = excluded.doc WHERE excluded.status_ts >= tasks.status_ts"
+        );
+        let s = Postgres::statements();
+        assert!(
+            squash(&s.upsert).contains("VALUES ($1, $2, $3, $4, now(), $5::text::json)"),
+            "{}",
+            s.upsert
+        );
+        assert_eq!(s.get, "SELECT doc::text FROM tasks WHERE id = $1");
+    }
+}
