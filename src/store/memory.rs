@@ -32,10 +32,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Default maximum number of tasks.
-pub(crate) const DEFAULT_CAPACITY: usize = 10_000;
-/// Default time a terminal task is kept.
-pub(crate) const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+/// Default maximum number of tasks (`--memory-capacity`).
+pub(crate) const DEFAULT_CAPACITY: usize = crate::config::defaults::MEMORY_CAPACITY;
+/// Default time a terminal task is kept (`--memory-ttl-secs`).
+pub(crate) const DEFAULT_TTL: Duration =
+    Duration::from_secs(crate::config::defaults::MEMORY_TTL_SECS);
 /// Most shards a store uses.
 const MAX_SHARDS: usize = 16;
 /// Fewest tasks per shard before the store uses fewer shards.

@@ -102,3 +102,64 @@ async fn plain_get_on_stream_asks_for_an_upgrade() {
     assert_eq!(status, 426);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn json_rpc_and_websocket_fill_request_meta_the_same_way() {
+    use abacus::card::{CardBuilder, ServedCard};
+    use abacus::http::{serve, HttpApp, HttpOptions};
+    use abacus::protocol::{A2AError, A2ARequest, A2AResponse, RequestMeta};
+    use std::sync::{Arc, Mutex};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    // A stack that records what it is given and answers with an error.
+    let seen: Arc<Mutex<Vec<RequestMeta>>> = Arc::default();
+    let record = seen.clone();
+    let stack = tower::service_fn(move |req: A2ARequest| {
+        record.lock().unwrap().push(req.meta);
+        async { Ok::<_, A2AError>(A2AResponse::error(A2AError::internal("recorded"))) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let card = ServedCard::new(CardBuilder::new("meta", "records").build(), "http://x/");
+    let app = HttpApp::new(stack, card, HttpOptions::default());
+    let server = tokio::spawn(serve(
+        listener,
+        app,
+        std::future::pending(),
+        std::time::Duration::ZERO,
+    ));
+    let headers = [
+        ("x-timeout-ms", "1234"),
+        ("a2a-version", "1.0"),
+        ("a2a-extensions", "urn:x:one, urn:x:two"),
+    ];
+
+    let body = crate::common::send_body("SendMessage", "hi");
+    let mut rpc_headers = vec![("content-type", "application/json")];
+    rpc_headers.extend(headers);
+    let url = format!("http://{addr}/");
+    crate::common::raw_request(&url, "POST", body.into(), &rpc_headers).await;
+
+    let mut upgrade = format!("ws://{addr}/stream").into_client_request().unwrap();
+    for (k, v) in headers {
+        upgrade.headers_mut().insert(k, v.parse().unwrap());
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async(upgrade).await.unwrap();
+    for _ in 0..2 {
+        let frames = exchange(&mut ws, &legacy_message("hi")).await;
+        assert_eq!(frames.last().unwrap()["type"], "error", "{frames:?}");
+    }
+    server.abort();
+
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 3, "one JSON-RPC call, two WebSocket messages");
+    for meta in seen.iter() {
+        assert_eq!(meta.timeout, Some(std::time::Duration::from_millis(1234)));
+        assert_eq!(meta.version.as_deref(), Some("1.0"));
+        assert_eq!(meta.extensions, ["urn:x:one", "urn:x:two"]);
+        assert_eq!(meta.peer.map(|p| p.ip()), Some(addr.ip()));
+        assert!(meta.principal.is_anonymous());
+    }
+    let ids: std::collections::HashSet<u64> = seen.iter().map(|m| m.request_id).collect();
+    assert_eq!(ids.len(), 3, "every request, every message gets its own id");
+}

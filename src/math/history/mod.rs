@@ -66,8 +66,8 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Default number of history rows kept.
-pub const DEFAULT_RETENTION: usize = 100_000;
+/// Default number of history rows kept (`--history-retention`).
+pub const DEFAULT_RETENTION: usize = crate::config::defaults::HISTORY_RETENTION;
 
 /// Minimum trigram similarity (0..=1) for [`HistoryStore::similar`].
 pub const SIMILARITY_THRESHOLD: f64 = 0.3;
