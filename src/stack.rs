@@ -84,7 +84,7 @@ impl StreamTimeout for A2AResponse {
     }
 }
 
-/// Metrics status label: `success`, or `error` for JSON-RPC errors and failures.
+/// Metrics status label: `success`, or `error` for error replies and failures.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct A2AStatus;
 

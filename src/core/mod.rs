@@ -1,5 +1,5 @@
 //! The core service: one `tower::Service<A2ARequest>` implementing every
-//! JSON-RPC method of the A2A v1.0 binding on top of an [`Agent`](crate::agent::Agent)
+//! A2A v1.0 operation, for every binding, on top of an [`Agent`](crate::agent::Agent)
 //! and a [`TaskStore`](crate::store::TaskStore).
 
 pub(crate) mod running;
