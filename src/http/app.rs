@@ -129,7 +129,7 @@ where
             .route("/.well-known/agent-card.json", GET, Handler::Card);
         for (path, route) in &opts.routes {
             if !routes.has(path) {
-                routes = routes.route(path, GET, Handler::Get(route.clone()));
+                routes = routes.exact(path, GET, Handler::Get(route.clone()));
             }
         }
         HttpApp {

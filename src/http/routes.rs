@@ -54,6 +54,15 @@ impl Pattern {
         Pattern { text, segments }
     }
 
+    /// A pattern of literal segments only: `text` as given (extra routes
+    /// are exact paths; braces in them are not parameters).
+    pub(crate) fn exact(text: &'static str) -> Pattern {
+        Pattern {
+            text,
+            segments: split(text).map(Segment::Literal).collect(),
+        }
+    }
+
     /// The parameters if `path` matches.
     fn matches(&self, path: &str) -> Option<Params> {
         let mut params = Params::default();
@@ -138,6 +147,21 @@ impl<H> RouteTable<H> {
     ) -> Self {
         self.routes.push(Route {
             pattern: Pattern::parse(pattern),
+            methods,
+            handler,
+        });
+        self
+    }
+
+    /// Adds a route for the exact path `path` (no parameters).
+    pub(crate) fn exact(
+        mut self,
+        path: &'static str,
+        methods: &'static [Method],
+        handler: H,
+    ) -> Self {
+        self.routes.push(Route {
+            pattern: Pattern::exact(path),
             methods,
             handler,
         });
@@ -235,6 +259,12 @@ mod tests {
         assert!(route(Method::POST, "/tasks/:cancel").is_none());
         assert!(route(Method::GET, "/tasks/t-1:cancel").is_none());
         assert!(route(Method::GET, "/health").is_none());
+        let exact = RouteTable::new().exact("/a/{b}", GET, "exact");
+        assert!(matches!(
+            exact.find(&Method::GET, "/a/{b}"),
+            Lookup::Route(..)
+        ));
+        assert!(matches!(exact.find(&Method::GET, "/a/c"), Lookup::NoRoute));
     }
 
     #[test]

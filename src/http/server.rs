@@ -109,7 +109,7 @@ pub async fn serve_routes(
     let table = routes
         .into_iter()
         .fold(RouteTable::new(), |t, (path, route)| {
-            t.route(path, GET, route)
+            t.exact(path, GET, route)
         });
     let table = std::sync::Arc::new(table);
     let app = tower::service_fn(move |req: http::Request<Incoming>| {
