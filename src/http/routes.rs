@@ -140,28 +140,22 @@ impl<H> RouteTable<H> {
 
     /// Adds a route; routes added first are tried first.
     pub(crate) fn route(
-        mut self,
+        self,
         pattern: &'static str,
         methods: &'static [Method],
         handler: H,
     ) -> Self {
-        self.routes.push(Route {
-            pattern: Pattern::parse(pattern),
-            methods,
-            handler,
-        });
-        self
+        self.push(Pattern::parse(pattern), methods, handler)
     }
 
     /// Adds a route for the exact path `path` (no parameters).
-    pub(crate) fn exact(
-        mut self,
-        path: &'static str,
-        methods: &'static [Method],
-        handler: H,
-    ) -> Self {
+    pub(crate) fn exact(self, path: &'static str, methods: &'static [Method], handler: H) -> Self {
+        self.push(Pattern::exact(path), methods, handler)
+    }
+
+    fn push(mut self, pattern: Pattern, methods: &'static [Method], handler: H) -> Self {
         self.routes.push(Route {
-            pattern: Pattern::exact(path),
+            pattern,
             methods,
             handler,
         });
