@@ -98,7 +98,9 @@ impl<E> ClassifyStatus<A2AResponse, E> for A2AStatus {
 }
 
 /// Breaker failures: stack errors and internal errors (-32603), not the
-/// client's mistakes.
+/// client's mistakes, nor a store that cannot write (-32063): that error is
+/// already fast and clear, and an open breaker would also refuse the reads
+/// that still work.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InternalFailures;
 

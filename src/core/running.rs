@@ -5,7 +5,8 @@
 use crate::protocol::types::{
     A2AError, Message, StreamResponse, Task, TaskState, TaskStatus, TaskStatusUpdateEvent,
 };
-use crate::store::TaskStore;
+use crate::protocol::{server_error, StreamItem};
+use crate::store::{StoreError, TaskStore};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
@@ -111,8 +112,19 @@ pub(crate) struct RunState {
     phase: Phase,
     /// A direct reply ended the exchange.
     pub(crate) reply: Option<Message>,
+    /// The current execution's state could not be stored: the exchange
+    /// ends with this error, never with a state that is not stored.
+    pub(crate) failure: Option<A2AError>,
     /// Created on the first subscription only: unary calls never pay for it.
-    tx: Option<broadcast::Sender<StreamResponse>>,
+    tx: Option<broadcast::Sender<StreamItem>>,
+}
+
+/// The error of a state the store could not save.
+pub(crate) fn store_unavailable(e: &StoreError) -> A2AError {
+    A2AError::new(
+        server_error::STORE_UNAVAILABLE,
+        format!("task store unavailable, the task's state was not saved: {e}"),
+    )
 }
 
 /// Terminal or interrupted: the agent's execution ends here.
@@ -132,6 +144,7 @@ impl Running {
                 task,
                 phase,
                 reply: None,
+                failure: None,
                 tx: None,
             }),
             emit_lock: tokio::sync::Mutex::new(()),
@@ -152,6 +165,7 @@ impl Running {
             return false;
         }
         st.phase = Phase::Started(Origin::Known);
+        st.failure = None;
         st.task.history.get_or_insert_with(Vec::new).push(message);
         true
     }
@@ -286,7 +300,7 @@ impl Running {
         st.reply = Some(message.clone());
         st.phase = Phase::Replied;
         if let Some(tx) = &st.tx {
-            let _ = tx.send(StreamResponse::Message(message));
+            let _ = tx.send(Ok(StreamResponse::Message(message)));
         }
         drop(st);
         self.settled.notify_waiters();
@@ -294,18 +308,37 @@ impl Running {
     }
 
     /// Sink 1: the store (see [`Running::emit`] for the durability rule).
+    /// A final state that cannot be stored ends the exchange with the
+    /// store's error: waiters and subscribers get it instead of the state.
     async fn store_sink(&self, next: &Task, settles: Settles) -> Result<(), A2AError> {
         match settles {
-            Settles::Yes => self
-                .store
-                .save(next)
-                .await
-                .map_err(|e| A2AError::internal(format!("task not stored: {e}"))),
+            Settles::Yes => match self.store.save(next).await {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let error = store_unavailable(&e);
+                    tracing::warn!(task_id = %self.task_id, error = %e, "task state not stored");
+                    self.fail(error.clone());
+                    Err(error)
+                }
+            },
             Settles::No => {
                 self.store.clone().save_detached(next.clone());
                 Ok(())
             }
         }
+    }
+
+    /// Ends the current exchange with `error`: waiters return it, live
+    /// subscribers get it as their stream's last event.
+    fn fail(&self, error: A2AError) {
+        let mut st = self.lock();
+        st.phase = st.phase.after_event(Settles::Yes);
+        if let Some(tx) = &st.tx {
+            let _ = tx.send(Err(error.clone()));
+        }
+        st.failure = Some(error);
+        drop(st);
+        self.settled.notify_waiters();
     }
 
     /// Sink 2: applies the event to the snapshot and hands it to live
@@ -315,7 +348,7 @@ impl Running {
         apply(&mut st);
         st.phase = st.phase.after_event(settles);
         if let Some(tx) = &st.tx {
-            let _ = tx.send(event);
+            let _ = tx.send(Ok(event));
         }
         drop(st);
         if settles == Settles::Yes {
@@ -342,8 +375,8 @@ impl Running {
             },
             metadata: None,
         };
-        // Should not even the failure be stored, `end_execution` still wakes
-        // the waiters, so no request hangs; they see the last state.
+        // Should not even the failure be stored, the exchange ends with the
+        // store's error (`fail`), and `end_execution` wakes the waiters.
         let _ = self
             .emit(Emit::Event(StreamResponse::StatusUpdate(ev)))
             .await;
@@ -356,8 +389,8 @@ pub(crate) struct Subscription {
     pub(crate) task: Task,
     /// Clients know the task (else the answer may still be a direct reply).
     pub(crate) known: bool,
-    /// Every event after the snapshot.
-    pub(crate) rx: broadcast::Receiver<StreamResponse>,
+    /// Every event after the snapshot, or the error that ends the stream.
+    pub(crate) rx: broadcast::Receiver<StreamItem>,
 }
 
 fn check_open(st: &RunState) -> Result<(), A2AError> {

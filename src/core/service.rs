@@ -1,4 +1,4 @@
-use super::running::{Origin, Phase, Running};
+use super::running::{store_unavailable, Origin, Phase, Running};
 use super::stream::{follow, EndAt};
 use crate::agent::{Agent, RequestContext, TaskUpdater};
 use crate::protocol::types::{
@@ -163,7 +163,8 @@ impl tower::Service<A2ARequest> for Core {
 fn store_err(e: StoreError) -> A2AError {
     match e {
         StoreError::InvalidPageToken => A2AError::invalid_params("invalid pageToken"),
-        other => A2AError::internal(format!("task store unavailable: {other}")),
+        StoreError::Corrupt(_) => A2AError::internal(format!("task store: {e}")),
+        other => store_unavailable(&other),
     }
 }
 
@@ -228,12 +229,24 @@ impl Inner {
         if !return_immediately {
             running.settled().await;
         }
-        let st = running.lock();
-        if let Some(reply) = &st.reply {
-            return Ok(A2AResponse::ok(Reply::Message(Box::new(reply.clone()))));
+        let mut task = {
+            let st = running.lock();
+            if let Some(e) = &st.failure {
+                return Err(e.clone());
+            }
+            if let Some(reply) = &st.reply {
+                return Ok(A2AResponse::ok(Reply::Message(Box::new(reply.clone()))));
+            }
+            st.task.clone()
+        };
+        if return_immediately {
+            // Never answer with a task that is not stored: intermediate
+            // states are saved without waiting, so wait for this one.
+            self.store
+                .save(&task)
+                .await
+                .map_err(|e| store_unavailable(&e))?;
         }
-        let mut task = st.task.clone();
-        drop(st);
         trim_history(&mut task, history_length);
         Ok(A2AResponse::ok(Reply::SendTask(Box::new(task))))
     }

@@ -2,14 +2,14 @@
 
 use super::running::{is_final, Running, Subscription};
 use crate::protocol::types::{StreamResponse, Task, TaskState};
-use crate::protocol::EventStream;
+use crate::protocol::{EventStream, StreamItem};
 use futures_util::stream::{self, StreamExt};
 use std::sync::Arc;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 struct Follow {
     running: Arc<Running>,
-    rx: broadcast::Receiver<StreamResponse>,
+    rx: broadcast::Receiver<StreamItem>,
     /// The Task to send first, once we know the agent answers with a task.
     first: Option<Task>,
     /// Send `first` before anything else (known task) or only before the
@@ -67,10 +67,21 @@ pub(crate) fn follow(running: Arc<Running>, sub: Subscription, end_at: EndAt) ->
             return None;
         }
         let ev = match st.rx.recv().await {
-            Ok(ev) => ev,
+            Ok(Ok(ev)) => ev,
+            // The state could not be stored: the error is the last event.
+            Ok(Err(e)) => {
+                st.done = true;
+                return Some((Err(e), st));
+            }
             Err(RecvError::Lagged(_)) => {
-                // A slow client missed events: resynchronise with a snapshot.
+                // A slow client missed events: resynchronise with a snapshot
+                // (or the failure that ended the exchange).
                 st.first = None;
+                let failure = st.running.lock().failure.clone();
+                if let Some(e) = failure {
+                    st.done = true;
+                    return Some((Err(e), st));
+                }
                 let task = st.running.snapshot();
                 st.done = ends(&StreamResponse::Task(task.clone()), st.end_at);
                 return Some((Ok(StreamResponse::Task(task)), st));

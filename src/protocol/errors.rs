@@ -20,6 +20,9 @@ pub mod server_error {
     pub const OVERLOADED: i32 = -32061;
     /// A dependency is failing and its circuit breaker is open.
     pub const UNAVAILABLE: i32 = -32062;
+    /// The task store could not save (or read) a task's state: the request
+    /// did not take effect durably; retry once the store is back.
+    pub const STORE_UNAVAILABLE: i32 = -32063;
 }
 
 /// How one error code is reported on each binding.
@@ -51,7 +54,7 @@ const fn kind(
 
 /// Every error code this server sends, with its mapping on each binding
 /// (the A2A specification's error table, then the server's own codes).
-pub const ERROR_KINDS: [ErrorKind; 17] = [
+pub const ERROR_KINDS: [ErrorKind; 18] = [
     kind(
         error_code::TASK_NOT_FOUND,
         "TASK_NOT_FOUND",
@@ -154,6 +157,12 @@ pub const ERROR_KINDS: [ErrorKind; 17] = [
         StatusCode::SERVICE_UNAVAILABLE,
         "UNAVAILABLE",
     ),
+    kind(
+        server_error::STORE_UNAVAILABLE,
+        "STORE_UNAVAILABLE",
+        StatusCode::SERVICE_UNAVAILABLE,
+        "UNAVAILABLE",
+    ),
 ];
 
 /// The row of `code`; codes outside the table are internal errors.
@@ -181,6 +190,33 @@ const INTERNAL_ROW: usize = 13;
 /// ```
 pub fn error_reason(code: i32) -> &'static str {
     error_kind(code).reason
+}
+
+/// The JSON-RPC `error` member of `e`, its `ErrorInfo.reason` taken from
+/// [`ERROR_KINDS`] (the official types know only the A2A codes and call
+/// every other code `INTERNAL_ERROR`).
+///
+/// ```
+/// use abacus::protocol::{server_error, wire_error, A2AError};
+/// let e = A2AError::new(server_error::OVERLOADED, "busy");
+/// let wire = serde_json::to_value(wire_error(&e)).unwrap();
+/// assert_eq!(wire["data"][0]["reason"], "OVERLOADED");
+/// ```
+pub fn wire_error(e: &A2AError) -> a2a::JsonRpcError {
+    let mut wire = e.to_jsonrpc_error();
+    let reason = error_reason(e.code);
+    if reason != a2a::error_reason(e.code) {
+        if let Some(serde_json::Value::Array(details)) = wire.data.as_mut() {
+            for detail in details {
+                if detail.get("@type").and_then(|t| t.as_str())
+                    == Some(a2a::errordetails::ERROR_INFO_TYPE)
+                {
+                    detail["reason"] = serde_json::Value::from(reason);
+                }
+            }
+        }
+    }
+    wire
 }
 
 /// Maps an error of the stack to the A2A error the client gets.

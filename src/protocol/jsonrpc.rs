@@ -133,7 +133,7 @@ pub fn encode_reply(out: &mut Vec<u8>, id: &JsonRpcId, outcome: &Result<Reply, A
         }
         Err(e) => {
             out.extend_from_slice(br#","error":"#);
-            let _ = serde_json::to_writer(&mut *out, &e.to_jsonrpc_error());
+            let _ = serde_json::to_writer(&mut *out, &super::errors::wire_error(e));
         }
     }
     out.push(b'}');
@@ -149,7 +149,7 @@ pub fn encode_event(out: &mut Vec<u8>, id: &JsonRpcId, item: &Result<StreamRespo
         }
         Err(e) => {
             out.extend_from_slice(br#","error":"#);
-            let _ = serde_json::to_writer(&mut *out, &e.to_jsonrpc_error());
+            let _ = serde_json::to_writer(&mut *out, &super::errors::wire_error(e));
         }
     }
     out.push(b'}');

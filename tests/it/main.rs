@@ -9,4 +9,5 @@ mod math_agent;
 mod persistence;
 mod protocol;
 mod readme;
+mod storage_faults;
 mod websocket;
