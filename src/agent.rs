@@ -16,7 +16,9 @@ use tokio_util::sync::CancellationToken;
 /// SendStreamingMessage. The agent reports through the [`TaskUpdater`]:
 /// either one direct reply ([`TaskUpdater::reply`]) or a task lifecycle
 /// (status updates and artifacts ending in a terminal or interrupted state).
-/// If `execute` returns without a final state the task is marked failed.
+/// If `execute` returns without a final state the task is marked failed;
+/// if it returns an error before emitting anything, the request is answered
+/// with that error and no task is created.
 ///
 /// ```
 /// use abacus::agent::{Agent, RequestContext, TaskUpdater};

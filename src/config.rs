@@ -83,6 +83,8 @@ pub mod defaults {
     pub const EXTERNAL_DEADLINE_MS: u64 = 8000;
     /// `--history-retention`.
     pub const HISTORY_RETENTION: usize = 100_000;
+    /// `--cpu-queue`.
+    pub const CPU_QUEUE: usize = 64;
 }
 
 /// Server configuration (flags override environment, which overrides defaults).
@@ -367,6 +369,14 @@ pub struct MathConfig {
     #[arg(long, env = "ABACUS_CPU_TIME_MS", default_value_t = defaults::CPU_TIME_MS)]
     pub cpu_time_ms: u64,
 
+    /// Questions computed at once on worker threads (default: one per core).
+    #[arg(long, env = "ABACUS_CPU_WORKERS")]
+    pub cpu_workers: Option<usize>,
+
+    /// CPU-heavy questions waiting for a worker; more are refused (-32061).
+    #[arg(long, env = "ABACUS_CPU_QUEUE", default_value_t = defaults::CPU_QUEUE)]
+    pub cpu_queue: usize,
+
     /// Base URL of a mathjs-style service (`GET <url>?expr=`).
     #[arg(long, env = "ABACUS_MATHJS_URL")]
     pub mathjs_url: Option<String>,
@@ -401,6 +411,8 @@ impl Default for MathConfig {
             max_result_digits: defaults::MAX_RESULT_DIGITS,
             max_factor_digits: defaults::MAX_FACTOR_DIGITS,
             cpu_time_ms: defaults::CPU_TIME_MS,
+            cpu_workers: None,
+            cpu_queue: defaults::CPU_QUEUE,
             mathjs_url: None,
             wolfram_url: None,
             wolfram_appid: None,
@@ -429,6 +441,14 @@ impl MathConfig {
         crate::math::history::HistoryOptions {
             retention: self.history_retention,
             ..Default::default()
+        }
+    }
+
+    /// The pool CPU-heavy questions run on.
+    pub fn cpu_pool(&self) -> crate::cpu::CpuPool {
+        match self.cpu_workers {
+            Some(n) => crate::cpu::CpuPool::new(n, self.cpu_queue),
+            None => crate::cpu::CpuPool::per_core(self.cpu_queue),
         }
     }
 

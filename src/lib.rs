@@ -31,6 +31,7 @@ pub mod card;
 pub mod client;
 pub mod config;
 pub mod core;
+pub mod cpu;
 pub mod external;
 pub mod health;
 pub mod http;

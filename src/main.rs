@@ -99,6 +99,7 @@ async fn serve(config: Config, math: MathConfig) -> Result<(), Box<dyn std::erro
     let external = abacus::external::ExternalMath::new(math.external());
     let agent = MathAgent::new(math.limits())
         .with_history(history.clone())
+        .with_cpu_pool(math.cpu_pool())
         .with_external(external.clone());
     let served = abacus::Server::new(agent, MathAgent::card())
         .config(config)

@@ -358,7 +358,15 @@ impl Running {
 
     /// Ends an execution that returned without a final state.
     pub(crate) async fn finish_unsettled(&self, error: Option<A2AError>) {
-        if self.lock().phase.is_settled() {
+        let phase = self.lock().phase;
+        if phase.is_settled() {
+            return;
+        }
+        if let (Phase::Started(Origin::New), Some(e)) = (phase, &error) {
+            // Nothing was emitted, so no task exists for clients: the
+            // request is answered with the agent's error (a full CPU pool
+            // is -32061 at once, not a failed task).
+            self.fail(e.clone());
             return;
         }
         let reason = match error {

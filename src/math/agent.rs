@@ -21,6 +21,7 @@ use crate::agent::{
     new_artifact, text_cache_key, Agent, ArtifactMode, Chunk, RequestContext, TaskUpdater,
 };
 use crate::card::CardBuilder;
+use crate::cpu::{CpuPool, CpuSlot};
 use crate::external::{wants_external, ExternalMath};
 use crate::protocol::types::{A2AError, AgentCard, Part};
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub struct MathAgent {
     part_limits: PartLimits,
     history: Option<Arc<dyn HistoryStore>>,
     external: Option<ExternalMath>,
+    cpu: CpuPool,
 }
 
 impl std::fmt::Debug for MathAgent {
@@ -95,7 +97,17 @@ impl MathAgent {
             part_limits: PartLimits::default(),
             history: None,
             external: None,
+            cpu: CpuPool::per_core(crate::config::defaults::CPU_QUEUE),
         }
+    }
+
+    /// Runs CPU-heavy questions on `pool` (default: one worker per core and
+    /// the default queue): beyond its workers and queue a question is
+    /// refused at once with `-32061`, so the threads serving cheap requests,
+    /// health and the card are never starved.
+    pub fn with_cpu_pool(mut self, pool: CpuPool) -> Self {
+        self.cpu = pool;
+        self
     }
 
     /// Asks external math services for what the local engine cannot do
@@ -137,7 +149,16 @@ impl MathAgent {
     async fn analyze_one(&self, part: &Part) -> (String, serde_json::Value) {
         if let Some(text) = part.as_text() {
             if let Ok(query) = parse(text, &self.limits) {
-                return match self.evaluate_blocking(query, None).await {
+                let slot = match self.cpu.reserve().await {
+                    Ok(slot) => slot,
+                    Err(busy) => {
+                        return (
+                            format!("{text}: {busy}"),
+                            serde_json::json!({"kind": "math", "error": busy.to_string()}),
+                        )
+                    }
+                };
+                return match self.evaluate_blocking(slot, query, None).await {
                     Ok(a) => (
                         a.text.clone(),
                         serde_json::json!({"kind": "math", "operation": a.operation.as_str(), "result": a.result}),
@@ -339,10 +360,12 @@ impl MathAgent {
             && !text.contains('!')
     }
 
-    /// Evaluates on the blocking pool, forwarding progress lines as status
-    /// updates. Dropping the returned future (cancel) stops the computation.
+    /// Evaluates on the reserved CPU worker, forwarding progress lines as
+    /// status updates. Dropping the returned future (cancel) stops the
+    /// computation.
     async fn evaluate_blocking(
         &self,
+        slot: CpuSlot,
         query: Query,
         up: Option<&TaskUpdater>,
     ) -> Result<Answer, MathError> {
@@ -350,11 +373,11 @@ impl MathAgent {
         let _stop_on_drop = StopOnDrop(budget.cancel_handle());
         let limits = self.limits.clone();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut work = tokio::task::spawn_blocking(move || {
+        let mut work = std::pin::pin!(slot.run(move || {
             query.evaluate(&limits, &budget, &mut |line| {
                 let _ = tx.send(line);
             })
-        });
+        }));
         loop {
             tokio::select! {
                 biased;
@@ -475,14 +498,21 @@ impl Agent for MathAgent {
 
         let long = query.operation().is_long();
         let inline = Self::runs_inline(&text, &query);
+        // A worker is reserved before anything is emitted: a full pool is
+        // a clear -32061 at once, not a task that fails later.
+        let slot = match inline {
+            true => None,
+            false => Some(self.cpu.reserve().await?),
+        };
         if !long && !ctx.streaming && ctx.task.is_none() {
             // Quick questions get a direct answer; big arithmetic still
             // leaves the reactor for the blocking pool.
-            let result = if inline {
-                let budget = Budget::new(self.limits.cpu_time);
-                query.evaluate(&self.limits, &budget, &mut |_| {})
-            } else {
-                self.evaluate_blocking(query, None).await
+            let result = match slot {
+                None => {
+                    let budget = Budget::new(self.limits.cpu_time);
+                    query.evaluate(&self.limits, &budget, &mut |_| {})
+                }
+                Some(slot) => self.evaluate_blocking(slot, query, None).await,
             };
             return match result {
                 Ok(answer) => {
@@ -495,11 +525,12 @@ impl Agent for MathAgent {
         }
 
         up.start_work().await?;
-        let result = if inline {
-            let budget = Budget::new(self.limits.cpu_time);
-            query.evaluate(&self.limits, &budget, &mut |_| {})
-        } else {
-            self.evaluate_blocking(query, Some(&up)).await
+        let result = match slot {
+            None => {
+                let budget = Budget::new(self.limits.cpu_time);
+                query.evaluate(&self.limits, &budget, &mut |_| {})
+            }
+            Some(slot) => self.evaluate_blocking(slot, query, Some(&up)).await,
         };
         match result {
             Ok(answer) => {

@@ -2,6 +2,8 @@
 
 mod common;
 
+mod cpu;
+
 mod deploy;
 mod examples;
 mod external;
