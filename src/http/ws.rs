@@ -14,7 +14,8 @@
 //! The socket stays open for the next message after an error. Messages that
 //! arrive while one is being answered are queued (up to [`MAX_QUEUED`]).
 //! The server pings every [`PING_EVERY`] and closes a socket that has sent
-//! nothing for [`IDLE_CLOSE`].
+//! nothing for [`IDLE_CLOSE`]; a message over the size limit closes it with
+//! code 1009 (Message Too Big).
 
 use super::body::ResponseBody;
 use super::meta::{next_request_id, request_meta};
@@ -22,8 +23,10 @@ use crate::protocol::types::{Part, SendMessageRequest, StreamResponse, TaskState
 use crate::protocol::{rpc_error_for_ref, A2ARequest, A2AResponse, Call, RequestMeta};
 use futures_util::{SinkExt, StreamExt};
 use http::{Request, Response, StatusCode};
+use hyper_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use hyper_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use hyper_tungstenite::tungstenite::protocol::WebSocketConfig;
-use hyper_tungstenite::tungstenite::Message as WsMessage;
+use hyper_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use hyper_tungstenite::HyperWebsocket;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
@@ -103,12 +106,7 @@ where
                         }
                         Some(Ok(WsMessage::Close(_))) | None => return,
                         Some(Ok(_)) => { last_seen = Instant::now(); continue } // ping/pong
-                        Some(Err(e)) => {
-                            tracing::debug!(error = %e, "websocket read failed");
-                            // Too large a message and the like: say why, then close.
-                            let _ = send(&mut ws, error_frame(&e.to_string())).await;
-                            return;
-                        }
+                        Some(Err(e)) => return close_after(&mut ws, e).await,
                     },
                     _ = ping.tick() => {
                         if last_seen.elapsed() > IDLE_CLOSE {
@@ -193,7 +191,8 @@ where
                             queue.push_back(t.to_string());
                         }
                     }
-                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(WsMessage::Close(_))) | None => return,
+                    Some(Err(e)) => return close_after(&mut ws, e).await,
                     Some(Ok(_)) => last_seen = Instant::now(),
                 },
             }
@@ -203,6 +202,28 @@ where
             return;
         }
     }
+}
+
+/// Ends a socket after a read error: says why, then closes with 1009
+/// (Message Too Big) for an oversized message, 1002 (protocol error) for
+/// the rest.
+async fn close_after(ws: &mut hyper_tungstenite::HyperWebsocketStream, e: WsError) {
+    tracing::debug!(error = %e, "websocket read failed");
+    // Close reasons are capped at 123 bytes: fixed words, the detail goes
+    // in the error frame.
+    let (code, reason) = match e {
+        WsError::Capacity(_) => (CloseCode::Size, "message too big"),
+        WsError::ConnectionClosed | WsError::AlreadyClosed | WsError::Io(_) => return,
+        _ => (CloseCode::Protocol, "protocol error"),
+    };
+    if send(ws, error_frame(&e.to_string())).await.is_err() {
+        return;
+    }
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = ws.close(Some(frame)).await;
 }
 
 async fn send(ws: &mut hyper_tungstenite::HyperWebsocketStream, frame: Value) -> Result<(), ()> {
