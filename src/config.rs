@@ -17,6 +17,12 @@ pub mod defaults {
     pub const PORT: u16 = 8002;
     /// `--max-body-bytes`: 1 MiB.
     pub const MAX_BODY_BYTES: usize = 1 << 20;
+    /// `--body-timeout-ms`.
+    pub const BODY_TIMEOUT_MS: u64 = 30_000;
+    /// `--idle-timeout-ms`.
+    pub const IDLE_TIMEOUT_MS: u64 = 60_000;
+    /// `--max-connections`.
+    pub const MAX_CONNECTIONS: usize = 10_000;
     /// `--shutdown-drain-secs`.
     pub const SHUTDOWN_DRAIN_SECS: f64 = 10.0;
     /// `--log-format`.
@@ -116,6 +122,19 @@ pub struct Config {
     #[arg(long, env = "ABACUS_MAX_BODY_BYTES", default_value_t = defaults::MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
+    /// Deadline for receiving a whole request body, in ms (408 after it).
+    #[arg(long, env = "ABACUS_BODY_TIMEOUT_MS", default_value_t = defaults::BODY_TIMEOUT_MS)]
+    pub body_timeout_ms: u64,
+
+    /// A connection with no request in progress (before its first byte
+    /// too) is closed after this long, in ms.
+    #[arg(long, env = "ABACUS_IDLE_TIMEOUT_MS", default_value_t = defaults::IDLE_TIMEOUT_MS)]
+    pub idle_timeout_ms: u64,
+
+    /// Most connections open at once; further clients wait to be accepted.
+    #[arg(long, env = "ABACUS_MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
     /// Seconds to let in-flight requests and streams finish on shutdown.
     #[arg(long, env = "ABACUS_SHUTDOWN_DRAIN_SECS", default_value_t = defaults::SHUTDOWN_DRAIN_SECS)]
     pub shutdown_drain_secs: f64,
@@ -182,6 +201,9 @@ impl Default for Config {
             port: defaults::PORT,
             public_url: None,
             max_body_bytes: defaults::MAX_BODY_BYTES,
+            body_timeout_ms: defaults::BODY_TIMEOUT_MS,
+            idle_timeout_ms: defaults::IDLE_TIMEOUT_MS,
+            max_connections: defaults::MAX_CONNECTIONS,
             shutdown_drain_secs: defaults::SHUTDOWN_DRAIN_SECS,
             worker_threads: None,
             log_format: defaults::LOG_FORMAT.into(),
@@ -241,6 +263,19 @@ impl Config {
     /// The shutdown drain deadline.
     pub fn drain(&self) -> Duration {
         Duration::from_secs_f64(self.shutdown_drain_secs.max(0.0))
+    }
+
+    /// The deadline for receiving a request body.
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms)
+    }
+
+    /// The connection limits of the listener.
+    pub fn serve_options(&self) -> crate::http::ServeOptions {
+        crate::http::ServeOptions {
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            max_connections: self.max_connections,
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use crate::card::ServedCard;
 use crate::config::Config;
 use crate::core::Core;
 use crate::health::{liveness, Health, HealthCheck, ResourceCheck, SelfTest, StoreCheck};
-use crate::http::{serve, serve_routes, shutdown_signal, GetRoute, HttpApp, HttpOptions};
+use crate::http::{serve_routes, serve_with, shutdown_signal, GetRoute, HttpApp, HttpOptions};
 use crate::protocol::types::AgentCard;
 use crate::protocol::{A2AError, A2ARequest, A2AResponse};
 use crate::stack::A2ALayers;
@@ -168,7 +168,8 @@ impl Server {
     }
 
     /// Replaces the HTTP edge options (extra routes, limits). They are used
-    /// as given: the config's `max_body_bytes` applies only without them.
+    /// as given: the config's `max_body_bytes` and `body_timeout_ms` apply
+    /// only without them.
     /// The health routes are added unless `opts` has routes of those paths.
     pub fn http_options(mut self, opts: HttpOptions) -> Self {
         self.http = Some(opts);
@@ -202,6 +203,7 @@ impl Server {
         let served = ServedCard::new(core.card().clone(), &self.config.public_url());
         let mut http = self.http.unwrap_or_else(|| HttpOptions {
             max_body_bytes: self.config.max_body_bytes,
+            body_timeout: self.config.body_timeout(),
             ..HttpOptions::default()
         });
         let mut health = Health::new()
@@ -238,15 +240,17 @@ impl Server {
         }
         let layers = A2ALayers::new(&self.config.stack, &core);
         tracing::info!(%addr, url = %self.config.public_url(), "serving A2A");
-        let drain = self.config.drain();
+        let (drain, limits) = (self.config.drain(), self.config.serve_options());
         let result = match self.custom_stack {
             Some(build) => {
                 let stack = build(core, &layers);
-                serve(listener, HttpApp::new(stack, served, http), shutdown, drain).await
+                let app = HttpApp::new(stack, served, http);
+                serve_with(listener, app, shutdown, drain, &limits).await
             }
             None => {
                 let stack = layers.default_stack(core);
-                serve(listener, HttpApp::new(stack, served, http), shutdown, drain).await
+                let app = HttpApp::new(stack, served, http);
+                serve_with(listener, app, shutdown, drain, &limits).await
             }
         };
         result

@@ -24,11 +24,15 @@ pub type GetRoute =
 /// ```
 /// let opts = abacus::http::HttpOptions::default();
 /// assert_eq!(opts.max_body_bytes, 1 << 20);
+/// assert_eq!(opts.body_timeout.as_secs(), 30);
 /// ```
 #[derive(Clone)]
 pub struct HttpOptions {
     /// Largest accepted request body (and WebSocket message) in bytes (413 above).
     pub max_body_bytes: usize,
+    /// Deadline for receiving a whole request body (408 and the connection
+    /// closed after it): a client trickling its body cannot hold a request open.
+    pub body_timeout: Duration,
     /// Interval of `: keep-alive` comments on quiet SSE streams.
     pub sse_keep_alive: Duration,
     /// `Cache-Control: max-age` of the agent card, in seconds.
@@ -41,6 +45,7 @@ impl Default for HttpOptions {
     fn default() -> Self {
         HttpOptions {
             max_body_bytes: crate::config::defaults::MAX_BODY_BYTES,
+            body_timeout: Duration::from_millis(crate::config::defaults::BODY_TIMEOUT_MS),
             sse_keep_alive: Duration::from_secs(15),
             card_max_age: 300,
             routes: HashMap::new(),
@@ -52,6 +57,7 @@ impl std::fmt::Debug for HttpOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpOptions")
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("body_timeout", &self.body_timeout)
             .field("sse_keep_alive", &self.sse_keep_alive)
             .field("card_max_age", &self.card_max_age)
             .field("routes", &self.routes.keys().collect::<Vec<_>>())

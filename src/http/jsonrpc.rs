@@ -40,10 +40,12 @@ where
         return too_large(max);
     }
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, max).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(max),
-        Err(_) => {
+    let collect = Limited::new(body, max).collect();
+    let body = match tokio::time::timeout(opts.body_timeout, collect).await {
+        Err(_) => return body_timed_out(opts.body_timeout),
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_large(max),
+        Ok(Err(_)) => {
             return reply(
                 &JsonRpcId::Null,
                 Err(A2AError::invalid_request("request body could not be read")),
@@ -122,6 +124,22 @@ fn too_large(max: usize) -> Response<ResponseBody> {
         ))),
     );
     *resp.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+    resp
+}
+
+/// 408 for a body that did not arrive in time; the connection is closed, as
+/// the rest of the body may still be on its way.
+fn body_timed_out(limit: std::time::Duration) -> Response<ResponseBody> {
+    let mut resp = reply(
+        &JsonRpcId::Null,
+        Err(A2AError::invalid_request(format!(
+            "request body not received within {} ms",
+            limit.as_millis()
+        ))),
+    );
+    *resp.status_mut() = StatusCode::REQUEST_TIMEOUT;
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     resp
 }
 

@@ -30,7 +30,7 @@ pub mod ws;
 pub use app::{GetRoute, HttpApp, HttpOptions};
 pub use body::ResponseBody;
 pub use meta::{request_meta, PeerAddr, EXTENSIONS_HEADER, TIMEOUT_HEADER, VERSION_HEADER};
-pub use server::{serve, serve_routes, shutdown_signal};
+pub use server::{serve, serve_routes, serve_with, shutdown_signal, ServeOptions};
 
 use crate::protocol::{error_reason, A2AError, ERROR_KINDS};
 

@@ -5,18 +5,51 @@ use super::routes::{not_routed, Lookup, RouteTable, GET};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::GracefulConnection;
 use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tower::{BoxError, Service, ServiceExt};
+
+/// Limits on the connections [`serve_with`] keeps open.
+///
+/// ```
+/// let opts = abacus::http::ServeOptions::default();
+/// assert_eq!(opts.idle_timeout.as_secs(), 60);
+/// assert_eq!(opts.max_connections, 10_000);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// A connection with no request in progress is closed after this long:
+    /// before its first byte, while its request headers trickle in, and
+    /// between keep-alive requests (HTTP/1.1 and HTTP/2). Zero turns it off.
+    pub idle_timeout: Duration,
+    /// Most connections open at once (WebSockets included); beyond it new
+    /// connections wait in the listen backlog until one closes. Zero means
+    /// no limit.
+    pub max_connections: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            idle_timeout: Duration::from_millis(crate::config::defaults::IDLE_TIMEOUT_MS),
+            max_connections: crate::config::defaults::MAX_CONNECTIONS,
+        }
+    }
+}
 
 /// Serves `app` on `listener` (HTTP/1.1 and h2c, with upgrades) until
 /// `shutdown` resolves, then stops accepting and lets in-flight requests
 /// and streams finish for up to `drain` before closing the remaining
 /// connections. Each request carries the client's [`PeerAddr`] in its
-/// extensions.
+/// extensions. Connections are bounded by the default [`ServeOptions`].
 ///
 /// `app` is any tower service of HTTP requests: an [`HttpApp`](super::HttpApp),
 /// or one wrapped in tower-http layers.
@@ -43,15 +76,75 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    serve_with(listener, app, shutdown, drain, &ServeOptions::default()).await
+}
+
+/// [`serve`] with the connection limits of `opts`.
+///
+/// ```no_run
+/// # async fn run(app: abacus::http::HttpApp<abacus::core::Core>) -> std::io::Result<()> {
+/// use abacus::http::{serve_with, shutdown_signal, ServeOptions};
+/// use std::time::Duration;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let opts = ServeOptions { idle_timeout: Duration::from_secs(5), max_connections: 100 };
+/// serve_with(listener, app, shutdown_signal(), Duration::from_secs(10), &opts).await
+/// # }
+/// ```
+pub async fn serve_with<S, B>(
+    listener: TcpListener,
+    app: S,
+    shutdown: impl Future<Output = ()>,
+    drain: Duration,
+    opts: &ServeOptions,
+) -> std::io::Result<()>
+where
+    S: Service<http::Request<Incoming>, Response = http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let idle = (!opts.idle_timeout.is_zero()).then_some(opts.idle_timeout);
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // HTTP/1.1: the header timer starts before the first byte and again
+    // after each reply, so it is the idle timeout too.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
-    builder.http2().timer(TokioTimer::new());
-    let graceful = GracefulShutdown::new();
+        .header_read_timeout(idle);
+    // HTTP/2: pings find dead peers; live idle ones are closed by `drive`.
+    let mut h2 = builder.http2();
+    h2.timer(TokioTimer::new());
+    if let Some(idle) = idle {
+        h2.keep_alive_interval(idle)
+            .keep_alive_timeout(idle.min(Duration::from_secs(20)));
+    }
+    let max = match opts.max_connections {
+        0 => Semaphore::MAX_PERMITS,
+        n => n.min(Semaphore::MAX_PERMITS),
+    };
+    let limit = Arc::new(Semaphore::new(max));
+    let (closing_tx, closing_rx) = watch::channel(());
     tokio::pin!(shutdown);
     loop {
+        // A permit before accepting: at the limit, clients wait in the
+        // backlog while the open connections keep being served.
+        let permit = match limit.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                tracing::debug!(max, "connection limit reached; not accepting");
+                tokio::select! {
+                    p = limit.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                    _ = &mut shutdown => break,
+                }
+            }
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -65,31 +158,190 @@ where
                 };
                 let _ = stream.set_nodelay(true);
                 let app = app.clone();
+                let activity = Activity::default();
+                let busy = activity.clone();
                 let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
                     req.extensions_mut().insert(PeerAddr(peer));
-                    app.clone().oneshot(req)
-                });
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn.into_owned());
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
+                    let guard = busy.start();
+                    let reply = app.clone().oneshot(req);
+                    async move {
+                        let resp = reply.await?;
+                        Ok::<_, Infallible>(resp.map(|body| Tracked { body, _busy: guard }))
                     }
                 });
+                // The permit lives with the socket, so an upgraded WebSocket
+                // keeps counting until it closes.
+                let io = TokioIo::new(Permitted { stream, _permit: permit });
+                let conn = builder.serve_connection_with_upgrades(io, service).into_owned();
+                tokio::spawn(drive(conn, activity, idle, closing_rx.clone()));
             }
             _ = &mut shutdown => break,
         }
     }
     drop(listener);
+    drop(closing_rx);
     tracing::info!(
         drain_secs = drain.as_secs_f64(),
         "shutting down: draining connections"
     );
+    let _ = closing_tx.send(());
     tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = closing_tx.closed() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(drain) => tracing::warn!("drain deadline reached; closing remaining connections"),
     }
     Ok(())
+}
+
+/// Runs one connection: closes it gracefully on server shutdown or after
+/// `idle` with no request in progress, and drops it after a second `idle`
+/// (a peer that never finishes a graceful close, e.g. an HTTP/2 client that
+/// does not answer GOAWAY's ping).
+async fn drive<C>(
+    conn: C,
+    activity: Activity,
+    idle: Option<Duration>,
+    mut closing: watch::Receiver<()>,
+) where
+    C: GracefulConnection,
+    C::Error: std::fmt::Display,
+{
+    tokio::pin!(conn);
+    let quiet = activity.quiet_for(idle);
+    tokio::pin!(quiet);
+    let mut asked = false;
+    let result = loop {
+        tokio::select! {
+            r = conn.as_mut() => break r,
+            _ = closing.changed(), if !asked => {
+                asked = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = &mut quiet => {
+                if asked {
+                    tracing::debug!("idle connection did not close; dropping it");
+                    return;
+                }
+                asked = true;
+                conn.as_mut().graceful_shutdown();
+                quiet.set(activity.quiet_for(idle));
+            }
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// Requests in progress on one connection (a reply counts until its body
+/// is sent or dropped).
+#[derive(Clone, Default)]
+struct Activity(Arc<watch::Sender<usize>>);
+
+/// One request in progress.
+struct Busy(Arc<watch::Sender<usize>>);
+
+impl Activity {
+    fn start(&self) -> Busy {
+        self.0.send_modify(|n| *n += 1);
+        Busy(self.0.clone())
+    }
+
+    /// Resolves once no request has been in progress for `idle`.
+    async fn quiet_for(&self, idle: Option<Duration>) {
+        let Some(idle) = idle else {
+            return std::future::pending().await;
+        };
+        let mut rx = self.0.subscribe();
+        loop {
+            // The sender lives in `self`: waiting cannot fail.
+            let _ = rx.wait_for(|n| *n == 0).await;
+            tokio::select! {
+                _ = tokio::time::sleep(idle) => return,
+                _ = rx.changed() => {}
+            }
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A reply body that keeps its request counted as in progress.
+    struct Tracked<B> {
+        #[pin]
+        body: B,
+        _busy: Busy,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for Tracked<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        self.project().body.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A socket holding its place under the connection limit.
+struct Permitted {
+    stream: TcpStream,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl AsyncRead for Permitted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Permitted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
 }
 
 /// Serves only `GET` routes (no A2A) on `listener` until `shutdown`
@@ -111,7 +363,7 @@ pub async fn serve_routes(
         .fold(RouteTable::new(), |t, (path, route)| {
             t.exact(path, GET, route)
         });
-    let table = std::sync::Arc::new(table);
+    let table = Arc::new(table);
     let app = tower::service_fn(move |req: http::Request<Incoming>| {
         let table = table.clone();
         async move {

@@ -11,5 +11,6 @@ mod math_agent;
 mod persistence;
 mod protocol;
 mod readme;
+mod slow_clients;
 mod storage_faults;
 mod websocket;
