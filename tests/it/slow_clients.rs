@@ -4,8 +4,10 @@
 //! socket with 1009. Timings are only checked against generous bounds; the
 //! observed figures are printed (`--nocapture`).
 
-use crate::common::{bound_memory_config, raw_request};
+use crate::common::{bound_memory_config, raw_request, send_body};
+use abacus::agent::{Agent, RequestContext, TaskUpdater};
 use abacus::config::Config;
+use abacus::protocol::types::A2AError;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
@@ -28,11 +30,19 @@ struct Running {
 
 impl Running {
     async fn start(tune: impl FnOnce(&mut Config)) -> Self {
+        let agent = abacus::math::MathAgent::new(abacus::math::Limits::default());
+        Self::start_agent(agent, abacus::math::MathAgent::card(), tune).await
+    }
+
+    async fn start_agent(
+        agent: impl Agent,
+        card: abacus::protocol::types::AgentCard,
+        tune: impl FnOnce(&mut Config),
+    ) -> Self {
         let (listener, mut config) = bound_memory_config().await;
         tune(&mut config);
         let addr = listener.local_addr().unwrap();
-        let agent = abacus::math::MathAgent::new(abacus::math::Limits::default());
-        let server = abacus::Server::new(agent, abacus::math::MathAgent::card()).config(config);
+        let server = abacus::Server::new(agent, card).config(config);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(server.run_on(listener, async move {
             let _ = rx.await;
@@ -200,6 +210,36 @@ async fn an_idle_http2_connection_is_closed() {
         started.elapsed()
     );
     assert!(ended.is_ok(), "the HTTP/2 connection stayed open");
+    s.stop().await;
+}
+
+/// Works for a while before completing.
+struct Slow;
+
+#[async_trait::async_trait]
+impl Agent for Slow {
+    async fn execute(&self, _: RequestContext, up: TaskUpdater) -> Result<(), A2AError> {
+        up.start_work().await?;
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        up.complete(None).await
+    }
+}
+
+#[tokio::test]
+async fn requests_and_streams_in_progress_outlive_the_idle_timeout() {
+    let card = abacus::card::CardBuilder::new("slow", "takes its time").build();
+    let s = Running::start_agent(Slow, card, |c| c.idle_timeout_ms = 300).await;
+    let url = format!("http://{}/", s.addr);
+    let headers = [("content-type", "application/json"), ("a2a-version", "1.0")];
+    for method in ["SendMessage", "SendStreamingMessage"] {
+        let body = Bytes::from(send_body(method, "take your time"));
+        let started = Instant::now();
+        let (status, _, reply) = raw_request(&url, "POST", body, &headers).await;
+        let reply = String::from_utf8_lossy(&reply);
+        eprintln!("{method}: answered after {:?}", started.elapsed());
+        assert_eq!(status, 200);
+        assert!(reply.contains("TASK_STATE_COMPLETED"), "{method}: {reply}");
+    }
     s.stop().await;
 }
 
