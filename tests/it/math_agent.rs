@@ -292,3 +292,83 @@ async fn every_part_of_a_multi_part_message_gets_its_result() {
     );
     s.stop().await;
 }
+
+/// A multi-part SendMessage; the reply's task.
+async fn send_parts(s: &TestServer, parts: Value) -> Value {
+    let body = rpc(
+        "SendMessage",
+        json!({"message": {"messageId": uuid::Uuid::new_v4().to_string(), "role": "ROLE_USER", "parts": parts}}),
+    );
+    let (status, r) = s.post_json(&body).await;
+    assert_eq!(status, 200, "{r}");
+    r["result"]["task"].clone()
+}
+
+#[tokio::test]
+async fn a_part_over_a_limit_rejects_the_message() {
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let s = TestServer::math().await;
+    let reason = |task: &Value| {
+        task["status"]["message"]["parts"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+
+    let mut csv = String::from("n\n");
+    (0..10_001).for_each(|i| csv.push_str(&format!("{i}\n")));
+    let task = send_parts(
+        &s,
+        json!([{"text": "2 + 2"}, {"raw": b64(csv.as_bytes()), "mediaType": "text/csv", "filename": "big.csv"}]),
+    )
+    .await;
+    assert_eq!(task["status"]["state"], "TASK_STATE_REJECTED", "{task}");
+    let why = reason(&task);
+    assert!(why.contains("part 2 (file big.csv)"), "{why}");
+    assert!(why.contains("10001 rows; the maximum is 10000"), "{why}");
+    assert!(
+        task["artifacts"].as_array().is_none_or(Vec::is_empty),
+        "{task}"
+    );
+
+    let big = vec![vec![1; 21]; 21];
+    let task = send_parts(&s, json!([{"data": {"matrix": big}}])).await;
+    assert_eq!(task["status"]["state"], "TASK_STATE_REJECTED", "{task}");
+    let why = reason(&task);
+    assert!(
+        why.contains("part 1 (data)") && why.contains("21 rows; the maximum is 20"),
+        "{why}"
+    );
+
+    let many: Vec<Value> = (0..33).map(|_| json!({"text": "1 + 1"})).collect();
+    let task = send_parts(&s, Value::Array(many)).await;
+    assert_eq!(task["status"]["state"], "TASK_STATE_REJECTED", "{task}");
+    assert!(
+        reason(&task).contains("33 parts; the maximum is 32"),
+        "{task}"
+    );
+
+    let task = send_parts(
+        &s,
+        json!([{"text": "2 + 2"}, {"text": "factorial 1000000"}]),
+    )
+    .await;
+    assert_eq!(task["status"]["state"], "TASK_STATE_REJECTED", "{task}");
+    assert!(reason(&task).contains("part 2 (text)"), "{task}");
+
+    // Within the limits, and a malformed part: completed, the error in its artifact.
+    let max = vec![vec![1; 20]; 20];
+    let task = send_parts(
+        &s,
+        json!([{"data": {"matrix": max}}, {"data": {"matrix": [[1, 2], [3]]}}]),
+    )
+    .await;
+    assert_eq!(task["status"]["state"], "TASK_STATE_COMPLETED", "{task}");
+    assert_eq!(task["artifacts"][0]["parts"][1]["data"]["kind"], "matrix");
+    assert_eq!(
+        task["artifacts"][1]["parts"][1]["data"]["error_kind"],
+        "invalid"
+    );
+    s.stop().await;
+}
