@@ -449,8 +449,20 @@ impl Drop for StopOnDrop {
 #[async_trait::async_trait]
 impl Agent for MathAgent {
     /// Direct replies depend on the text alone, except for questions about
-    /// the time or randomness.
+    /// the time or randomness. Questions answered with a task (long
+    /// computations, multi-part messages) get no key: a task is never
+    /// cached, so identical ones must not wait for each other in the cache.
     fn cache_key(&self, message: &crate::protocol::types::Message) -> Option<String> {
+        let [part] = message.parts.as_slice() else {
+            return None;
+        };
+        let long = part
+            .as_text()
+            .and_then(|text| parse(text, &self.limits).ok())
+            .is_some_and(|q| q.operation().is_long());
+        if long {
+            return None;
+        }
         let changing = message.parts.iter().filter_map(Part::as_text).any(|text| {
             text.split_whitespace().any(|word| {
                 let bare = word.trim_matches(|c: char| !c.is_alphanumeric());

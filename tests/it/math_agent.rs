@@ -372,3 +372,39 @@ async fn a_part_over_a_limit_rejects_the_message() {
     );
     s.stop().await;
 }
+
+/// Identical task questions are not cacheable: through the default stack
+/// they run side by side, not one after another in the cache's single flight.
+#[tokio::test]
+async fn identical_concurrent_task_questions_run_side_by_side() {
+    let limits = abacus::math::Limits {
+        cpu_time: std::time::Duration::from_millis(800),
+        ..abacus::math::Limits::default()
+    };
+    let s = TestServer::start(
+        abacus::math::MathAgent::new(limits),
+        abacus::math::MathAgent::card(),
+    )
+    .await;
+    let question = format!("prime factors {HARD}");
+    let started = std::time::Instant::now();
+    let replies = futures_util::future::join_all((0..3).map(|_| ask(&s, &question))).await;
+    let elapsed = started.elapsed();
+    let mut ids: Vec<&str> = replies
+        .iter()
+        .map(|r| r["result"]["task"]["id"].as_str().unwrap_or_default())
+        .collect();
+    for r in &replies {
+        assert_eq!(task_state(r), "TASK_STATE_FAILED", "{r}");
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "each request has its own task: {ids:?}");
+    // One computation (the 800 ms budget), not three in a row (or two).
+    assert!(
+        elapsed < std::time::Duration::from_millis(1500),
+        "{elapsed:?}"
+    );
+    assert_eq!(s.layers.cache_hits(), 0);
+    s.stop().await;
+}
