@@ -52,7 +52,9 @@ pub trait Agent: Send + Sync + 'static {
     /// The default caches nothing: most agents' answers depend on more than
     /// the message. An agent whose direct replies depend on the text alone
     /// returns [`text_cache_key`]; one with questions whose answers change
-    /// (the time, random numbers) returns `None` for those.
+    /// (the time, random numbers) returns `None` for those. Return `None`
+    /// too for messages answered with a task (never cached): identical
+    /// concurrent requests with a key wait for the first one's reply.
     ///
     /// ```
     /// use abacus::agent::{text_cache_key, Agent, RequestContext, TaskUpdater};

@@ -145,6 +145,8 @@ impl RequestTimeout<A2ARequest> for ClientTimeout {
 pub type A2ACacheKey = Box<dyn Fn(&A2ARequest) -> Option<String> + Send + Sync>;
 
 /// A direct message reply is cached; tasks (stateful) and errors are not.
+/// A key refused here stops coalescing (see the cache module): identical
+/// task questions run side by side.
 fn to_cached(res: &A2AResponse) -> Option<Arc<Message>> {
     match res {
         A2AResponse::Unary(Unary {

@@ -15,7 +15,7 @@
 //! `a2a_errors_total{error_type}` counts JSON-RPC errors only.
 
 use super::history::{HistoryEntry, HistoryStore};
-use super::parts::{analyze_part, PartLimits};
+use super::parts::{analyze_part, PartError, PartLimits};
 use super::{parse, Answer, Budget, Limits, MathError, Query};
 use crate::agent::{
     new_artifact, text_cache_key, Agent, ArtifactMode, Chunk, RequestContext, TaskUpdater,
@@ -23,7 +23,7 @@ use crate::agent::{
 use crate::card::CardBuilder;
 use crate::cpu::{CpuPool, CpuSlot};
 use crate::external::{wants_external, ExternalMath};
-use crate::protocol::types::{A2AError, AgentCard, Part};
+use crate::protocol::types::{A2AError, AgentCard, Part, PartContent};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -119,21 +119,37 @@ impl MathAgent {
 
     /// A multi-part message: every part analysed, one artifact per part
     /// (a text summary and the structured result), and a combined summary.
+    /// A part over a limit rejects the whole message: the analysis stops
+    /// there and no artifact is sent; other errors are reported per part.
     async fn answer_parts(&self, ctx: &RequestContext, up: &TaskUpdater) -> Result<(), A2AError> {
         up.start_work().await?;
         let parts = ctx.message.parts.clone();
         if parts.len() > self.part_limits.max_parts {
-            return up
-                .reject(format!(
-                    "the message has {} parts; the maximum is {}",
-                    parts.len(),
-                    self.part_limits.max_parts
-                ))
-                .await;
+            let e = MathError::limit(format!(
+                "the message has {} parts; the maximum is {} (max_parts)",
+                parts.len(),
+                self.part_limits.max_parts
+            ));
+            count_error(&e);
+            return up.reject(e.to_string()).await;
         }
-        let mut lines = Vec::with_capacity(parts.len());
+        let mut analysed = Vec::with_capacity(parts.len());
         for (i, part) in parts.iter().enumerate() {
-            let (summary, data) = self.analyze_one(part).await;
+            match self.analyze_one(part).await {
+                Ok(result) => analysed.push(result),
+                Err(OverLimit(reason)) => {
+                    let e = MathError::limit(format!(
+                        "part {} ({}) is over a limit: {reason}",
+                        i + 1,
+                        describe_part(part)
+                    ));
+                    count_error(&e);
+                    return up.reject(e.to_string()).await;
+                }
+            }
+        }
+        let mut lines = Vec::with_capacity(analysed.len());
+        for (i, (summary, data)) in analysed.into_iter().enumerate() {
             lines.push(format!("{}. {summary}", i + 1));
             let mut artifact = new_artifact(vec![Part::text(summary), Part::data(data)]);
             artifact.name = Some(format!("part-{}", i + 1));
@@ -146,29 +162,36 @@ impl MathAgent {
     }
 
     /// One part: math for text that parses as math, analysis for the rest.
-    async fn analyze_one(&self, part: &Part) -> (String, serde_json::Value) {
+    /// Errors other than a limit become the part's result.
+    async fn analyze_one(&self, part: &Part) -> Result<(String, serde_json::Value), OverLimit> {
         if let Some(text) = part.as_text() {
-            if let Ok(query) = parse(text, &self.limits) {
+            // Text that does not parse as math is described as text instead.
+            let parsed = match parse(text, &self.limits) {
+                Err(MathError::LimitExceeded(reason)) => return Err(OverLimit(reason)),
+                parsed => parsed.ok(),
+            };
+            if let Some(query) = parsed {
                 let slot = match self.cpu.reserve().await {
                     Ok(slot) => slot,
                     Err(busy) => {
-                        return (
+                        return Ok((
                             format!("{text}: {busy}"),
                             serde_json::json!({"kind": "math", "error": busy.to_string()}),
-                        )
+                        ))
                     }
                 };
                 return match self.evaluate_blocking(slot, query, None).await {
-                    Ok(a) => (
+                    Ok(a) => Ok((
                         a.text.clone(),
                         serde_json::json!({"kind": "math", "operation": a.operation.as_str(), "result": a.result}),
-                    ),
+                    )),
+                    Err(MathError::LimitExceeded(reason)) => Err(OverLimit(reason)),
                     Err(e) => {
                         count_error(&e);
-                        (
+                        Ok((
                             format!("{text}: {e}"),
                             serde_json::json!({"kind": "math", "error": e.to_string()}),
-                        )
+                        ))
                     }
                 };
             }
@@ -177,7 +200,7 @@ impl MathAgent {
         let limits = self.part_limits.clone();
         // Matrices and datasets up to the limits take milliseconds: off the reactor.
         let analysis = tokio::task::spawn_blocking(move || analyze_part(&part, &limits)).await;
-        match analysis {
+        Ok(match analysis {
             Ok(Ok(a)) => {
                 let mut data = a.data;
                 if let serde_json::Value::Object(o) = &mut data {
@@ -185,6 +208,7 @@ impl MathAgent {
                 }
                 (a.summary, data)
             }
+            Ok(Err(PartError::TooLarge(reason))) => return Err(OverLimit(reason)),
             Ok(Err(e)) => (
                 e.to_string(),
                 serde_json::json!({"kind": "error", "error": e.to_string(), "error_kind": e.kind()}),
@@ -193,7 +217,7 @@ impl MathAgent {
                 format!("analysis failed: {e}"),
                 serde_json::json!({"kind": "error"}),
             ),
-        }
+        })
     }
 
     /// Answers with an external service; on failure falls back to the local
@@ -448,8 +472,20 @@ impl Drop for StopOnDrop {
 #[async_trait::async_trait]
 impl Agent for MathAgent {
     /// Direct replies depend on the text alone, except for questions about
-    /// the time or randomness.
+    /// the time or randomness. Questions answered with a task (long
+    /// computations, multi-part messages) get no key: a task is never
+    /// cached, so identical ones must not wait for each other in the cache.
     fn cache_key(&self, message: &crate::protocol::types::Message) -> Option<String> {
+        let [part] = message.parts.as_slice() else {
+            return None;
+        };
+        let long = part
+            .as_text()
+            .and_then(|text| parse(text, &self.limits).ok())
+            .is_some_and(|q| q.operation().is_long());
+        if long {
+            return None;
+        }
         let changing = message.parts.iter().filter_map(Part::as_text).any(|text| {
             text.split_whitespace().any(|word| {
                 let bare = word.trim_matches(|c: char| !c.is_alphanumeric());
@@ -551,6 +587,23 @@ impl Agent for MathAgent {
             }
             Err(e) => finish_with_error(&up, e).await,
         }
+    }
+}
+
+/// Why a part was not analysed: it is over a limit (the limit's message).
+struct OverLimit(String);
+
+/// "text", "data", "file t.csv", "url": which part a rejection is about.
+fn describe_part(part: &Part) -> String {
+    let kind = match &part.content {
+        PartContent::Text(_) => "text",
+        PartContent::Data(_) => "data",
+        PartContent::Raw(_) => "file",
+        PartContent::Url(_) => "url",
+    };
+    match &part.filename {
+        Some(name) => format!("{kind} {}", shorten(name, 60)),
+        None => kind.to_string(),
     }
 }
 

@@ -292,3 +292,119 @@ async fn every_part_of_a_multi_part_message_gets_its_result() {
     );
     s.stop().await;
 }
+
+/// A multi-part SendMessage; the reply's task.
+async fn send_parts(s: &TestServer, parts: Value) -> Value {
+    let body = rpc(
+        "SendMessage",
+        json!({"message": {"messageId": uuid::Uuid::new_v4().to_string(), "role": "ROLE_USER", "parts": parts}}),
+    );
+    let (status, r) = s.post_json(&body).await;
+    assert_eq!(status, 200, "{r}");
+    r["result"]["task"].clone()
+}
+
+#[tokio::test]
+async fn a_part_over_a_limit_rejects_the_message() {
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let s = TestServer::math().await;
+    let reason = |task: &Value| {
+        task["status"]["message"]["parts"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+
+    let mut csv = String::from("n\n");
+    (0..10_001).for_each(|i| csv.push_str(&format!("{i}\n")));
+    let task = send_parts(
+        &s,
+        json!([{"text": "2 + 2"}, {"raw": b64(csv.as_bytes()), "mediaType": "text/csv", "filename": "big.csv"}]),
+    )
+    .await;
+    assert_eq!(task["status"]["state"], "TASK_STATE_REJECTED", "{task}");
+    let why = reason(&task);
+    assert!(why.contains("part 2 (file big.csv)"), "{why}");
+    assert!(why.contains("10001 rows; the maximum is 10000"), "{why}");
+    assert!(
+        task["artifacts"].as_array().is_none_or(Vec::is_empty),
+        "{task}"
+    );
+
+    let big = vec![vec![1; 21]; 21];
+    let task = send_parts(&s, json!([{"data": {"matrix": big}}])).await;
+    assert_eq!(task["status"]["state"], "TASK_STATE_REJECTED", "{task}");
+    let why = reason(&task);
+    assert!(
+        why.contains("part 1 (data)") && why.contains("21 rows; the maximum is 20"),
+        "{why}"
+    );
+
+    let many: Vec<Value> = (0..33).map(|_| json!({"text": "1 + 1"})).collect();
+    let task = send_parts(&s, Value::Array(many)).await;
+    assert_eq!(task["status"]["state"], "TASK_STATE_REJECTED", "{task}");
+    assert!(
+        reason(&task).contains("33 parts; the maximum is 32"),
+        "{task}"
+    );
+
+    let task = send_parts(
+        &s,
+        json!([{"text": "2 + 2"}, {"text": "factorial 1000000"}]),
+    )
+    .await;
+    assert_eq!(task["status"]["state"], "TASK_STATE_REJECTED", "{task}");
+    assert!(reason(&task).contains("part 2 (text)"), "{task}");
+
+    // Within the limits, and a malformed part: completed, the error in its artifact.
+    let max = vec![vec![1; 20]; 20];
+    let task = send_parts(
+        &s,
+        json!([{"data": {"matrix": max}}, {"data": {"matrix": [[1, 2], [3]]}}]),
+    )
+    .await;
+    assert_eq!(task["status"]["state"], "TASK_STATE_COMPLETED", "{task}");
+    assert_eq!(task["artifacts"][0]["parts"][1]["data"]["kind"], "matrix");
+    assert_eq!(
+        task["artifacts"][1]["parts"][1]["data"]["error_kind"],
+        "invalid"
+    );
+    s.stop().await;
+}
+
+/// Identical task questions are not cacheable: through the default stack
+/// they run side by side, not one after another in the cache's single flight.
+#[tokio::test]
+async fn identical_concurrent_task_questions_run_side_by_side() {
+    let limits = abacus::math::Limits {
+        cpu_time: std::time::Duration::from_millis(800),
+        ..abacus::math::Limits::default()
+    };
+    let s = TestServer::start(
+        abacus::math::MathAgent::new(limits),
+        abacus::math::MathAgent::card(),
+    )
+    .await;
+    let question = format!("prime factors {HARD}");
+    let started = std::time::Instant::now();
+    let replies = futures_util::future::join_all((0..3).map(|_| ask(&s, &question))).await;
+    let elapsed = started.elapsed();
+    let mut ids: Vec<&str> = replies
+        .iter()
+        .map(|r| r["result"]["task"]["id"].as_str().unwrap_or_default())
+        .collect();
+    for r in &replies {
+        assert_eq!(task_state(r), "TASK_STATE_FAILED", "{r}");
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "each request has its own task: {ids:?}");
+    // One computation (the 800 ms budget), not three in a row (or two).
+    assert!(
+        elapsed < std::time::Duration::from_millis(1500),
+        "{elapsed:?}"
+    );
+    assert_eq!(s.layers.cache_hits(), 0);
+    s.stop().await;
+}

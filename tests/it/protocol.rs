@@ -668,3 +668,55 @@ async fn every_error_reason_is_counted_from_zero() {
     assert!(counted(&after) >= counted(&before) + 1.0, "{after}");
     s.stop().await;
 }
+
+/// Answers every message with a task after 300 ms, yet keys it by text: the
+/// cache cannot know in advance that the reply will not be cacheable.
+struct SlowTasks;
+
+#[async_trait::async_trait]
+impl Agent for SlowTasks {
+    async fn execute(&self, _: RequestContext, up: TaskUpdater) -> Result<(), A2AError> {
+        up.start_work().await?;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        up.complete(Some(up.agent_message(vec![Part::text("done")])))
+            .await
+    }
+
+    fn cache_key(&self, message: &abacus::protocol::types::Message) -> Option<String> {
+        abacus::agent::text_cache_key(message)
+    }
+}
+
+#[tokio::test]
+async fn identical_task_requests_stop_waiting_for_each_other_once_refused() {
+    let s = TestServer::start(SlowTasks, CardBuilder::new("slow", "slow tasks").build()).await;
+    let burst = || async {
+        let started = std::time::Instant::now();
+        // Three messages (three ids), one question.
+        let bodies: Vec<String> = (0..3)
+            .map(|_| send_body("SendMessage", "same question"))
+            .collect();
+        let replies = futures_util::future::join_all(bodies.iter().map(|b| s.post_json(b))).await;
+        let mut ids: Vec<String> = replies
+            .iter()
+            .map(|(_, r)| {
+                r["result"]["task"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 3, "a task each: {replies:?}");
+        started.elapsed()
+    };
+    // Cold: the others wait for the first reply (a task, refused), then run.
+    let cold = burst().await;
+    assert!(cold >= std::time::Duration::from_millis(600), "{cold:?}");
+    // The key is known as refused: all three at once.
+    let warm = burst().await;
+    assert!(warm < std::time::Duration::from_millis(550), "{warm:?}");
+    assert_eq!(s.layers.cache_hits(), 0);
+    s.stop().await;
+}

@@ -5,8 +5,9 @@ use std::sync::Arc;
 ///
 /// An error on a cacheable request is [`Shared`](Self::Shared): every caller
 /// that waited for the same miss gets the same `Arc`. Requests without a key,
-/// and callers that had to send their own request because a concurrent
-/// response could not be cached, get [`Inner`](Self::Inner).
+/// callers that had to send their own request because a concurrent
+/// response could not be cached, and requests for a key whose last response
+/// could not be cached get [`Inner`](Self::Inner).
 ///
 /// # Example
 ///

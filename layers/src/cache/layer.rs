@@ -54,9 +54,16 @@ type MetricName = ::metrics::SharedString;
 #[cfg(not(feature = "metrics"))]
 type MetricName = ();
 
+/// Most keys remembered as refused by the policy.
+const MAX_REFUSED: u64 = 100_000;
+
 /// State shared by a cache layer, its services and handles.
 pub(super) struct Shared<K, V, KF, P> {
     pub(super) cache: moka::future::Cache<K, V>,
+    /// Hashes of keys whose last response the policy refused: their
+    /// requests do not wait in the single flight.
+    pub(super) refused: moka::future::Cache<u64, ()>,
+    pub(super) hasher: std::collections::hash_map::RandomState,
     pub(super) key_fn: KF,
     pub(super) policy: P,
     pub(super) stats: Stats,
@@ -273,9 +280,17 @@ impl<W> CacheBuilder<W> {
         if let Some(tti) = self.tti {
             builder = builder.time_to_idle(tti);
         }
+        // A hash per key: bounded like the cache, forgotten like its entries.
+        let mut refused =
+            moka::future::Cache::builder().max_capacity(self.max_capacity.min(MAX_REFUSED));
+        if let Some(ttl) = self.ttl {
+            refused = refused.time_to_live(ttl);
+        }
         CacheLayer {
             shared: Arc::new(Shared {
                 cache: builder.build(),
+                refused: refused.build(),
+                hasher: std::collections::hash_map::RandomState::new(),
                 key_fn: key,
                 policy,
                 stats: Stats::new(&self.metric_name),

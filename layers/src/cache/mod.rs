@@ -13,6 +13,21 @@
 //! `Arc`; errors are not cached); if its response may not be cached, each
 //! waiter calls the inner service with its own request.
 //!
+//! **Only cacheable requests coalesce.** Waiting for a response that cannot
+//! be shared only delays the waiters, so:
+//!
+//! * the key function returns `None` for requests it knows are not
+//!   cacheable: they never wait (nor are looked up or counted);
+//! * a key whose response the policy refused is remembered (its hash, within
+//!   the capacity and time to live): later requests for it skip the single
+//!   flight, each looks up the cache and, on a miss, calls the inner service
+//!   at once; the first cacheable response is stored and the key coalesces
+//!   again. Errors of such requests are [`CacheError::Inner`].
+//!
+//! Only the first concurrent burst of a refused key waits, as nothing can
+//! tell before its response that it will be refused. A hash collision only
+//! costs a cacheable key its single flight until its next response.
+//!
 //! **Cached values must be `Clone`**, and clones should be cheap. A server
 //! whose response is "unary JSON or stream" caches the *already-serialized
 //! unary body* (say `bytes::Bytes`) with

@@ -1,5 +1,5 @@
 use std::fmt;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -116,6 +116,10 @@ where
         };
         let shared = self.shared.clone();
         ResponseFuture::boxed(Box::pin(async move {
+            let hash = shared.hasher.hash_one(&key);
+            if shared.refused.contains_key(&hash) {
+                return alone(&shared, key, hash, inner, req).await;
+            }
             let mut inner = Some(inner);
             let mut req = Some(req);
             let mut ran = false;
@@ -146,6 +150,7 @@ where
                 Err(fill) => {
                     shared.stats.record(false);
                     if let Some(res) = uncacheable {
+                        shared.refused.insert(hash, ()).await;
                         return Ok(res);
                     }
                     match &*fill {
@@ -161,4 +166,36 @@ where
             }
         }))
     }
+}
+
+/// A request for a key whose last response was refused: answered from the
+/// cache if a value is there, else by its own call, without the single
+/// flight. A cacheable response is stored and makes the key coalesce again.
+async fn alone<S, K, V, KF, P, Req>(
+    shared: &Shared<K, V, KF, P>,
+    key: K,
+    hash: u64,
+    inner: S,
+    req: Req,
+) -> Result<S::Response, CacheError<S::Error>>
+where
+    S: Service<Req>,
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    P: CachePolicy<S::Response, V>,
+{
+    if let Some(value) = shared.cache.get(&key).await {
+        shared.stats.record(true);
+        return Ok(shared.policy.to_response(value));
+    }
+    shared.stats.record(false);
+    let res = inner.oneshot(req).await.map_err(CacheError::Inner)?;
+    match shared.policy.to_cached(&res) {
+        Some(value) => {
+            shared.cache.insert(key, value).await;
+            shared.refused.invalidate(&hash).await;
+        }
+        None => shared.refused.insert(hash, ()).await,
+    }
+    Ok(res)
 }

@@ -219,3 +219,65 @@ async fn hits_and_misses_as_metrics() {
         2
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn refused_keys_stop_waiting_for_each_other() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let layer = CacheLayer::builder().build(|n: &u64| Some(*n), |sq: &u64| *sq < 100);
+    let handle = layer.handle();
+    let svc = layer.layer(squarer(calls.clone(), ms(50)));
+    let burst = || futures_util::future::join_all((0..10).map(|_| svc.clone().oneshot(20)));
+
+    // Cold: nothing tells the response is uncacheable before it arrives, so
+    // the others wait for the first, then each calls the service.
+    let started = tokio::time::Instant::now();
+    assert!(burst().await.iter().all(|r| *r.as_ref().unwrap() == 400));
+    assert_eq!(started.elapsed(), ms(100));
+    assert_eq!(calls.load(Ordering::SeqCst), 10);
+
+    // The key is known to be refused now: all ten run at once.
+    let started = tokio::time::Instant::now();
+    assert!(burst().await.iter().all(|r| *r.as_ref().unwrap() == 400));
+    assert_eq!(started.elapsed(), ms(50));
+    assert_eq!(calls.load(Ordering::SeqCst), 20);
+    assert_eq!((handle.hits(), handle.misses()), (0, 20));
+
+    // Other keys still coalesce.
+    let results = futures_util::future::join_all((0..10).map(|_| svc.clone().oneshot(3))).await;
+    assert!(results.iter().all(|r| *r.as_ref().unwrap() == 9));
+    assert_eq!(calls.load(Ordering::SeqCst), 21);
+}
+
+#[tokio::test]
+async fn a_refused_key_is_cached_once_its_response_may_be() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    // Answers with the number of calls so far; the first answer is refused.
+    let svc = service_fn(move |n: u64| {
+        let call = counter.fetch_add(1, Ordering::SeqCst) as u64 + 1;
+        async move {
+            if n == 0 {
+                Err(std::io::Error::other("zero"))
+            } else {
+                Ok(call)
+            }
+        }
+    });
+    let layer = CacheLayer::builder().build(|n: &u64| Some(*n), |call: &u64| *call >= 2);
+    let handle = layer.handle();
+    let svc = layer.layer(svc);
+    assert_eq!(svc.clone().oneshot(1).await.unwrap(), 1);
+    assert_eq!(
+        svc.clone().oneshot(1).await.unwrap(),
+        2,
+        "refused key: its own call"
+    );
+    assert_eq!(svc.clone().oneshot(1).await.unwrap(), 2, "now cached");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!((handle.hits(), handle.misses()), (1, 2));
+    // A refused key's error belongs to its caller (no single flight).
+    let layer = CacheLayer::builder().build(|_: &u64| Some(()), |_: &u64| false);
+    let svc = layer.layer(squarer(Arc::new(AtomicUsize::new(0)), Duration::ZERO));
+    assert_eq!(svc.clone().oneshot(5).await.unwrap(), 25);
+    assert!(matches!(svc.oneshot(0).await, Err(CacheError::Inner(_))));
+}
