@@ -387,9 +387,12 @@ async fn identical_concurrent_task_questions_run_side_by_side() {
     )
     .await;
     let question = format!("prime factors {HARD}");
-    let started = std::time::Instant::now();
+    // Not cacheable, so never coalesced in the cache's single flight.
+    let (_, req) =
+        abacus::protocol::jsonrpc::decode_request(send_body("SendMessage", &question).as_bytes())
+            .unwrap();
+    assert_eq!(s.core.reply_cache_key(&req), None);
     let replies = futures_util::future::join_all((0..3).map(|_| ask(&s, &question))).await;
-    let elapsed = started.elapsed();
     let mut ids: Vec<&str> = replies
         .iter()
         .map(|r| r["result"]["task"]["id"].as_str().unwrap_or_default())
@@ -400,11 +403,6 @@ async fn identical_concurrent_task_questions_run_side_by_side() {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), 3, "each request has its own task: {ids:?}");
-    // One computation (the 800 ms budget), not three in a row (or two).
-    assert!(
-        elapsed < std::time::Duration::from_millis(1500),
-        "{elapsed:?}"
-    );
     assert_eq!(s.layers.cache_hits(), 0);
     s.stop().await;
 }

@@ -669,15 +669,24 @@ async fn every_error_reason_is_counted_from_zero() {
     s.stop().await;
 }
 
-/// Answers every message with a task after 300 ms, yet keys it by text: the
-/// cache cannot know in advance that the reply will not be cacheable.
-struct SlowTasks;
+/// Answers every message with a task after a while, yet keys it by text:
+/// the cache cannot know in advance that the reply will not be cacheable.
+/// Counts how many of its executions ran at once.
+#[derive(Default, Clone)]
+struct SlowTasks {
+    running: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    most: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
 
 #[async_trait::async_trait]
 impl Agent for SlowTasks {
     async fn execute(&self, _: RequestContext, up: TaskUpdater) -> Result<(), A2AError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.running.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
         up.start_work().await?;
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        self.running.fetch_sub(1, SeqCst);
         up.complete(Some(up.agent_message(vec![Part::text("done")])))
             .await
     }
@@ -689,9 +698,15 @@ impl Agent for SlowTasks {
 
 #[tokio::test]
 async fn identical_task_requests_stop_waiting_for_each_other_once_refused() {
-    let s = TestServer::start(SlowTasks, CardBuilder::new("slow", "slow tasks").build()).await;
+    use std::sync::atomic::Ordering::SeqCst;
+    let agent = SlowTasks::default();
+    let s = TestServer::start(
+        agent.clone(),
+        CardBuilder::new("slow", "slow tasks").build(),
+    )
+    .await;
     let burst = || async {
-        let started = std::time::Instant::now();
+        agent.most.store(0, SeqCst);
         // Three messages (three ids), one question.
         let bodies: Vec<String> = (0..3)
             .map(|_| send_body("SendMessage", "same question"))
@@ -709,14 +724,15 @@ async fn identical_task_requests_stop_waiting_for_each_other_once_refused() {
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), 3, "a task each: {replies:?}");
-        started.elapsed()
+        agent.most.load(SeqCst)
     };
-    // Cold: the others wait for the first reply (a task, refused), then run.
+    // Cold: the others wait in the single flight for the first reply (a
+    // task, refused by the policy), then run.
     let cold = burst().await;
-    assert!(cold >= std::time::Duration::from_millis(600), "{cold:?}");
-    // The key is known as refused: all three at once.
+    assert!(cold < 3, "cold burst ran {cold} at once");
+    // The key is known as refused: all three run at once.
     let warm = burst().await;
-    assert!(warm < std::time::Duration::from_millis(550), "{warm:?}");
+    assert_eq!(warm, 3, "warm burst ran {warm} at once");
     assert_eq!(s.layers.cache_hits(), 0);
     s.stop().await;
 }
