@@ -157,6 +157,20 @@ impl TaskStore for PostgresTaskStore {
         }
     }
 
+    async fn heartbeat(&self) -> Result<(), StoreError> {
+        let now = chrono::Utc::now().timestamp_micros();
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&Postgres::statements().heartbeat)
+            .await
+            .map_err(|e| StoreError::postgres("prepare heartbeat", e))?;
+        client
+            .execute(&stmt, &[&now])
+            .await
+            .map_err(|e| StoreError::postgres("heartbeat", e))?;
+        Ok(())
+    }
+
     fn kind(&self) -> &'static str {
         "postgres"
     }
