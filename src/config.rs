@@ -31,10 +31,10 @@ pub mod defaults {
     pub const MEMORY_TTL_SECS: u64 = 3600;
     /// `--sqlite-sync`.
     pub const SQLITE_SYNC: SqliteSync = SqliteSync::Normal;
-    /// `--health-cpu-max`, percent.
-    pub const HEALTH_CPU_MAX: f32 = 80.0;
-    /// `--health-memory-max`, percent.
-    pub const HEALTH_MEMORY_MAX: f32 = 80.0;
+    /// `--health-cpu-max`, percent; 0 = only reported.
+    pub const HEALTH_CPU_MAX: f32 = 0.0;
+    /// `--health-memory-max`, percent; 0 = only reported.
+    pub const HEALTH_MEMORY_MAX: f32 = 0.0;
     /// `--health-disk-max`, percent.
     pub const HEALTH_DISK_MAX: f32 = 90.0;
 
@@ -158,15 +158,18 @@ pub struct Config {
     #[arg(long, env = "ABACUS_METRICS_PORT")]
     pub metrics_port: Option<u16>,
 
-    /// Readiness fails above this CPU usage, in percent.
+    /// Readiness fails above this host CPU usage, in percent (0: only
+    /// reported, as a warning above 90).
     #[arg(long, env = "ABACUS_HEALTH_CPU_MAX", default_value_t = defaults::HEALTH_CPU_MAX)]
     pub health_cpu_max: f32,
 
-    /// Readiness fails above this memory usage, in percent.
+    /// Readiness fails above this host memory usage, in percent (0: only
+    /// reported, as a warning above 90).
     #[arg(long, env = "ABACUS_HEALTH_MEMORY_MAX", default_value_t = defaults::HEALTH_MEMORY_MAX)]
     pub health_memory_max: f32,
 
-    /// Readiness fails above this disk usage of the data directory, in percent.
+    /// Readiness fails above this usage of the data directory's
+    /// filesystem, in percent (0: only reported).
     #[arg(long, env = "ABACUS_HEALTH_DISK_MAX", default_value_t = defaults::HEALTH_DISK_MAX)]
     pub health_disk_max: f32,
 
