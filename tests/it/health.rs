@@ -1,63 +1,13 @@
 //! Readiness against a real full disk: a server whose data directory is a
 //! small tmpfs, filled until ENOSPC and freed again.
 
-use crate::common::get;
+use crate::common::{fill, get, Tmpfs};
 use abacus::agent::{Agent, RequestContext, TaskUpdater};
 use abacus::card::CardBuilder;
 use abacus::protocol::types::{A2AError, Part};
 use serde_json::Value;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-/// A tmpfs mounted on a temporary directory; unmounted on drop.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// `None`, with a notice, where mounting is not permitted.
-    fn mount(size: &str) -> Option<Self> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output();
-        match out {
-            Ok(o) if o.status.success() => Some(Tmpfs { dir }),
-            Ok(o) => {
-                eprintln!(
-                    "cannot mount a tmpfs ({}): skipping the full-disk test",
-                    String::from_utf8_lossy(&o.stderr).trim()
-                );
-                None
-            }
-            Err(e) => {
-                eprintln!("cannot run mount ({e}): skipping the full-disk test");
-                None
-            }
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let plain = Command::new("umount").arg(self.dir.path()).status();
-        if !plain.is_ok_and(|s| s.success()) {
-            // The writer thread may still hold the file: detach now, freed
-            // when it lets go.
-            let _ = Command::new("umount")
-                .arg("-l")
-                .arg(self.dir.path())
-                .status();
-        }
-    }
-}
 
 struct Echo;
 
@@ -66,22 +16,6 @@ impl Agent for Echo {
     async fn execute(&self, _: RequestContext, up: TaskUpdater) -> Result<(), A2AError> {
         up.reply(up.agent_message(vec![Part::text("ok")])).await
     }
-}
-
-/// Writes `path` until the filesystem is full; the bytes written.
-fn fill(path: &Path) -> u64 {
-    let mut file = std::fs::File::create(path).expect("create filler");
-    let chunk = vec![0xa5u8; 16 * 1024];
-    let mut written = 0u64;
-    loop {
-        match file.write(&chunk) {
-            Ok(0) => break,
-            Ok(n) => written += n as u64,
-            Err(e) if e.raw_os_error() == Some(28) => break, // ENOSPC
-            Err(e) => panic!("filling {}: {e}", path.display()),
-        }
-    }
-    written
 }
 
 async fn readiness(url: &str) -> (u16, Value) {
@@ -109,6 +43,7 @@ async fn wait_for(url: &str, want: u16) -> (Value, Duration) {
 #[tokio::test]
 async fn a_full_data_directory_makes_the_server_unready_until_freed() {
     let Some(tmpfs) = Tmpfs::mount("2m") else {
+        eprintln!("skipped: mounting a tmpfs is not permitted here");
         return;
     };
     let data_dir: PathBuf = tmpfs.path().join("data");
@@ -139,9 +74,9 @@ async fn a_full_data_directory_makes_the_server_unready_until_freed() {
     );
     assert_eq!(report["checks"]["database"]["healthy"], true, "{report}");
 
-    let filler = tmpfs.path().join("filler");
     let filled = Instant::now();
-    let written = fill(&filler);
+    let filler = fill(tmpfs.path());
+    let written = std::fs::metadata(&filler).expect("filler").len();
     let (report, to_503) = wait_for(&url, 503).await;
     let checks = &report["checks"];
     assert_eq!(checks["system_resources"]["healthy"], false, "{report}");
