@@ -2,10 +2,10 @@
 //!
 //! Readiness runs every check concurrently, each under its own timeout
 //! (5 s by default), and answers 503 when any check fails: an agent
-//! self-test, a heartbeat write to the store, external services and their
-//! breakers, and the disk usage of the data directory's filesystem. CPU and
-//! memory usage are reported as warnings; they fail readiness only above
-//! thresholds the operator sets.
+//! self-test, a heartbeat write to the store and the disk usage of the data
+//! directory's filesystem. External services' breakers and CPU / memory
+//! usage are reported; CPU and memory fail readiness only above thresholds
+//! the operator sets.
 
 use crate::store::TaskStore;
 use async_trait::async_trait;
@@ -210,20 +210,17 @@ impl HealthCheck for StoreCheck {
 
     async fn check(&self) -> CheckResult {
         let mut last = self.last.lock().await;
-        let fresh = last
-            .as_ref()
-            .is_some_and(|b| b.at.elapsed() < self.interval);
-        if !fresh {
-            let started = Instant::now();
-            let result = self.store.heartbeat().await.map_err(|e| e.to_string());
-            *last = Some(Beat {
-                at: started,
-                latency: started.elapsed(),
-                result,
-            });
-        }
-        let Some(beat) = last.as_ref() else {
-            return CheckResult::failed("no heartbeat yet");
+        let beat = match last.take() {
+            Some(beat) if beat.at.elapsed() < self.interval => last.insert(beat),
+            _ => {
+                let started = Instant::now();
+                let result = self.store.heartbeat().await.map_err(|e| e.to_string());
+                last.insert(Beat {
+                    at: started,
+                    latency: started.elapsed(),
+                    result,
+                })
+            }
         };
         let kind = self.store.kind();
         let details = json!({
