@@ -37,10 +37,10 @@ pub mod defaults {
     pub const MEMORY_TTL_SECS: u64 = 3600;
     /// `--sqlite-sync`.
     pub const SQLITE_SYNC: SqliteSync = SqliteSync::Normal;
-    /// `--health-cpu-max`, percent.
-    pub const HEALTH_CPU_MAX: f32 = 80.0;
-    /// `--health-memory-max`, percent.
-    pub const HEALTH_MEMORY_MAX: f32 = 80.0;
+    /// `--health-cpu-max`, percent; 0 = only reported.
+    pub const HEALTH_CPU_MAX: f32 = 0.0;
+    /// `--health-memory-max`, percent; 0 = only reported.
+    pub const HEALTH_MEMORY_MAX: f32 = 0.0;
     /// `--health-disk-max`, percent.
     pub const HEALTH_DISK_MAX: f32 = 90.0;
 
@@ -87,6 +87,16 @@ pub mod defaults {
     pub const EXTERNAL_TIMEOUT_MS: u64 = 3000;
     /// `--external-deadline-ms`.
     pub const EXTERNAL_DEADLINE_MS: u64 = 8000;
+    /// `--external-breaker-failures`.
+    pub const EXTERNAL_BREAKER_FAILURES: u64 = 5;
+    /// `--external-breaker-failure-rate`.
+    pub const EXTERNAL_BREAKER_FAILURE_RATE: f64 = 0.8;
+    /// `--external-breaker-min-calls`.
+    pub const EXTERNAL_BREAKER_MIN_CALLS: u64 = 20;
+    /// `--external-breaker-window-secs`.
+    pub const EXTERNAL_BREAKER_WINDOW_SECS: u64 = 30;
+    /// `--external-breaker-open-secs`.
+    pub const EXTERNAL_BREAKER_OPEN_SECS: u64 = 30;
     /// `--history-retention`.
     pub const HISTORY_RETENTION: usize = 100_000;
     /// `--cpu-queue`.
@@ -177,15 +187,18 @@ pub struct Config {
     #[arg(long, env = "ABACUS_METRICS_PORT")]
     pub metrics_port: Option<u16>,
 
-    /// Readiness fails above this CPU usage, in percent.
+    /// Readiness fails above this host CPU usage, in percent (0: only
+    /// reported, as a warning above 90).
     #[arg(long, env = "ABACUS_HEALTH_CPU_MAX", default_value_t = defaults::HEALTH_CPU_MAX)]
     pub health_cpu_max: f32,
 
-    /// Readiness fails above this memory usage, in percent.
+    /// Readiness fails above this host memory usage, in percent (0: only
+    /// reported, as a warning above 90).
     #[arg(long, env = "ABACUS_HEALTH_MEMORY_MAX", default_value_t = defaults::HEALTH_MEMORY_MAX)]
     pub health_memory_max: f32,
 
-    /// Readiness fails above this disk usage of the data directory, in percent.
+    /// Readiness fails above this usage of the data directory's
+    /// filesystem, in percent (0: only reported).
     #[arg(long, env = "ABACUS_HEALTH_DISK_MAX", default_value_t = defaults::HEALTH_DISK_MAX)]
     pub health_disk_max: f32,
 
@@ -432,6 +445,26 @@ pub struct MathConfig {
     #[arg(long, env = "ABACUS_EXTERNAL_DEADLINE_MS", default_value_t = defaults::EXTERNAL_DEADLINE_MS)]
     pub external_deadline_ms: u64,
 
+    /// Consecutive failures that open an external service's breaker (0: never).
+    #[arg(long, env = "ABACUS_EXTERNAL_BREAKER_FAILURES", default_value_t = defaults::EXTERNAL_BREAKER_FAILURES)]
+    pub external_breaker_failures: u64,
+
+    /// Failure ratio (0..1) over the window that also opens it (above 1: never).
+    #[arg(long, env = "ABACUS_EXTERNAL_BREAKER_FAILURE_RATE", default_value_t = defaults::EXTERNAL_BREAKER_FAILURE_RATE)]
+    pub external_breaker_failure_rate: f64,
+
+    /// Calls in the window before that ratio counts.
+    #[arg(long, env = "ABACUS_EXTERNAL_BREAKER_MIN_CALLS", default_value_t = defaults::EXTERNAL_BREAKER_MIN_CALLS)]
+    pub external_breaker_min_calls: u64,
+
+    /// Length of the external breakers' sliding window, in seconds.
+    #[arg(long, env = "ABACUS_EXTERNAL_BREAKER_WINDOW_SECS", default_value_t = defaults::EXTERNAL_BREAKER_WINDOW_SECS)]
+    pub external_breaker_window_secs: u64,
+
+    /// How long an external breaker stays open before probing, in seconds.
+    #[arg(long, env = "ABACUS_EXTERNAL_BREAKER_OPEN_SECS", default_value_t = defaults::EXTERNAL_BREAKER_OPEN_SECS)]
+    pub external_breaker_open_secs: u64,
+
     /// Query-history rows kept (older rows are pruned).
     #[arg(long, env = "ABACUS_HISTORY_RETENTION", default_value_t = defaults::HISTORY_RETENTION)]
     pub history_retention: usize,
@@ -453,6 +486,11 @@ impl Default for MathConfig {
             wolfram_appid: None,
             external_timeout_ms: defaults::EXTERNAL_TIMEOUT_MS,
             external_deadline_ms: defaults::EXTERNAL_DEADLINE_MS,
+            external_breaker_failures: defaults::EXTERNAL_BREAKER_FAILURES,
+            external_breaker_failure_rate: defaults::EXTERNAL_BREAKER_FAILURE_RATE,
+            external_breaker_min_calls: defaults::EXTERNAL_BREAKER_MIN_CALLS,
+            external_breaker_window_secs: defaults::EXTERNAL_BREAKER_WINDOW_SECS,
+            external_breaker_open_secs: defaults::EXTERNAL_BREAKER_OPEN_SECS,
             history_retention: defaults::HISTORY_RETENTION,
         }
     }
@@ -467,6 +505,12 @@ impl MathConfig {
             wolfram_appid: self.wolfram_appid.clone(),
             timeout: Duration::from_millis(self.external_timeout_ms),
             deadline: Duration::from_millis(self.external_deadline_ms),
+            breaker_failures: self.external_breaker_failures,
+            breaker_failure_rate: self.external_breaker_failure_rate,
+            breaker_min_calls: self.external_breaker_min_calls,
+            // As the core breaker's: at least a second.
+            breaker_window: Duration::from_secs(self.external_breaker_window_secs.max(1)),
+            breaker_open: Duration::from_secs(self.external_breaker_open_secs.max(1)),
             ..Default::default()
         }
     }
@@ -535,9 +579,33 @@ mod tests {
         let math = MathConfig::default();
         assert_eq!(math.limits(), crate::math::Limits::default());
         let (ours, theirs) = (math.external(), crate::external::ExternalConfig::default());
-        assert_eq!(
-            (ours.timeout, ours.deadline),
-            (theirs.timeout, theirs.deadline)
-        );
+        assert_eq!(format!("{ours:?}"), format!("{theirs:?}"));
+    }
+
+    /// The external breaker's flags reach `ExternalConfig`.
+    #[test]
+    fn external_breaker_flags_reach_the_external_config() {
+        let cli = Cli::parse_from([
+            "abacus",
+            "--external-breaker-failures",
+            "2",
+            "--external-breaker-failure-rate",
+            "0.25",
+            "--external-breaker-min-calls",
+            "7",
+            "--external-breaker-window-secs",
+            "12",
+            "--external-breaker-open-secs",
+            "3",
+        ]);
+        let ext = cli.math.external();
+        assert_eq!(ext.breaker_failures, 2);
+        assert_eq!(ext.breaker_failure_rate, 0.25);
+        assert_eq!(ext.breaker_min_calls, 7);
+        assert_eq!(ext.breaker_window, Duration::from_secs(12));
+        assert_eq!(ext.breaker_open, Duration::from_secs(3));
+        // 0 s would mean never open (or no window): at least a second.
+        let cli = Cli::parse_from(["abacus", "--external-breaker-open-secs", "0"]);
+        assert_eq!(cli.math.external().breaker_open, Duration::from_secs(1));
     }
 }

@@ -207,7 +207,7 @@ impl Server {
             ..HttpOptions::default()
         });
         let mut health = Health::new()
-            .check(StoreCheck(task_store))
+            .check(StoreCheck::new(task_store))
             .check(ResourceCheck {
                 cpu_max: self.config.health_cpu_max,
                 memory_max: self.config.health_memory_max,

@@ -39,9 +39,10 @@
 //! * Retries use jittered (full jitter) exponential backoff starting at
 //!   `min(100 ms, timeout / 10)` and a [`RetryBudget`](abacus_layers::retry::RetryBudget)
 //!   (20 % of requests plus 5/s over 10 s), only for transient failures.
-//! * The breaker opens after `breaker_failures` consecutive failures (or
-//!   ≥ 80 % failures over ≥ 20 calls in 30 s), stays open `breaker_open`,
-//!   then lets one probe through; its success closes it.
+//! * The breaker opens after `breaker_failures` consecutive failures (or a
+//!   failure ratio ≥ `breaker_failure_rate`, 80 %, over ≥ `breaker_min_calls`,
+//!   20, in `breaker_window`, 30 s), stays open `breaker_open`, then lets one
+//!   probe through; its success closes it.
 //!
 //! # Metrics
 //!
@@ -124,21 +125,33 @@ pub struct ExternalConfig {
     /// Consecutive failures that open a service's breaker (default 5; 0
     /// disables this trigger).
     pub breaker_failures: u64,
+    /// Failure ratio over the window that also opens it (default 0.8;
+    /// above 1 disables this trigger).
+    pub breaker_failure_rate: f64,
+    /// Calls in the window before the ratio counts (default 20).
+    pub breaker_min_calls: u64,
+    /// Length of the breaker's sliding window (default 30 s).
+    pub breaker_window: Duration,
     /// How long an open breaker rejects calls before a probe (default 30 s).
     pub breaker_open: Duration,
 }
 
 impl Default for ExternalConfig {
+    /// The defaults of the `--external-*` flags ([`crate::config::defaults`]).
     fn default() -> Self {
+        use crate::config::defaults;
         ExternalConfig {
             mathjs_url: None,
             wolfram_url: None,
             wolfram_appid: None,
-            timeout: Duration::from_millis(crate::config::defaults::EXTERNAL_TIMEOUT_MS),
+            timeout: Duration::from_millis(defaults::EXTERNAL_TIMEOUT_MS),
             max_attempts: 3,
-            deadline: Duration::from_millis(crate::config::defaults::EXTERNAL_DEADLINE_MS),
-            breaker_failures: 5,
-            breaker_open: Duration::from_secs(30),
+            deadline: Duration::from_millis(defaults::EXTERNAL_DEADLINE_MS),
+            breaker_failures: defaults::EXTERNAL_BREAKER_FAILURES,
+            breaker_failure_rate: defaults::EXTERNAL_BREAKER_FAILURE_RATE,
+            breaker_min_calls: defaults::EXTERNAL_BREAKER_MIN_CALLS,
+            breaker_window: Duration::from_secs(defaults::EXTERNAL_BREAKER_WINDOW_SECS),
+            breaker_open: Duration::from_secs(defaults::EXTERNAL_BREAKER_OPEN_SECS),
         }
     }
 }
@@ -156,6 +169,9 @@ impl fmt::Debug for ExternalConfig {
             .field("max_attempts", &self.max_attempts)
             .field("deadline", &self.deadline)
             .field("breaker_failures", &self.breaker_failures)
+            .field("breaker_failure_rate", &self.breaker_failure_rate)
+            .field("breaker_min_calls", &self.breaker_min_calls)
+            .field("breaker_window", &self.breaker_window)
             .field("breaker_open", &self.breaker_open)
             .finish()
     }

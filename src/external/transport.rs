@@ -374,9 +374,9 @@ pub(super) fn build_stack(
         .consecutive_failures(u32::try_from(config.breaker_failures).unwrap_or(u32::MAX))
         // Mostly failing over a busy window also trips it; a flaky service
         // that retries rescue does not.
-        .failure_rate_threshold(0.8)
-        .minimum_calls(20)
-        .sliding_window(Duration::from_secs(30))
+        .failure_rate_threshold(config.breaker_failure_rate)
+        .minimum_calls(config.breaker_min_calls)
+        .sliding_window(config.breaker_window)
         .open_duration(config.breaker_open)
         .half_open_max_probes(1)
         .half_open_successes(1)

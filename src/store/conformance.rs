@@ -75,6 +75,7 @@ macro_rules! task_store_conformance {
         async fn conformance_ping() {
             if let Some(f) = $fixture.await {
                 f.store.ping().await.expect("ping");
+                f.store.heartbeat().await.expect("heartbeat");
                 assert!(!f.store.kind().is_empty());
             }
         }

@@ -121,6 +121,12 @@ pub trait TaskStore: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+    /// A small durable write, used by readiness checks to prove that saves
+    /// would succeed (a full disk or a read-only file fails it while reads
+    /// still work). The default is [`TaskStore::ping`].
+    async fn heartbeat(&self) -> Result<(), StoreError> {
+        self.ping().await
+    }
     /// A short name for logs and health output (`memory`, `sqlite`, `postgres`).
     fn kind(&self) -> &'static str;
 }

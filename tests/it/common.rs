@@ -253,12 +253,11 @@ pub fn abacus() -> Command {
 }
 
 /// `abacus serve --port <port>` whose readiness ignores this machine's load
-/// (a busy test machine must not make it flap), logging warnings only.
+/// (CPU and memory only warn by default) and disk (a full test machine must
+/// not make it flap), logging warnings only.
 pub fn abacus_serve(port: u16) -> Command {
     let mut cmd = abacus();
     cmd.args(["serve", "--port", &port.to_string()])
-        .args(["--health-cpu-max", "100"])
-        .args(["--health-memory-max", "100"])
         .args(["--health-disk-max", "100"])
         .env("RUST_LOG", "warn");
     cmd
@@ -343,4 +342,55 @@ pub fn sample(scrape: &str, metric: &str, label: &str, value: &str) -> Option<f6
         .lines()
         .find_map(|l| l.strip_prefix(&series))
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// A tmpfs mounted on a temporary directory for one test (needs root),
+/// unmounted on drop.
+pub struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// `None` where mounting is not permitted (the caller skips with a notice).
+    pub fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().ok()?;
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then_some(Tmpfs { dir })
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let plain = Command::new("umount").arg(self.dir.path()).status();
+        if !plain.is_ok_and(|s| s.success()) {
+            // A writer thread may still hold a file: detach now, freed
+            // when it lets go.
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+}
+
+/// Fills the filesystem of `dir` with one file; returns its path.
+pub fn fill(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let chunk = vec![0u8; 16 * 1024];
+    while f.write_all(&chunk).is_ok() {}
+    // The last bytes a partial chunk could not take.
+    while f.write_all(&[0u8]).is_ok() {}
+    let _ = f.sync_all();
+    path
 }

@@ -126,6 +126,7 @@ fn config(mathjs: Option<&MockService>, wolfram: Option<&MockService>) -> Extern
         deadline: Duration::from_secs(2),
         breaker_failures: 5,
         breaker_open: Duration::from_millis(200),
+        ..ExternalConfig::default()
     }
 }
 

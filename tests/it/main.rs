@@ -7,6 +7,7 @@ mod cpu;
 mod deploy;
 mod examples;
 mod external;
+mod health;
 mod math_agent;
 mod persistence;
 mod protocol;

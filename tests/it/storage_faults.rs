@@ -3,57 +3,13 @@
 //! error, streams end with the error, and every acknowledged task is there
 //! once space is freed. Needs root (mount); skipped with a notice otherwise.
 
-use crate::common::task_state;
+use crate::common::{fill, task_state, Tmpfs};
 use abacus::client::Client;
 use abacus::math::{Limits, MathAgent};
 use abacus::protocol::server_error::STORE_UNAVAILABLE;
 use futures_util::StreamExt;
 use serde_json::json;
-use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
-
-/// A tmpfs mounted for one test, unmounted on drop.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().ok()?;
-        let status = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .ok()?;
-        status.success().then_some(Tmpfs { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
-/// Fills the filesystem of `dir` with one file; returns its path.
-fn fill(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("filler");
-    let mut f = std::fs::File::create(&path).unwrap();
-    let chunk = vec![0u8; 16 * 1024];
-    while f.write_all(&chunk).is_ok() {}
-    // The last bytes a partial chunk could not take.
-    while f.write_all(&[0u8]).is_ok() {}
-    let _ = f.sync_all();
-    path
-}
 
 /// What one SendMessage of a task question came to.
 enum Outcome {

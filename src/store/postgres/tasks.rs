@@ -63,6 +63,25 @@ impl PostgresTaskStore {
     pub(super) async fn client(&self) -> Result<Object, StoreError> {
         self.db.client().await
     }
+
+    /// Runs a write statement, prepared once per connection.
+    async fn execute(
+        &self,
+        sql: &str,
+        args: &[&(dyn ToSql + Sync)],
+        what: &str,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| StoreError::postgres(&format!("prepare {what}"), e))?;
+        client
+            .execute(&stmt, args)
+            .await
+            .map_err(|e| StoreError::postgres(what, e))?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -71,16 +90,9 @@ impl TaskStore for PostgresTaskStore {
         let state = state_name(&task.status.state)?;
         let key = status_key(task.status.timestamp);
         let doc = encode_task(task)?;
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&Postgres::statements().upsert)
+        let args: [&(dyn ToSql + Sync); 5] = [&task.id, &task.context_id, &state, &key, &doc];
+        self.execute(&Postgres::statements().upsert, &args, "save task")
             .await
-            .map_err(|e| StoreError::postgres("prepare save", e))?;
-        client
-            .execute(&stmt, &[&task.id, &task.context_id, &state, &key, &doc])
-            .await
-            .map_err(|e| StoreError::postgres("save task", e))?;
-        Ok(())
     }
 
     async fn get(&self, id: &str) -> Result<Option<Task>, StoreError> {
@@ -155,6 +167,12 @@ impl TaskStore for PostgresTaskStore {
                 Err(StoreError::Backend("postgres ping: timed out".into()))
             }
         }
+    }
+
+    async fn heartbeat(&self) -> Result<(), StoreError> {
+        let now = chrono::Utc::now().timestamp_micros();
+        self.execute(&Postgres::statements().heartbeat, &[&now], "heartbeat")
+            .await
     }
 
     fn kind(&self) -> &'static str {

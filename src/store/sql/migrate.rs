@@ -189,15 +189,35 @@ pub(crate) fn task_schema<D: Dialect>() -> String {
     )
 }
 
+/// The readiness check's one-row table: a heartbeat write proves that the
+/// database still takes writes (disk full, read-only file). Scratch data,
+/// so a table left by a rebuilt ledger is simply kept.
+pub(crate) fn heartbeat_schema<D: Dialect>() -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS heartbeat (
+            id       {int} PRIMARY KEY NOT NULL, -- always 1
+            beat_us  {int} NOT NULL -- wall clock of the last beat, us since epoch
+        );",
+        int = D::INT64,
+    )
+}
+
 /// The component name of the task store's schema.
 pub(crate) const TASKS: &str = "tasks";
 
 /// The task store's migrations in dialect `D`.
-pub(crate) fn task_migrations<D: Dialect>() -> [Migration<'static>; 1] {
-    [Migration {
-        version: 1,
-        sql: &D::statements().task_schema,
-    }]
+pub(crate) fn task_migrations<D: Dialect>() -> [Migration<'static>; 2] {
+    let statements = D::statements();
+    [
+        Migration {
+            version: 1,
+            sql: &statements.task_schema,
+        },
+        Migration {
+            version: 2,
+            sql: &statements.heartbeat_schema,
+        },
+    ]
 }
 
 #[cfg(test)]

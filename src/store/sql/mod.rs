@@ -13,7 +13,7 @@ pub(crate) mod migrate;
 use super::query::TaskFilter;
 use super::token::finish_page;
 use super::{decode_task, StoreError, TaskPage};
-use migrate::{task_schema, Ledger};
+use migrate::{heartbeat_schema, task_schema, Ledger};
 use std::marker::PhantomData;
 
 /// What differs between the SQL of two backends.
@@ -109,8 +109,12 @@ pub(crate) struct Statements {
     pub upsert: String,
     /// The document of a task by id, as text.
     pub get: String,
+    /// Writes the heartbeat row; parameter: the wall clock in microseconds.
+    pub heartbeat: String,
     /// The task table and its indexes (migration 1 of the task store).
     pub task_schema: String,
+    /// The heartbeat table (migration 2 of the task store).
+    pub heartbeat_schema: String,
     /// The migration ledger.
     pub ledger: Ledger,
 }
@@ -141,7 +145,13 @@ impl Statements {
                 D::DOC_FROM_TEXT,
             ),
             get: format!("SELECT {} FROM tasks WHERE id = {}", D::DOC_AS_TEXT, p(1)),
+            heartbeat: format!(
+                "INSERT INTO heartbeat (id, beat_us) VALUES (1, {})
+                 ON CONFLICT (id) DO UPDATE SET beat_us = excluded.beat_us",
+                p(1)
+            ),
             task_schema: task_schema::<D>(),
+            heartbeat_schema: heartbeat_schema::<D>(),
             ledger: Ledger::new::<D>(),
         }
     }

@@ -159,6 +159,19 @@ impl TaskStore for SqliteTaskStore {
             .await
     }
 
+    /// Through the writer thread, so it fails as task saves would.
+    async fn heartbeat(&self) -> Result<(), StoreError> {
+        let now = chrono::Utc::now().timestamp_micros();
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached(&Sqlite::statements().heartbeat)
+                    .and_then(|mut stmt| stmt.execute(params![now]))
+                    .map(|_| ())
+                    .map_err(|e| StoreError::sqlite("heartbeat", e))
+            })
+            .await
+    }
+
     fn kind(&self) -> &'static str {
         "sqlite"
     }

@@ -23,7 +23,10 @@ async fn migrations_are_recorded_once() {
     drop(SqliteTaskStore::open(&path).await.expect("open"));
     drop(SqliteTaskStore::open(&path).await.expect("open again"));
     let conn = Connection::open(&path).expect("open raw");
-    assert_eq!(versions(&conn), [("tasks".to_string(), 1)]);
+    assert_eq!(
+        versions(&conn),
+        [("tasks".to_string(), 1), ("tasks".to_string(), 2)]
+    );
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .expect("journal_mode");
@@ -73,7 +76,29 @@ async fn legacy_version_list_is_adopted() {
     assert_eq!(store.get("old").await.expect("get"), Some(old));
     drop(store);
     let conn = Connection::open(&path).expect("open raw");
-    assert_eq!(versions(&conn), [("tasks".to_string(), 1)]);
+    assert_eq!(
+        versions(&conn),
+        [("tasks".to_string(), 1), ("tasks".to_string(), 2)]
+    );
+}
+
+/// The heartbeat goes through the writer and keeps one row.
+#[tokio::test]
+async fn heartbeat_writes_one_row() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("abacus.db");
+    let store = SqliteTaskStore::open(&path).await.expect("open");
+    store.heartbeat().await.expect("first beat");
+    store.heartbeat().await.expect("second beat");
+    let (rows, beat): (i64, i64) = Connection::open(&path)
+        .and_then(|c| {
+            c.query_row("SELECT count(*), max(beat_us) FROM heartbeat", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+        })
+        .expect("read heartbeat");
+    assert_eq!(rows, 1);
+    assert!(beat > 0, "{beat}");
 }
 
 #[tokio::test]
