@@ -27,6 +27,13 @@ use crate::protocol::types::{A2AError, AgentCard, Part, PartContent};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Whether `text` may parse as a long operation: those are named by a word
+/// (a command such as `fibonacci`, a function such as `sum(…)`) or written
+/// with `!`; symbols alone make arithmetic.
+fn may_be_long(text: &str) -> bool {
+    text.chars().any(|c| c.is_alphabetic() || c == '!')
+}
+
 /// Words of questions whose answers change between two asks.
 const NON_CACHEABLE: [&str; 5] = ["now", "today", "current", "random", "time"];
 
@@ -479,8 +486,11 @@ impl Agent for MathAgent {
         let [part] = message.parts.as_slice() else {
             return None;
         };
+        // Asked on every request, cache hits included: plain arithmetic
+        // (no word, no `!`) cannot be a long operation, so it skips the parse.
         let long = part
             .as_text()
+            .filter(|text| may_be_long(text))
             .and_then(|text| parse(text, &self.limits).ok())
             .is_some_and(|q| q.operation().is_long());
         if long {
@@ -628,6 +638,38 @@ async fn finish_with_error(up: &TaskUpdater, e: MathError) -> Result<(), A2AErro
 #[cfg(test)]
 mod tests {
     use super::RecentQueries;
+
+    #[test]
+    fn questions_without_words_or_bang_are_never_long() {
+        use super::{may_be_long, parse, Limits};
+        let limits = Limits::default();
+        for q in [
+            "2 + 2",
+            "2^200",
+            "3² + 1",
+            "√16",
+            "(1 + 2) * 3",
+            "100!",
+            "fibonacci 30",
+            "fib(20)",
+            "sum(1, 2, 3)",
+            "sum of 1, 2, 3",
+            "mean of 2, 4",
+            "prime factors 600851475143",
+            "factorial 10",
+            "1, 2, 3",
+            "π * 2",
+            "2 × 3 ÷ 4 − 1",
+        ] {
+            let long = parse(q, &limits).is_ok_and(|p| p.operation().is_long());
+            assert!(
+                !long || may_be_long(q),
+                "{q} is long but would skip the parse"
+            );
+        }
+        assert!(!may_be_long("2 + 2"));
+        assert!(may_be_long("100!"));
+    }
 
     #[test]
     fn a_repeated_question_is_recorded_once_per_window() {
