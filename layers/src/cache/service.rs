@@ -116,6 +116,11 @@ where
         };
         let shared = self.shared.clone();
         ResponseFuture::boxed(Box::pin(async move {
+            // A hit costs one lookup; the refused-key check is for misses.
+            if let Some(value) = shared.cache.get(&key).await {
+                shared.stats.record(true);
+                return Ok(shared.policy.to_response(value));
+            }
             let hash = shared.hasher.hash_one(&key);
             if shared.refused.contains_key(&hash) {
                 return alone(&shared, key, hash, inner, req).await;
@@ -168,9 +173,9 @@ where
     }
 }
 
-/// A request for a key whose last response was refused: answered from the
-/// cache if a value is there, else by its own call, without the single
-/// flight. A cacheable response is stored and makes the key coalesce again.
+/// A request that missed, for a key whose last response was refused:
+/// answered by its own call, without the single flight. A cacheable
+/// response is stored and makes the key coalesce again.
 async fn alone<S, K, V, KF, P, Req>(
     shared: &Shared<K, V, KF, P>,
     key: K,
@@ -184,10 +189,6 @@ where
     V: Clone + Send + Sync + 'static,
     P: CachePolicy<S::Response, V>,
 {
-    if let Some(value) = shared.cache.get(&key).await {
-        shared.stats.record(true);
-        return Ok(shared.policy.to_response(value));
-    }
     shared.stats.record(false);
     let res = inner.oneshot(req).await.map_err(CacheError::Inner)?;
     match shared.policy.to_cached(&res) {
