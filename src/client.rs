@@ -1,6 +1,7 @@
 //! A small A2A JSON-RPC client over hyper: used by the `abacus send` command
 //! and by the integration tests.
 
+use crate::http::SseDecoder;
 use crate::protocol::types::{Message, Part, Role};
 use bytes::Bytes;
 use futures_util::stream::{self, BoxStream, StreamExt};
@@ -127,7 +128,7 @@ impl Client {
         }
         let state = SseState {
             body,
-            buf: Vec::new(),
+            sse: SseDecoder::new(),
             ready: VecDeque::new(),
             ended: false,
         };
@@ -148,8 +149,7 @@ impl Client {
                     }
                     Some(Ok(frame)) => {
                         if let Ok(data) = frame.into_data() {
-                            st.buf.extend_from_slice(&data);
-                            st.drain_events();
+                            st.feed(&data);
                         }
                     }
                 }
@@ -177,31 +177,27 @@ async fn json_body(resp: hyper::Response<hyper::body::Incoming>) -> Result<Value
     serde_json::from_slice(&body).map_err(|e| ClientError::Invalid(e.to_string()))
 }
 
-/// Splits SSE frames into `data:` events. Hand-written: a dozen lines, and
-/// the SSE client crates want to own the HTTP client.
+/// The SSE parser's state between body frames.
 struct SseState {
     body: hyper::body::Incoming,
-    buf: Vec<u8>,
+    sse: SseDecoder,
     ready: VecDeque<Result<Value, ClientError>>,
     ended: bool,
 }
 
 impl SseState {
-    fn drain_events(&mut self) {
-        while let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
-            let block: Vec<u8> = self.buf.drain(..end + 2).collect();
-            let text = String::from_utf8_lossy(&block);
-            let data: Vec<&str> = text
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(str::trim_start)
-                .collect();
-            if data.is_empty() {
-                continue; // a comment such as `: keep-alive`
-            }
-            let parsed = serde_json::from_str(&data.join("\n"))
-                .map_err(|e| ClientError::Invalid(e.to_string()));
-            self.ready.push_back(parsed);
+    fn feed(&mut self, chunk: &[u8]) {
+        let mut events = Vec::new();
+        let result = self.sse.feed(chunk, &mut events);
+        for ev in events {
+            self.ready.push_back(
+                serde_json::from_str(&ev.data).map_err(|e| ClientError::Invalid(e.to_string())),
+            );
+        }
+        if let Err(e) = result {
+            self.ended = true;
+            self.ready
+                .push_back(Err(ClientError::Invalid(e.to_string())));
         }
     }
 }

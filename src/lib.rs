@@ -33,6 +33,9 @@ pub mod config;
 pub mod core;
 pub mod cpu;
 pub mod external;
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod health;
 pub mod http;
 pub mod math;

@@ -24,13 +24,15 @@ mod jsonrpc;
 mod meta;
 mod routes;
 mod server;
-mod sse;
+pub(crate) mod sse;
+mod sse_decode;
 pub mod ws;
 
 pub use app::{GetRoute, HttpApp, HttpOptions};
 pub use body::ResponseBody;
 pub use meta::{request_meta, PeerAddr, EXTENSIONS_HEADER, TIMEOUT_HEADER, VERSION_HEADER};
 pub use server::{serve, serve_routes, serve_with, shutdown_signal, ServeOptions};
+pub use sse_decode::{SseDecoder, SseError, SseEvent, DEFAULT_MAX_EVENT_BYTES};
 
 use crate::protocol::{error_reason, A2AError, ERROR_KINDS};
 

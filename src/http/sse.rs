@@ -21,10 +21,15 @@ pub(crate) enum SseEncoding {
 }
 
 impl SseEncoding {
-    fn encode(&self, out: &mut Vec<u8>, item: &crate::protocol::StreamItem) {
+    /// Appends one event: a `data:` line and the blank line that ends it.
+    /// The JSON has no raw line breaks, so one `data:` line always holds it.
+    pub(crate) fn write_event(&self, out: &mut Vec<u8>, item: &crate::protocol::StreamItem) {
+        out.reserve(512);
+        out.extend_from_slice(b"data: ");
         match self {
             SseEncoding::JsonRpc(id) => encode_event(out, id, item),
         }
+        out.extend_from_slice(b"\n\n");
     }
 }
 
@@ -62,12 +67,7 @@ impl SseBody {
         let mut buf = Vec::new();
         while buf.len() < COALESCE_BYTES {
             match this.events.as_mut().poll_next(cx) {
-                Poll::Ready(Some(item)) => {
-                    buf.reserve(512);
-                    buf.extend_from_slice(b"data: ");
-                    this.encoding.encode(&mut buf, &item);
-                    buf.extend_from_slice(b"\n\n");
-                }
+                Poll::Ready(Some(item)) => this.encoding.write_event(&mut buf, &item),
                 Poll::Ready(None) => {
                     this.ended = true;
                     break;

@@ -27,10 +27,11 @@ use hyper_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use hyper_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use hyper_tungstenite::tungstenite::protocol::WebSocketConfig;
 use hyper_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
-use hyper_tungstenite::HyperWebsocket;
+use hyper_tungstenite::{HyperWebsocket, WebSocketStream};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tower::{BoxError, Service, ServiceExt};
 
@@ -82,13 +83,21 @@ where
     S::Error: Into<BoxError>,
     S::Future: Send,
 {
-    let mut ws = match socket.await {
-        Ok(ws) => ws,
-        Err(e) => {
-            tracing::debug!(error = %e, "websocket upgrade failed");
-            return;
-        }
-    };
+    match socket.await {
+        Ok(ws) => serve_messages(ws, stack, meta).await,
+        Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+    }
+}
+
+/// Answers the messages of an open socket until it closes; generic over the
+/// transport so the framing can be driven from memory (fuzzing).
+pub(crate) async fn serve_messages<T, S>(mut ws: WebSocketStream<T>, stack: S, meta: RequestMeta)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+    S: Service<A2ARequest, Response = A2AResponse> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+{
     let mut queue: VecDeque<String> = VecDeque::new();
     let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     let mut last_seen = Instant::now();
@@ -207,7 +216,7 @@ where
 /// Ends a socket after a read error: says why, then closes with 1009
 /// (Message Too Big) for an oversized message, 1002 (protocol error) for
 /// the rest.
-async fn close_after(ws: &mut hyper_tungstenite::HyperWebsocketStream, e: WsError) {
+async fn close_after<T: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<T>, e: WsError) {
     tracing::debug!(error = %e, "websocket read failed");
     // Close reasons are capped at 123 bytes: fixed words, the detail goes
     // in the error frame.
@@ -226,7 +235,10 @@ async fn close_after(ws: &mut hyper_tungstenite::HyperWebsocketStream, e: WsErro
     let _ = ws.close(Some(frame)).await;
 }
 
-async fn send(ws: &mut hyper_tungstenite::HyperWebsocketStream, frame: Value) -> Result<(), ()> {
+async fn send<T: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<T>,
+    frame: Value,
+) -> Result<(), ()> {
     ws.send(WsMessage::Text(frame.to_string().into()))
         .await
         .map_err(|_| ())
@@ -237,7 +249,7 @@ fn error_frame(msg: &str) -> Value {
 }
 
 /// The frames for one event, and the closing frame if the event ends the exchange.
-fn frames_for(ev: &StreamResponse) -> (Vec<Value>, Option<Value>) {
+pub(crate) fn frames_for(ev: &StreamResponse) -> (Vec<Value>, Option<Value>) {
     match ev {
         StreamResponse::Task(_) => (Vec::new(), None),
         StreamResponse::Message(m) => (
@@ -307,7 +319,7 @@ fn part_frame(p: &Part) -> Value {
 }
 
 /// Decodes `{"message": {...}}`, accepting the v0.3 shape too.
-fn parse_request(text: &str) -> Result<A2ARequest, String> {
+pub(crate) fn parse_request(text: &str) -> Result<A2ARequest, String> {
     let mut v: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
     let msg = v
         .get_mut("message")
