@@ -5,7 +5,7 @@ use crate::card::ServedCard;
 use crate::config::Config;
 use crate::core::Core;
 use crate::health::{liveness, Health, HealthCheck, ResourceCheck, SelfTest, StoreCheck};
-use crate::http::{serve_routes, serve_with, shutdown_signal, GetRoute, HttpApp, HttpOptions};
+use crate::http::{serve_routes, shutdown_signal, GetRoute, HttpApp, HttpOptions};
 use crate::protocol::types::AgentCard;
 use crate::protocol::{A2AError, A2ARequest, A2AResponse};
 use crate::stack::A2ALayers;
@@ -245,12 +245,12 @@ impl Server {
             Some(build) => {
                 let stack = build(core, &layers);
                 let app = HttpApp::new(stack, served, http);
-                serve_with(listener, app, shutdown, drain, &limits).await
+                crate::http::serve_app(listener, app, shutdown, drain, &limits).await
             }
             None => {
                 let stack = layers.default_stack(core);
                 let app = HttpApp::new(stack, served, http);
-                serve_with(listener, app, shutdown, drain, &limits).await
+                crate::http::serve_app(listener, app, shutdown, drain, &limits).await
             }
         };
         result

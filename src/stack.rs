@@ -215,7 +215,8 @@ impl A2ALayers {
             .classify_status(A2AStatus);
         let concurrency = ConcurrencyLimitLayer::new(cfg.concurrency_limit.max(1))
             .load_shed(cfg.load_shed)
-            .queue_wait_histogram("a2a_queue_wait_seconds");
+            .queue_wait_histogram("a2a_queue_wait_seconds")
+            .keep_handles(true);
         let concurrency_handle = concurrency.handle();
         let timeout = TimeoutLayer::new(cfg.request_timeout())
             .first_item_timeout(cfg.stream_first_event_timeout())
@@ -233,6 +234,7 @@ impl A2ALayers {
             .max_capacity(cfg.cache_capacity)
             .time_to_live(cfg.cache_ttl())
             .metric_name("a2a_cache_hits_total")
+            .keep_handles(true)
             .build_mapped(
                 key,
                 to_cached as fn(&A2AResponse) -> Option<Arc<Message>>,

@@ -10,6 +10,7 @@ use futures_util::future::BoxFuture;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -101,6 +102,8 @@ enum Handler {
 pub struct HttpApp<S> {
     stack: S,
     shared: Arc<Shared>,
+    /// The client of this clone's connection, when the server said so.
+    peer: Option<SocketAddr>,
 }
 
 struct Shared {
@@ -116,6 +119,7 @@ impl<S: Clone> Clone for HttpApp<S> {
         HttpApp {
             stack: self.stack.clone(),
             shared: self.shared.clone(),
+            peer: self.peer,
         }
     }
 }
@@ -150,7 +154,24 @@ where
                 opts,
                 routes,
             }),
+            peer: None,
         }
+    }
+
+    /// Sets the client address of every request this clone handles; the
+    /// server gives each connection's clone its peer this way, which spares
+    /// a [`PeerAddr`](super::PeerAddr) in every request's extensions (read
+    /// when this is unset).
+    ///
+    /// ```
+    /// # fn f(app: abacus::http::HttpApp<abacus::core::Core>) {
+    /// let app = app.peer("127.0.0.1:5000".parse().unwrap());
+    /// # let _ = app;
+    /// # }
+    /// ```
+    pub fn peer(mut self, addr: SocketAddr) -> Self {
+        self.peer = Some(addr);
+        self
     }
 
     /// Handles one HTTP request.
@@ -162,10 +183,10 @@ where
         let shared = &self.shared;
         match shared.routes.find(req.method(), req.uri().path()) {
             Lookup::Route(Handler::JsonRpc, _) => {
-                jsonrpc::handle(self.stack, &shared.opts, req).await
+                jsonrpc::handle(self.stack, &shared.opts, self.peer, req).await
             }
             Lookup::Route(Handler::WebSocket, _) => {
-                ws::upgrade(self.stack, shared.opts.max_body_bytes, req)
+                ws::upgrade(self.stack, shared.opts.max_body_bytes, self.peer, req)
             }
             Lookup::Route(Handler::Card, _) => card(shared, &req),
             Lookup::Route(Handler::Get(route), _) => get_route(route).await,

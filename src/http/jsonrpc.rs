@@ -15,6 +15,8 @@ use crate::protocol::{
 };
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
+use std::future::Future;
+use std::task::Poll;
 use tower::{BoxError, Service, ServiceExt};
 use tracing::Instrument;
 
@@ -22,6 +24,7 @@ use tracing::Instrument;
 pub(crate) async fn handle<S, B>(
     stack: S,
     opts: &HttpOptions,
+    peer: Option<std::net::SocketAddr>,
     req: Request<B>,
 ) -> Response<ResponseBody>
 where
@@ -40,8 +43,14 @@ where
         return too_large(max);
     }
     let (parts, body) = req.into_parts();
-    let collect = Limited::new(body, max).collect();
-    let body = match tokio::time::timeout(opts.body_timeout, collect).await {
+    let mut collect = std::pin::pin!(Limited::new(body, max).collect());
+    // A small body is usually in by now: the deadline's timer only for the rest.
+    let first = std::future::poll_fn(|cx| Poll::Ready(collect.as_mut().poll(cx))).await;
+    let collected = match first {
+        Poll::Ready(r) => Ok(r),
+        Poll::Pending => tokio::time::timeout(opts.body_timeout, collect).await,
+    };
+    let body = match collected {
         Err(_) => return body_timed_out(opts.body_timeout),
         Ok(Ok(b)) => b.to_bytes(),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_large(max),
@@ -65,7 +74,7 @@ where
     if !is_json {
         return reply(&id, Err(content_type_error()));
     }
-    request.meta = request_meta(&parts, None);
+    request.meta = request_meta(&parts, peer);
     if let Err(e) = check_version(request.meta.version.as_deref()) {
         return reply(&id, Err(e));
     }

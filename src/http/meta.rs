@@ -1,6 +1,7 @@
 //! [`RequestMeta`] from an HTTP request, the same way for every binding.
 
 use crate::protocol::{Principal, RequestMeta};
+use http::HeaderName;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -22,6 +23,11 @@ pub const TIMEOUT_HEADER: &str = "x-timeout-ms";
 pub const VERSION_HEADER: &str = "a2a-version";
 /// The header listing the extensions the client asks for.
 pub const EXTENSIONS_HEADER: &str = "a2a-extensions";
+
+// Parsed once: a lookup by `&str` parses and checks the name every time.
+static TIMEOUT_NAME: HeaderName = HeaderName::from_static(TIMEOUT_HEADER);
+static VERSION_NAME: HeaderName = HeaderName::from_static(VERSION_HEADER);
+static EXTENSIONS_NAME: HeaderName = HeaderName::from_static(EXTENSIONS_HEADER);
 
 static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -53,19 +59,19 @@ pub(crate) fn next_request_id() -> u64 {
 /// ```
 pub fn request_meta(parts: &http::request::Parts, peer: Option<SocketAddr>) -> RequestMeta {
     let headers = &parts.headers;
-    let text = |name: &str| {
+    let text = |name: &HeaderName| {
         headers
             .get(name)
             .map(|v| String::from_utf8_lossy(v.as_bytes()))
     };
     RequestMeta {
         request_id: next_request_id(),
-        timeout: text(TIMEOUT_HEADER)
+        timeout: text(&TIMEOUT_NAME)
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_millis),
-        version: text(VERSION_HEADER).map(|v| v.trim().to_string()),
+        version: text(&VERSION_NAME).map(|v| v.trim().to_string()),
         extensions: headers
-            .get_all(EXTENSIONS_HEADER)
+            .get_all(&EXTENSIONS_NAME)
             .iter()
             .flat_map(|v| list_items(v.as_bytes()))
             .collect(),

@@ -31,6 +31,7 @@ pub mod ws;
 pub use app::{GetRoute, HttpApp, HttpOptions};
 pub use body::ResponseBody;
 pub use meta::{request_meta, PeerAddr, EXTENSIONS_HEADER, TIMEOUT_HEADER, VERSION_HEADER};
+pub(crate) use server::serve_app;
 pub use server::{serve, serve_routes, serve_with, shutdown_signal, ServeOptions};
 pub use sse_decode::{SseDecoder, SseError, SseEvent, DEFAULT_MAX_EVENT_BYTES};
 

@@ -1,13 +1,15 @@
-use super::app::{get_route, GetRoute};
+use super::app::{get_route, GetRoute, HttpApp};
 use super::body::ResponseBody;
 use super::meta::PeerAddr;
 use super::routes::{not_routed, Lookup, RouteTable, GET};
+use crate::protocol::{A2ARequest, A2AResponse};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulConnection;
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -109,6 +111,53 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    accept_loop(listener, app, PeerVia::Extension, shutdown, drain, opts).await
+}
+
+/// [`serve_with`] for an [`HttpApp`]: each connection's clone is told its
+/// peer once ([`HttpApp::peer`]) instead of every request carrying it.
+pub(crate) async fn serve_app<S>(
+    listener: TcpListener,
+    app: HttpApp<S>,
+    shutdown: impl Future<Output = ()>,
+    drain: Duration,
+    opts: &ServeOptions,
+) -> std::io::Result<()>
+where
+    S: Service<A2ARequest, Response = A2AResponse> + Clone + Send + Sync + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+{
+    let peer_via = PeerVia::Service(HttpApp::peer);
+    accept_loop(listener, app, peer_via, shutdown, drain, opts).await
+}
+
+/// How the requests of a connection learn the client's address.
+enum PeerVia<S> {
+    /// A [`PeerAddr`] in every request's extensions: works for any service.
+    Extension,
+    /// Given once to the connection's clone of the service.
+    Service(fn(S, SocketAddr) -> S),
+}
+
+async fn accept_loop<S, B>(
+    listener: TcpListener,
+    app: S,
+    peer_via: PeerVia<S>,
+    shutdown: impl Future<Output = ()>,
+    drain: Duration,
+    opts: &ServeOptions,
+) -> std::io::Result<()>
+where
+    S: Service<http::Request<Incoming>, Response = http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
     let idle = (!opts.idle_timeout.is_zero()).then_some(opts.idle_timeout);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // HTTP/1.1: the header timer starts before the first byte and again
@@ -159,11 +208,16 @@ where
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let app = app.clone();
+                let (app, insert_peer) = match peer_via {
+                    PeerVia::Extension => (app.clone(), true),
+                    PeerVia::Service(with_peer) => (with_peer(app.clone(), peer), false),
+                };
                 let activity = Activity::default();
                 let busy = activity.clone();
                 let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
-                    req.extensions_mut().insert(PeerAddr(peer));
+                    if insert_peer {
+                        req.extensions_mut().insert(PeerAddr(peer));
+                    }
                     let guard = busy.start();
                     let reply = app.clone().oneshot(req);
                     async move {

@@ -50,7 +50,12 @@ pub(crate) fn ws_config(max_message: usize) -> WebSocketConfig {
 }
 
 /// Upgrades `GET /stream` and serves the socket on its own task.
-pub(crate) fn upgrade<S, B>(stack: S, max_message: usize, req: Request<B>) -> Response<ResponseBody>
+pub(crate) fn upgrade<S, B>(
+    stack: S,
+    max_message: usize,
+    peer: Option<std::net::SocketAddr>,
+    req: Request<B>,
+) -> Response<ResponseBody>
 where
     S: Service<A2ARequest, Response = A2AResponse> + Clone + Send + 'static,
     S::Error: Into<BoxError>,
@@ -62,7 +67,7 @@ where
     let (parts, body) = req.into_parts();
     // Deadline, version, extensions, peer and caller of the upgrade apply
     // to every message of the socket.
-    let meta = request_meta(&parts, None);
+    let meta = request_meta(&parts, peer);
     let mut req = Request::from_parts(parts, body);
     match hyper_tungstenite::upgrade(&mut req, Some(ws_config(max_message))) {
         Ok((response, socket)) => {

@@ -239,7 +239,7 @@ impl Num {
                 None => Num::from_big(BigInt::from(*a) + *b),
             }),
             _ if self.is_float() || o.is_float() => Num::float(self.to_f64() + o.to_f64()),
-            _ => Ok(exact(self, o, |a, b| a + b, |a, b| a + b)),
+            _ => exact(self, o, |a, b| a + b, |a, b| a + b),
         }
     }
 
@@ -250,7 +250,7 @@ impl Num {
                 None => Num::from_big(BigInt::from(*a) - *b),
             }),
             _ if self.is_float() || o.is_float() => Num::float(self.to_f64() - o.to_f64()),
-            _ => Ok(exact(self, o, |a, b| a - b, |a, b| a - b)),
+            _ => exact(self, o, |a, b| a - b, |a, b| a - b),
         }
     }
 
@@ -269,7 +269,7 @@ impl Num {
                     let digits = (self.size_log10() + o.size_log10()).floor() + 1.0;
                     check_digits(digits, max_digits, "the product")?;
                 }
-                Ok(exact(self, o, |a, b| a * b, |a, b| a * b))
+                exact(self, o, |a, b| a * b, |a, b| a * b)
             }
         }
     }
@@ -289,10 +289,20 @@ impl Num {
                 )))
             }
             _ if self.is_float() || o.is_float() => Num::float(self.to_f64() / o.to_f64()),
-            _ => match (self.to_ratio(), o.to_ratio()) {
-                (Some(a), Some(b)) => Ok(Num::from_ratio(a / b)),
-                _ => Num::float(self.to_f64() / o.to_f64()),
-            },
+            _ => {
+                if let (Some(a), Some(b)) = (self.to_big(), o.to_big()) {
+                    // Long integers: an exact quotient needs no gcd.
+                    let (q, r) = a.div_rem(&b);
+                    if r.is_zero() {
+                        return Ok(Num::from_big(q));
+                    }
+                }
+                check_fraction(self, o)?;
+                match (self.to_ratio(), o.to_ratio()) {
+                    (Some(a), Some(b)) => Ok(Num::from_ratio(a / b)),
+                    _ => Num::float(self.to_f64() / o.to_f64()),
+                }
+            }
         }
     }
 
@@ -521,18 +531,33 @@ fn float_to_int(f: f64) -> Num {
     }
 }
 
+/// Most digits of a fraction's operands together: reducing a fraction costs
+/// the square of its length (a gcd), so this bounds one step to a few
+/// milliseconds. Integers are bounded by `max_result_digits` only.
+pub(crate) const MAX_FRACTION_DIGITS: usize = 10_000;
+
+/// Refuses an operation on fractions whose result would be too long to reduce.
+fn check_fraction(a: &Num, b: &Num) -> Result<(), MathError> {
+    check_digits(
+        a.size_log10() + b.size_log10(),
+        MAX_FRACTION_DIGITS,
+        "the exact fraction",
+    )
+}
+
 /// Applies an exact operation: on integers when both are integers, else on rationals.
 fn exact(
     a: &Num,
     b: &Num,
     int_op: impl FnOnce(BigInt, BigInt) -> BigInt,
     rat_op: impl FnOnce(BigRational, BigRational) -> BigRational,
-) -> Num {
+) -> Result<Num, MathError> {
     if let (Some(x), Some(y)) = (a.to_big(), b.to_big()) {
-        return Num::from_big(int_op(x, y));
+        return Ok(Num::from_big(int_op(x, y)));
     }
+    check_fraction(a, b)?;
     match (a.to_ratio(), b.to_ratio()) {
-        (Some(x), Some(y)) => Num::from_ratio(rat_op(x, y)),
+        (Some(x), Some(y)) => Ok(Num::from_ratio(rat_op(x, y))),
         _ => unreachable!("exact() is only called on exact numbers"),
     }
 }

@@ -427,3 +427,27 @@ fn operation_names() {
     );
     assert!(parse("2 + 2", &Limits::default()).unwrap().is_cacheable());
 }
+
+#[test]
+fn fractions_too_long_to_reduce_are_refused() {
+    let limits = Limits::default();
+    // Found by the fuzzer: a product of two ~40 000-digit fractions, whose
+    // gcd took a second of one core.
+    let e = err("2%%%%*-2001%05**- 20*-20015**- 20000").to_string();
+    assert!(e.contains("the exact fraction"), "{e}");
+    // The same sizes as integers stay exact, and an exact quotient of long
+    // integers needs no fraction at all.
+    let q = parse("10^20000 / 10^19999", &limits).unwrap();
+    let a = q
+        .evaluate(&limits, &Budget::unlimited(), &mut |_| {})
+        .unwrap();
+    assert_eq!(a.result, "10");
+    let e = err("10^20000 / (10^19999 + 1)").to_string();
+    assert!(e.contains("the exact fraction"), "{e}");
+    // Short fractions are untouched.
+    let q = parse("1/3 + 7/4", &limits).unwrap();
+    let a = q
+        .evaluate(&limits, &Budget::unlimited(), &mut |_| {})
+        .unwrap();
+    assert_eq!(a.result, "2.08333333333333");
+}

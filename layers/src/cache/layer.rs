@@ -9,31 +9,31 @@ use tower_layer::Layer;
 use super::Cache;
 use super::policy::{CloneIf, MapCached, OnePerEntry, Weigh};
 
-/// Hit and miss counters (and their metric keys).
+/// Hit and miss counters (and their metrics).
 pub(super) struct Stats {
     hits: AtomicU64,
     misses: AtomicU64,
     #[cfg(feature = "metrics")]
-    keys: [::metrics::Key; 2],
+    metrics: [crate::util::kept::KeptCounter; 2],
+    #[cfg(feature = "metrics")]
+    keep_handles: bool,
 }
-
-#[cfg(feature = "metrics")]
-static METADATA: ::metrics::Metadata<'static> =
-    ::metrics::Metadata::new(module_path!(), ::metrics::Level::INFO, Some(module_path!()));
 
 impl Stats {
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-    fn new(metric_name: &MetricName) -> Self {
+    fn new(metric_name: &MetricName, keep_handles: bool) -> Self {
         Self {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             #[cfg(feature = "metrics")]
-            keys: ["hit", "miss"].map(|result| {
-                ::metrics::Key::from_parts(
+            metrics: ["hit", "miss"].map(|result| {
+                crate::util::kept::KeptCounter::new(::metrics::Key::from_parts(
                     metric_name.clone(),
                     vec![::metrics::Label::from_static_parts("result", result)],
-                )
+                ))
             }),
+            #[cfg(feature = "metrics")]
+            keep_handles,
         }
     }
 
@@ -42,10 +42,7 @@ impl Stats {
         let counter = if hit { &self.hits } else { &self.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
-        {
-            let key = &self.keys[usize::from(!hit)];
-            ::metrics::with_recorder(|r| r.register_counter(key, &METADATA).increment(1));
-        }
+        self.metrics[usize::from(!hit)].increment(self.keep_handles, 1);
     }
 }
 
@@ -92,6 +89,7 @@ pub struct CacheBuilder<W = OnePerEntry> {
     ttl: Option<Duration>,
     tti: Option<Duration>,
     metric_name: MetricName,
+    keep_handles: bool,
 }
 
 impl CacheBuilder {
@@ -105,6 +103,7 @@ impl CacheBuilder {
             metric_name: ::metrics::SharedString::const_str("cache_requests_total"),
             #[cfg(not(feature = "metrics"))]
             metric_name: (),
+            keep_handles: false,
         }
     }
 }
@@ -140,6 +139,7 @@ impl<W> CacheBuilder<W> {
             ttl: self.ttl,
             tti: self.tti,
             metric_name: self.metric_name,
+            keep_handles: self.keep_handles,
         }
     }
 
@@ -183,6 +183,24 @@ impl<W> CacheBuilder<W> {
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn metric_name(mut self, name: impl Into<::metrics::SharedString>) -> Self {
         self.metric_name = name.into();
+        self
+    }
+
+    /// Register the hit and miss counters once and keep their handles,
+    /// instead of a registry lookup per request: right for a server with
+    /// one global recorder; leave it off where a test swaps thread-local
+    /// recorders under the same layer (the first would keep the counts).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let b = abacus_layers::cache::CacheLayer::builder().keep_handles(true);
+    /// # let _ = b;
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn keep_handles(mut self, keep: bool) -> Self {
+        self.keep_handles = keep;
         self
     }
 
@@ -293,7 +311,7 @@ impl<W> CacheBuilder<W> {
                 hasher: std::collections::hash_map::RandomState::new(),
                 key_fn: key,
                 policy,
-                stats: Stats::new(&self.metric_name),
+                stats: Stats::new(&self.metric_name, self.keep_handles),
             }),
         }
     }

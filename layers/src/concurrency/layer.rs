@@ -16,7 +16,9 @@ pub(super) struct Config {
     pub(super) shed: bool,
     pub(super) on_wait: Option<WaitHook>,
     #[cfg(feature = "metrics")]
-    pub(super) wait_histogram: Option<::metrics::Key>,
+    pub(super) wait_histogram: Option<crate::util::kept::KeptHistogram>,
+    #[cfg(feature = "metrics")]
+    pub(super) keep_handles: bool,
 }
 
 /// Applies [`ConcurrencyLimit`] to services; all of them share one semaphore.
@@ -78,6 +80,8 @@ impl ConcurrencyLimitLayer {
                 on_wait: None,
                 #[cfg(feature = "metrics")]
                 wait_histogram: None,
+                #[cfg(feature = "metrics")]
+                keep_handles: false,
             }),
         }
     }
@@ -129,7 +133,29 @@ impl ConcurrencyLimitLayer {
     #[cfg(feature = "metrics")]
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn queue_wait_histogram(mut self, name: impl Into<::metrics::SharedString>) -> Self {
-        Arc::make_mut(&mut self.config).wait_histogram = Some(::metrics::Key::from_name(name));
+        let key = ::metrics::Key::from_name(name);
+        Arc::make_mut(&mut self.config).wait_histogram =
+            Some(crate::util::kept::KeptHistogram::new(key));
+        self
+    }
+
+    /// Register the wait histogram once and keep its handle, instead of a
+    /// registry lookup per request: right for a server with one global
+    /// recorder; leave it off where a test swaps thread-local recorders
+    /// under the same layer (the first would keep the samples).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let layer = abacus_layers::concurrency::ConcurrencyLimitLayer::new(64)
+    ///     .queue_wait_histogram("a2a_queue_wait_seconds")
+    ///     .keep_handles(true);
+    /// # let _ = layer;
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn keep_handles(mut self, keep: bool) -> Self {
+        Arc::make_mut(&mut self.config).keep_handles = keep;
         self
     }
 

@@ -13,10 +13,6 @@ use super::future::{Permit, ResponseFuture};
 use super::layer::Config;
 use crate::stream::TrackEnd;
 
-#[cfg(feature = "metrics")]
-static METADATA: ::metrics::Metadata<'static> =
-    ::metrics::Metadata::new(module_path!(), ::metrics::Level::INFO, Some(module_path!()));
-
 type Acquire =
     Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send + Sync>>;
 
@@ -98,9 +94,8 @@ impl<S> ConcurrencyLimit<S> {
             hook(waited());
         }
         #[cfg(feature = "metrics")]
-        if let Some(key) = &self.config.wait_histogram {
-            let secs = waited().as_secs_f64();
-            ::metrics::with_recorder(|r| r.register_histogram(key, &METADATA).record(secs));
+        if let Some(histogram) = &self.config.wait_histogram {
+            histogram.record(self.config.keep_handles, waited().as_secs_f64());
         }
     }
 }

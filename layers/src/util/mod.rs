@@ -6,6 +6,9 @@ pub(crate) mod window;
 #[cfg(feature = "retry")]
 pub(crate) mod rng;
 
+#[cfg(all(feature = "metrics", any(feature = "cache", feature = "concurrency")))]
+pub(crate) mod kept;
+
 /// Lock a std mutex, ignoring poisoning (our critical sections never panic
 /// half-way through an update that matters).
 #[cfg(any(feature = "retry", feature = "circuit-breaker"))]
