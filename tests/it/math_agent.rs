@@ -406,3 +406,65 @@ async fn identical_concurrent_task_questions_run_side_by_side() {
     assert_eq!(s.layers.cache_hits(), 0);
     s.stop().await;
 }
+
+/// A caller that asked for the task at once (`returnImmediately`) and got
+/// one holds its id, so however the agent ends it (a failure, a question
+/// back, a result) the task reaches that end state, and GetTask says so, on
+/// every store. (An answer ready at once is the reply itself: "2 + 2" is a
+/// message.) The SQLite writer once kept the snapshot queued last, the
+/// SUBMITTED one of the reply, over the final state queued just before.
+#[tokio::test]
+async fn a_task_returned_immediately_reaches_its_end_state() {
+    for kind in [
+        abacus::store::StoreKind::Sqlite,
+        abacus::store::StoreKind::Memory,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (listener, mut config) = crate::common::bound_memory_config().await;
+        config.store_kind = kind;
+        config.data_dir = dir.path().to_path_buf();
+        let client = abacus::client::Client::new(&format!("http://127.0.0.1:{}/", config.port));
+        let server = abacus::Server::new(
+            abacus::math::MathAgent::new(abacus::math::Limits::default()),
+            abacus::math::MathAgent::card(),
+        )
+        .config(config);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(server.run_on(listener, async move {
+            let _ = stopped.await;
+        }));
+        for (question, end) in [
+            ("2 + 2", "message"),
+            ("1/0", "TASK_STATE_FAILED"),
+            ("hello there", "TASK_STATE_INPUT_REQUIRED"),
+            ("fibonacci 10", "TASK_STATE_COMPLETED"),
+            ("fibonacci 1000000", "TASK_STATE_REJECTED"),
+        ] {
+            let params = json!({"message": {"messageId": format!("ri-{question}"), "role": "ROLE_USER", "parts": [{"text": question}]},
+                                "configuration": {"returnImmediately": true}});
+            let r = client.call("SendMessage", params).await.unwrap();
+            if end == "message" {
+                assert_eq!(r["result"]["message"]["parts"][0]["text"], "4", "{r}");
+                continue;
+            }
+            let id = r["result"]["task"]["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{question}: {r}"))
+                .to_string();
+            let mut last = Value::Null;
+            for _ in 0..200 {
+                last = client.call("GetTask", json!({"id": id})).await.unwrap();
+                if last["result"]["status"]["state"] == end {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            assert_eq!(
+                last["result"]["status"]["state"], end,
+                "{kind:?} {question}: {last}"
+            );
+        }
+        let _ = stop.send(());
+        handle.await.unwrap().unwrap();
+    }
+}

@@ -124,14 +124,24 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteRequest>, superseded
     }
 }
 
-/// A later save of the same task in a batch supersedes an earlier one (a
-/// "working" state queued just before "completed"): it is written once.
+/// Of the saves of one task in a batch only the newest status is written
+/// (a "working" state queued just before "completed"), as the upsert's own
+/// rule would keep it: the latest status time, the later save on a tie.
+/// Queue order alone is not enough: a snapshot taken before the final
+/// state can be queued after it (a `returnImmediately` reply).
 /// Pushes one flag per request of `batch`: whether to skip it.
 fn mark_superseded(batch: &[WriteRequest], out: &mut Vec<bool>) {
     let mut last_save: HashMap<&str, usize> = HashMap::new();
     for (i, req) in batch.iter().enumerate() {
         if let WriteOp::SaveTask(row) = &req.op {
-            last_save.insert(row.id.as_str(), i);
+            let newest = last_save.entry(row.id.as_str()).or_insert(i);
+            let kept = match &batch[*newest].op {
+                WriteOp::SaveTask(kept) => kept.status_ts,
+                WriteOp::Run(_) => i64::MIN,
+            };
+            if row.status_ts >= kept {
+                *newest = i;
+            }
         }
     }
     out.extend(batch.iter().enumerate().map(|(i, req)| {
@@ -160,5 +170,38 @@ fn apply(conn: &Connection, op: WriteOp) -> Result<(), StoreError> {
             Ok(())
         }
         WriteOp::Run(f) => f(conn),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn save(id: &str, status_ts: i64) -> WriteRequest {
+        WriteRequest {
+            op: WriteOp::SaveTask(TaskRow {
+                id: id.into(),
+                context_id: "c".into(),
+                state: "s".into(),
+                status_ts,
+                doc: "{}".into(),
+            }),
+            reply: oneshot::channel().0,
+        }
+    }
+
+    #[test]
+    fn the_newest_status_of_a_task_is_written_not_the_last_queued() {
+        let batch = [
+            save("a", 1),
+            save("b", 5),
+            save("a", 3),
+            save("b", 2),
+            save("a", 3),
+        ];
+        let mut skip = Vec::new();
+        mark_superseded(&batch, &mut skip);
+        // a: the later of the two newest (a tie); b: the first, newer one.
+        assert_eq!(skip, [true, false, true, true, false]);
     }
 }
