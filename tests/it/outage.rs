@@ -205,7 +205,11 @@ impl Report {
         let (back, after) = (self.phases[2], self.phases[3]);
         assert!(after.stored > 0, "nothing stored after the repair");
         // Service is back with the store, before readiness says so.
-        assert_eq!(back.errors + after.errors, 0, "store errors after the repair");
+        assert_eq!(
+            back.errors + after.errors,
+            0,
+            "store errors after the repair"
+        );
         assert_eq!(self.lost, 0, "acknowledged tasks lost");
     }
 }

@@ -1,6 +1,6 @@
-//! PostgreSQL going away under load, and a pool with every connection
-//! busy: clear errors in bounded time, readiness 503 then 200, nothing
-//! acknowledged lost, service back without a restart.
+//! PostgreSQL stopped or frozen under load, and a pool with every
+//! connection busy: clear errors in bounded time, readiness 503 then 200,
+//! nothing acknowledged lost, service back without a restart.
 //!
 //! Each test runs a throwaway cluster of its own (the shared one of
 //! `DATABASE_URL` serves other tests): needs root and the PostgreSQL server
@@ -127,6 +127,47 @@ impl Cluster {
         self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
     }
 
+    /// The postmaster (first line of `postmaster.pid`), then its children.
+    fn pids(&self) -> Vec<String> {
+        let pidfile = std::fs::read_to_string(self.dir.path().join("data/postmaster.pid"));
+        let Some(main) = pidfile
+            .ok()
+            .and_then(|f| f.lines().next().map(str::to_string))
+        else {
+            return Vec::new();
+        };
+        let children = Command::new("pgrep").args(["-P", &main]).output();
+        let children = children.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+        let mut pids = vec![main];
+        pids.extend(
+            children
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_string),
+        );
+        pids
+    }
+
+    fn signal(&self, signal: &str) -> bool {
+        let pids = self.pids();
+        !pids.is_empty()
+            && Command::new("kill")
+                .arg(format!("-{signal}"))
+                .args(&pids)
+                .status()
+                .is_ok_and(|s| s.success())
+    }
+
+    /// SIGSTOP to every process of the cluster: connections stay open and
+    /// nothing answers, as with a hung server or a network partition.
+    fn freeze(&self) {
+        assert!(self.signal("STOP"), "cannot freeze the cluster");
+    }
+
+    fn thaw(&self) {
+        assert!(self.signal("CONT"), "cannot thaw the cluster");
+    }
+
     fn url(&self) -> String {
         format!("postgres://abacus@127.0.0.1:{}/postgres", self.port)
     }
@@ -138,6 +179,8 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        // A frozen postmaster would not stop.
+        let _ = self.signal("CONT");
         let _ = Command::new("runuser")
             .args(["-u", "postgres", "--"])
             .arg(self.bin.join("pg_ctl"))
@@ -198,6 +241,48 @@ async fn postgres_stopped_under_load_gives_clear_errors_and_loses_nothing() {
     )
     .await;
     report.print("postgres stopped");
+    report.assert_sound();
+
+    let _ = stop.send(());
+    handle.await.unwrap().unwrap();
+}
+
+/// Every process of PostgreSQL stopped (SIGSTOP) under load: statements
+/// and new connections get no answer, and the bounded waits turn that into
+/// the clear error; nothing answers late after the thaw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_frozen_under_load_gives_clear_errors_in_bounded_time() {
+    let Some(cluster) = Cluster::init() else {
+        eprintln!("skipped: needs root and the PostgreSQL server binaries (initdb, pg_ctl)");
+        return;
+    };
+    cluster.start();
+    // Below the harness's 10 s bound on a call; the default is 10 s.
+    let options = PostgresOptions {
+        query_timeout: Duration::from_secs(2),
+        ..PostgresOptions::default()
+    };
+    let db = PostgresDatabase::connect_with(&cluster.url(), options)
+        .await
+        .expect("connect");
+    let stores = Stores {
+        tasks: Arc::new(PostgresTaskStore::new(db.clone())),
+        backend: Backend::Postgres(db),
+    };
+    let (base, stop, handle) = serve(
+        |config| config.data_dir = cluster.dir().to_path_buf(),
+        Some(stores),
+    )
+    .await;
+
+    let report = under_load(
+        &base,
+        Duration::from_secs(6),
+        || cluster.freeze(),
+        || cluster.thaw(),
+    )
+    .await;
+    report.print("postgres frozen");
     report.assert_sound();
 
     let _ = stop.send(());
