@@ -127,35 +127,36 @@ impl Cluster {
         self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
     }
 
-    /// The postmaster (first line of `postmaster.pid`), then its children.
-    fn pids(&self) -> Vec<String> {
+    /// The postmaster's pid: the first line of `postmaster.pid`.
+    fn postmaster(&self) -> Option<String> {
         let pidfile = std::fs::read_to_string(self.dir.path().join("data/postmaster.pid"));
-        let Some(main) = pidfile
-            .ok()
-            .and_then(|f| f.lines().next().map(str::to_string))
-        else {
-            return Vec::new();
-        };
-        let children = Command::new("pgrep").args(["-P", &main]).output();
-        let children = children.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
-        let mut pids = vec![main];
-        pids.extend(
-            children
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(str::to_string),
-        );
-        pids
+        pidfile.ok()?.lines().next().map(str::to_string)
     }
 
+    /// Sends `signal` to the postmaster, then to its children: stopped
+    /// first, it forks no more. Whether the postmaster got it (a child may
+    /// have exited meanwhile).
     fn signal(&self, signal: &str) -> bool {
-        let pids = self.pids();
-        !pids.is_empty()
-            && Command::new("kill")
+        let Some(main) = self.postmaster() else {
+            return false;
+        };
+        let send = |pids: &[&str]| {
+            Command::new("kill")
                 .arg(format!("-{signal}"))
-                .args(&pids)
+                .args(pids)
+                .stderr(std::process::Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success())
+        };
+        let sent = send(&[&main]);
+        let children = Command::new("pgrep").args(["-P", &main]).output();
+        let children = children.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+        let children = children.unwrap_or_default();
+        let children: Vec<&str> = children.split_whitespace().collect();
+        if !children.is_empty() {
+            send(&children);
+        }
+        sent
     }
 
     /// SIGSTOP to every process of the cluster: connections stay open and
