@@ -1,47 +1,22 @@
-//! A store that cannot write: the data directory on a small tmpfs, filled
-//! while the server runs. Every request gets a stored answer or a clear
-//! error, streams end with the error, and every acknowledged task is there
-//! once space is freed. Needs root (mount); skipped with a notice otherwise.
+//! A store that cannot write while the server runs. Every request gets a
+//! stored answer or a clear error, streams end with the error, and every
+//! acknowledged task is there once the store writes again.
+//!
+//! * A full disk: the data directory on a small tmpfs, filled (needs root
+//!   for the mount).
+//! * A read-only database: its files made immutable under load (needs root
+//!   and a filesystem that honours the flag for open files, such as ext4).
+//!
+//! Skipped with a notice where that is not possible.
 
-use crate::common::{fill, task_state, Tmpfs};
+use crate::common::{bound_memory_config, fill, task_state, Tmpfs};
+use crate::outage::{send_task, stream_task, under_load, Outcome, CALL_TIMEOUT};
 use abacus::client::Client;
 use abacus::math::{Limits, MathAgent};
-use abacus::protocol::server_error::STORE_UNAVAILABLE;
-use futures_util::StreamExt;
 use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
-
-/// What one SendMessage of a task question came to.
-enum Outcome {
-    /// A completed task: the server says it is stored.
-    Stored(String),
-    /// The store's clear error.
-    StoreError,
-    /// Anything else (a lie or a wrong error).
-    Other(String),
-}
-
-async fn send_task(client: &Client, n: usize) -> Outcome {
-    let reply = client
-        .call(
-            "SendMessage",
-            Client::text_params(&format!("fibonacci {}", 1000 + n)),
-        )
-        .await;
-    let Ok(reply) = reply else {
-        return Outcome::Other(format!("{reply:?}"));
-    };
-    if reply["error"]["code"] == STORE_UNAVAILABLE {
-        assert_eq!(reply["error"]["data"][0]["reason"], "STORE_UNAVAILABLE");
-        return Outcome::StoreError;
-    }
-    match task_state(&reply).as_str() {
-        "TASK_STATE_COMPLETED" => {
-            Outcome::Stored(reply["result"]["task"]["id"].as_str().unwrap().to_string())
-        }
-        _ => Outcome::Other(reply.to_string()),
-    }
-}
 
 #[tokio::test]
 async fn a_full_disk_gives_clear_errors_and_loses_nothing_acknowledged() {
@@ -83,26 +58,11 @@ async fn a_full_disk_gives_clear_errors_and_loses_nothing_acknowledged() {
     // A stream on a full disk ends with the store's error as its last event.
     let mut stream_errors = 0;
     for n in 0..5 {
-        let params = Client::text_params(&format!("fibonacci {}", 2000 + n));
-        let mut events = client.stream("SendStreamingMessage", params).await.unwrap();
-        let mut last = serde_json::Value::Null;
-        let drained = tokio::time::timeout(Duration::from_secs(10), async {
-            while let Some(ev) = events.next().await {
-                last = ev.unwrap();
-            }
-        })
-        .await;
-        assert!(drained.is_ok(), "stream {n} on a full disk hung");
-        if last["error"]["code"] == STORE_UNAVAILABLE {
-            stream_errors += 1;
-        } else {
-            let state = &last["result"]["statusUpdate"]["status"]["state"];
-            assert_eq!(
-                state, "TASK_STATE_COMPLETED",
-                "stream {n} ended with {last}"
-            );
-            let id = last["result"]["statusUpdate"]["taskId"].as_str().unwrap();
-            acknowledged.push(id.to_string());
+        match tokio::time::timeout(CALL_TIMEOUT, stream_task(&client, 1000 + n)).await {
+            Ok(Outcome::Stored(id)) => acknowledged.push(id),
+            Ok(Outcome::StoreError) => stream_errors += 1,
+            Ok(Outcome::Other(end)) => panic!("stream {n} on a full disk: {end}"),
+            Err(_) => panic!("stream {n} on a full disk hung"),
         }
     }
 
@@ -132,6 +92,102 @@ async fn a_full_disk_gives_clear_errors_and_loses_nothing_acknowledged() {
         acknowledged.len()
     );
     assert_eq!(lost, 0);
+    let _ = stop.send(());
+    handle.await.unwrap().unwrap();
+}
+
+fn chattr(flag: &str, paths: &[PathBuf]) -> bool {
+    Command::new("chattr")
+        .arg(flag)
+        .args(paths)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Paths made immutable (`chattr +i`, which binds root too) on demand, and
+/// mutable again on drop: the temporary directory must stay removable.
+struct Immutable {
+    paths: Vec<PathBuf>,
+}
+
+impl Immutable {
+    fn set(&self) {
+        assert!(chattr("+i", &self.paths), "chattr +i {:?}", self.paths);
+    }
+
+    fn clear(&self) {
+        assert!(chattr("-i", &self.paths), "chattr -i {:?}", self.paths);
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = chattr("-i", &self.paths);
+    }
+}
+
+/// Whether making a file immutable in `dir` refuses writes through a
+/// descriptor opened before (ext4 does; tmpfs does not).
+fn immutable_stops_open_writers(dir: &Path) -> bool {
+    use std::io::Write;
+    let probe = dir.join("probe");
+    let Ok(mut file) = std::fs::File::create(&probe) else {
+        return false;
+    };
+    let guard = Immutable {
+        paths: vec![probe.clone()],
+    };
+    let refused = chattr("+i", &guard.paths) && file.write_all(b"x").is_err();
+    drop(guard);
+    let _ = std::fs::remove_file(&probe);
+    refused
+}
+
+/// A remount read-only would be closer to a failing disk, but the kernel
+/// refuses it (EBUSY) while SQLite holds its files open for writing, so the
+/// database file, its WAL and the data directory are made immutable instead:
+/// every write fails (EPERM) while reads go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_database_gives_clear_errors_and_recovers() {
+    // The build's disk rather than the temporary directory, often a tmpfs.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    if !immutable_stops_open_writers(dir.path()) {
+        eprintln!(
+            "skipped: needs root, chattr and a filesystem whose immutable flag stops open writers"
+        );
+        return;
+    }
+    let data = dir.path().join("data");
+    let (listener, mut config) = bound_memory_config().await;
+    config.store_kind = abacus::store::StoreKind::Sqlite;
+    config.data_dir = data.clone();
+    // The build disk's usage must not decide readiness here.
+    config.health_disk_max = 0.0;
+    let base = format!("http://127.0.0.1:{}/", config.port);
+    let server =
+        abacus::Server::new(MathAgent::new(Limits::default()), MathAgent::card()).config(config);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(server.run_on(listener, async move {
+        let _ = stopped.await;
+    }));
+    let db = data.join("abacus.db");
+    // Not the `-shm` index: SQLite maps it, and a write fault on a mapped
+    // immutable file is a SIGBUS rather than an error.
+    let files = Immutable {
+        paths: vec![db.with_extension("db-wal"), db, data],
+    };
+
+    let report = under_load(
+        &base,
+        Duration::from_secs(4),
+        || files.set(),
+        || files.clear(),
+    )
+    .await;
+    report.print("read-only sqlite");
+    report.assert_sound();
+
     let _ = stop.send(());
     handle.await.unwrap().unwrap();
 }

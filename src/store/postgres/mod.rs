@@ -19,6 +19,13 @@
 //!   after the server went away and came back, dead connections are
 //!   replaced on their next checkout; [`TaskStore::ping`](super::TaskStore::ping) runs `SELECT 1`
 //!   under a timeout and discards the connection it used when that fails.
+//! * Every wait is bounded, so a store that cannot answer gives the clear
+//!   store error instead of a hang: for a pooled connection and a new one
+//!   (5 s), and for the task store's statements
+//!   ([`PostgresOptions::query_timeout`]). A frozen server or a network
+//!   partition keeps sockets open with no answer, so a connection whose
+//!   statement timed out is dropped, not pooled again. Such a statement may
+//!   still take effect.
 //! * TLS is not supported (`NoTls`): use it on a trusted network or through
 //!   a local proxy; `sslmode=require` URLs fail to connect.
 
@@ -55,6 +62,9 @@ pub struct PostgresOptions {
     pub schema: Option<String>,
     /// Connect timeout used when the URL sets none (default 5 s).
     pub connect_timeout: Duration,
+    /// Longest wait for the answer to one task store call's statements
+    /// (default 10 s, below the default request deadline of 30 s).
+    pub query_timeout: Duration,
 }
 
 impl Default for PostgresOptions {
@@ -63,6 +73,7 @@ impl Default for PostgresOptions {
             max_connections: 16,
             schema: None,
             connect_timeout: Duration::from_secs(5),
+            query_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -137,6 +148,13 @@ fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
     }
 }
 
+/// The error of a statement that got no answer in `after`. The connection
+/// is dropped rather than pooled again: its answer may never come.
+fn abandon(client: Object, what: &str, after: Duration) -> StoreError {
+    drop(Object::take(client));
+    StoreError::Backend(format!("postgres {what}: no answer in {after:?}"))
+}
+
 fn valid_schema(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some('a'..='z' | '_'))
@@ -172,6 +190,7 @@ fn valid_schema(s: &str) -> bool {
 pub struct PostgresDatabase {
     pool: Pool,
     schema: Option<Arc<str>>,
+    query_timeout: Duration,
 }
 
 impl std::fmt::Debug for PostgresDatabase {
@@ -179,6 +198,7 @@ impl std::fmt::Debug for PostgresDatabase {
         f.debug_struct("PostgresDatabase")
             .field("pool", &self.pool.status())
             .field("schema", &self.schema)
+            .field("query_timeout", &self.query_timeout)
             .finish()
     }
 }
@@ -242,6 +262,7 @@ impl PostgresDatabase {
         let db = Self {
             pool,
             schema: options.schema.map(Arc::from),
+            query_timeout: options.query_timeout,
         };
         migrations::migrate_tasks(&db).await?;
         Ok(db)
@@ -256,6 +277,12 @@ impl PostgresDatabase {
     /// if one was chosen.
     pub fn schema(&self) -> Option<&str> {
         self.schema.as_deref()
+    }
+
+    /// [`PostgresOptions::query_timeout`], for stores that keep their own
+    /// tables here and want the same bound.
+    pub fn query_timeout(&self) -> Duration {
+        self.query_timeout
     }
 
     /// A pooled connection.

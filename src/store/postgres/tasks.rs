@@ -1,6 +1,6 @@
 //! Tasks in PostgreSQL.
 
-use super::{pool_err, Postgres, PostgresDatabase, PostgresOptions, PING_TIMEOUT};
+use super::{abandon, pool_err, Postgres, PostgresDatabase, PostgresOptions, PING_TIMEOUT};
 use crate::store::query::TaskFilter;
 use crate::store::sql::{page_from_rows, Dialect, ListSql};
 use crate::store::{
@@ -72,15 +72,22 @@ impl PostgresTaskStore {
         what: &str,
     ) -> Result<(), StoreError> {
         let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(sql)
-            .await
-            .map_err(|e| StoreError::postgres(&format!("prepare {what}"), e))?;
-        client
-            .execute(&stmt, args)
-            .await
-            .map_err(|e| StoreError::postgres(what, e))?;
-        Ok(())
+        let run = async {
+            let stmt = client
+                .prepare_cached(sql)
+                .await
+                .map_err(|e| StoreError::postgres(&format!("prepare {what}"), e))?;
+            client
+                .execute(&stmt, args)
+                .await
+                .map_err(|e| StoreError::postgres(what, e))?;
+            Ok(())
+        };
+        let limit = self.db.query_timeout();
+        match tokio::time::timeout(limit, run).await {
+            Ok(done) => done,
+            Err(_) => Err(abandon(client, what, limit)),
+        }
     }
 }
 
@@ -97,14 +104,21 @@ impl TaskStore for PostgresTaskStore {
 
     async fn get(&self, id: &str) -> Result<Option<Task>, StoreError> {
         let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&Postgres::statements().get)
-            .await
-            .map_err(|e| StoreError::postgres("prepare get", e))?;
-        let row = client
-            .query_opt(&stmt, &[&id])
-            .await
-            .map_err(|e| StoreError::postgres("get task", e))?;
+        let run = async {
+            let stmt = client
+                .prepare_cached(&Postgres::statements().get)
+                .await
+                .map_err(|e| StoreError::postgres("prepare get", e))?;
+            client
+                .query_opt(&stmt, &[&id])
+                .await
+                .map_err(|e| StoreError::postgres("get task", e))
+        };
+        let limit = self.db.query_timeout();
+        let row = match tokio::time::timeout(limit, run).await {
+            Ok(row) => row?,
+            Err(_) => return Err(abandon(client, "get task", limit)),
+        };
         match row {
             None => Ok(None),
             Some(row) => {
@@ -121,21 +135,29 @@ impl TaskStore for PostgresTaskStore {
         let params: Vec<&(dyn ToSql + Sync)> =
             sql.args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
         let client = self.client().await?;
-        let rows = client
-            .query(&sql.page, &params)
-            .await
-            .map_err(|e| StoreError::postgres("list tasks", e))?;
-        let total: i64 = match rows.first() {
-            Some(row) => row
-                .try_get(0)
-                .map_err(|e| StoreError::Corrupt(format!("count: {e}")))?,
-            // An empty page has no row to carry the count.
-            None => client
-                .query_one(&sql.count, &params[..sql.count_args])
+        let run = async {
+            let rows = client
+                .query(&sql.page, &params)
                 .await
-                .map_err(|e| StoreError::postgres("count tasks", e))?
-                .try_get(0)
-                .map_err(|e| StoreError::Corrupt(format!("count: {e}")))?,
+                .map_err(|e| StoreError::postgres("list tasks", e))?;
+            let total: i64 = match rows.first() {
+                Some(row) => row
+                    .try_get(0)
+                    .map_err(|e| StoreError::Corrupt(format!("count: {e}")))?,
+                // An empty page has no row to carry the count.
+                None => client
+                    .query_one(&sql.count, &params[..sql.count_args])
+                    .await
+                    .map_err(|e| StoreError::postgres("count tasks", e))?
+                    .try_get(0)
+                    .map_err(|e| StoreError::Corrupt(format!("count: {e}")))?,
+            };
+            Ok((rows, total))
+        };
+        let limit = self.db.query_timeout();
+        let (rows, total) = match tokio::time::timeout(limit, run).await {
+            Ok(page) => page?,
+            Err(_) => return Err(abandon(client, "list tasks", limit)),
         };
         drop(client);
         let rows = rows.iter().map(|row| {
