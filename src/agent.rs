@@ -95,7 +95,13 @@ pub fn text_cache_key(message: &Message) -> Option<String> {
                 key.push(' ');
             }
             // Lowercase in place: no allocation per word.
-            key.extend(word.chars().flat_map(char::to_lowercase));
+            if word.is_ascii() {
+                let at = key.len();
+                key.push_str(word);
+                key[at..].make_ascii_lowercase();
+            } else {
+                key.extend(word.chars().flat_map(char::to_lowercase));
+            }
         }
         key.push('\n');
     }

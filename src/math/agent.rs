@@ -486,24 +486,21 @@ impl Agent for MathAgent {
         let [part] = message.parts.as_slice() else {
             return None;
         };
+        let text = part.as_text()?;
         // Asked on every request, cache hits included: plain arithmetic
-        // (no word, no `!`) cannot be a long operation, so it skips the parse.
-        let long = part
-            .as_text()
-            .filter(|text| may_be_long(text))
-            .and_then(|text| parse(text, &self.limits).ok())
-            .is_some_and(|q| q.operation().is_long());
-        if long {
-            return None;
-        }
-        let changing = message.parts.iter().filter_map(Part::as_text).any(|text| {
-            text.split_whitespace().any(|word| {
+        // (no word, no `!`) is neither long nor changing, so it skips both
+        // the parse and the word scan.
+        if may_be_long(text) {
+            if parse(text, &self.limits).is_ok_and(|q| q.operation().is_long()) {
+                return None;
+            }
+            let changing = text.split_whitespace().any(|word| {
                 let bare = word.trim_matches(|c: char| !c.is_alphanumeric());
                 NON_CACHEABLE.iter().any(|w| w.eq_ignore_ascii_case(bare))
-            })
-        });
-        if changing {
-            return None;
+            });
+            if changing {
+                return None;
+            }
         }
         text_cache_key(message)
     }

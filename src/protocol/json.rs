@@ -93,6 +93,12 @@ fn may_have_proto_name(params: &str) -> bool {
     let mut from = 0;
     while let Some(i) = bytes[from..].iter().position(|&b| b == b'_') {
         let at = from + i;
+        // Every proto name continues in lower case after an underscore;
+        // enum values (`ROLE_USER`) do not: skip those at once.
+        if !bytes.get(at + 1).is_some_and(u8::is_ascii_lowercase) {
+            from = at + 1;
+            continue;
+        }
         let start = bytes[..at]
             .iter()
             .rposition(|&b| !is_word(b))
