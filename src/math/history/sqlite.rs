@@ -207,6 +207,9 @@ const COLUMNS: &str = "h.id, h.query, h.result, h.processing_ns, h.agent_version
 
 sql_history_store!(SqliteHistoryStore, "sqlite");
 
+/// Newest history rows ranked for similarity (see `candidates`).
+const SIMILAR_WINDOW: i64 = 5_000;
+
 #[async_trait]
 impl SqlHistory for SqliteHistoryStore {
     async fn candidates(
@@ -225,36 +228,41 @@ impl SqlHistory for SqliteHistoryStore {
             .join(" OR ");
         self.db
             .read(move |conn| {
+                let sqlite = |e| StoreError::sqlite("similar", e);
                 let mut out = Vec::new();
-                let mut fetch = |sql: &str, key: &str| {
-                    let rows = conn
-                        .prepare_cached(sql)
-                        .and_then(|mut stmt| {
-                            stmt.query_map(params![key, want], history_row)?
-                                .collect::<Result<Vec<_>, _>>()
-                        })
-                        .map_err(|e| StoreError::sqlite("similar", e))?;
-                    out.extend(rows);
-                    Ok::<_, StoreError>(())
-                };
                 if !fts_query.is_empty() {
-                    fetch(
-                        &format!(
+                    // Ranking reads every matching row: only the newest
+                    // SIMILAR_WINDOW rows are ranked, so the cost stays flat
+                    // as the history grows (FTS5 bounds the rowid itself).
+                    let newest: i64 = conn
+                        .query_row("SELECT IFNULL(MAX(id), 0) FROM history", [], |r| r.get(0))
+                        .map_err(sqlite)?;
+                    let mut stmt = conn
+                        .prepare_cached(&format!(
                             "SELECT {COLUMNS} FROM history_fts
                              JOIN history h ON h.id = history_fts.rowid
-                             WHERE history_fts MATCH ?1
+                             WHERE history_fts MATCH ?1 AND history_fts.rowid > ?3
                              ORDER BY history_fts.rank LIMIT ?2"
-                        ),
-                        &fts_query,
-                    )?;
+                        ))
+                        .map_err(sqlite)?;
+                    let after = newest - SIMILAR_WINDOW;
+                    let rows = stmt
+                        .query_map(params![fts_query, want, after], history_row)
+                        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                        .map_err(sqlite)?;
+                    out.extend(rows);
                 }
-                fetch(
-                    &format!(
+                let mut stmt = conn
+                    .prepare_cached(&format!(
                         "SELECT {COLUMNS} FROM history h WHERE h.norm = ?1
                          ORDER BY h.id DESC LIMIT ?2"
-                    ),
-                    &norm,
-                )?;
+                    ))
+                    .map_err(sqlite)?;
+                let rows = stmt
+                    .query_map(params![norm, want], history_row)
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(sqlite)?;
+                out.extend(rows);
                 Ok(out)
             })
             .await
