@@ -8,6 +8,13 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::process::ExitCode;
 
+/// mimalloc rather than glibc's malloc: with a thread per blocking task,
+/// glibc's arenas kept growing under a steady load (RSS 25 → 60 MiB in a
+/// 10-minute soak with a flat live heap).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "abacus",
