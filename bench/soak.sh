@@ -21,8 +21,8 @@
 #      SERVER_CPU / LOAD_CPU (both 0: pinned with taskset when it exists; LOAD_CPU=
 #      leaves the load generator unpinned), PYTHON (python3),
 #      SERVER_ARGS (extra `serve` flags), SOAK_ARGS (extra soak.py flags).
-# The server inherits the environment: MALLOC_ARENA_MAX=1 bench/soak.sh shows the
-# RSS without the memory glibc keeps in its per-thread arenas.
+# The server inherits the environment (a build without the `mimalloc` feature
+# uses glibc's malloc: MALLOC_ARENA_MAX=1 bounds its per-thread arenas).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
