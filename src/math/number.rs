@@ -325,6 +325,7 @@ impl Num {
                 (Some(a), Some(b)) => Ok(Num::from_big(a.mod_floor(&b))),
                 _ => match (self.to_ratio(), o.to_ratio()) {
                     (Some(a), Some(b)) => {
+                        check_fraction(self, o)?;
                         let q = (&a / &b).floor();
                         Ok(Num::from_ratio(a - b * q))
                     }

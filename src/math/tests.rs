@@ -444,6 +444,9 @@ fn fractions_too_long_to_reduce_are_refused() {
     assert_eq!(a.result, "10");
     let e = err("10^20000 / (10^19999 + 1)").to_string();
     assert!(e.contains("the exact fraction"), "{e}");
+    // The same for a modulo with a fraction (another find).
+    let e = err("10202!%020202%%**9090e0-06e2!%%").to_string();
+    assert!(e.contains("the exact fraction"), "{e}");
     // Short fractions are untouched.
     let q = parse("1/3 + 7/4", &limits).unwrap();
     let a = q
