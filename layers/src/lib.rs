@@ -8,6 +8,7 @@
 //!
 //! | module | feature | what it does |
 //! |---|---|---|
+//! | [`auth`] | `auth` | authenticate HTTP requests (API keys, bearer tokens, your own scheme): the principal in the extensions, or 401 with `WWW-Authenticate` |
 //! | [`concurrency`] | `concurrency` | bound in-flight requests; hold the permit until a stream ends; wait or shed load |
 //! | [`timeout`] | `timeout` | per-request deadline with a per-request override; time-to-first-item and idle timeouts on streams |
 //! | [`retry`] | `retry` | exponential backoff with full / equal / decorrelated jitter, attempt and total-delay caps, a retry budget |
@@ -84,6 +85,9 @@
 
 pub mod stream;
 
+#[cfg(feature = "auth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
+pub mod auth;
 #[cfg(feature = "cache")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
 pub mod cache;

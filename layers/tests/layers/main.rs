@@ -2,6 +2,7 @@
 
 mod common;
 
+mod auth;
 mod cache;
 mod circuit_breaker;
 mod concurrency;
