@@ -202,6 +202,14 @@ pub struct Config {
     #[arg(long, env = "ABACUS_HEALTH_DISK_MAX", default_value_t = defaults::HEALTH_DISK_MAX)]
     pub health_disk_max: f32,
 
+    /// API keys: comma-separated `principal:key` pairs, or `@PATH` of a file with one pair per line; clients send `X-API-Key: KEY`
+    #[arg(long, env = "ABACUS_API_KEYS", hide_env_values = true)]
+    pub api_keys: Option<String>,
+
+    /// Bearer tokens: comma-separated `principal:token` pairs, or `@PATH` of a file with one pair per line; clients send `Authorization: Bearer TOKEN`
+    #[arg(long, env = "ABACUS_BEARER_TOKENS", hide_env_values = true)]
+    pub bearer_tokens: Option<String>,
+
     /// The tower stack.
     #[command(flatten)]
     pub stack: StackConfig,
@@ -230,6 +238,8 @@ impl Default for Config {
             health_cpu_max: defaults::HEALTH_CPU_MAX,
             health_memory_max: defaults::HEALTH_MEMORY_MAX,
             health_disk_max: defaults::HEALTH_DISK_MAX,
+            api_keys: None,
+            bearer_tokens: None,
             stack: StackConfig::default(),
         }
     }

@@ -27,6 +27,7 @@
 #![deny(missing_docs)]
 
 pub mod agent;
+pub mod auth;
 pub mod card;
 pub mod client;
 pub mod config;

@@ -1,6 +1,7 @@
 //! Wiring: config + agent + stores + stack + HTTP into a running server.
 
 use crate::agent::Agent;
+use crate::auth::Credentials;
 use crate::card::ServedCard;
 use crate::config::Config;
 use crate::core::Core;
@@ -10,6 +11,7 @@ use crate::protocol::types::AgentCard;
 use crate::protocol::{A2AError, A2ARequest, A2AResponse};
 use crate::stack::A2ALayers;
 use crate::store::{open, Stores};
+use abacus_layers::auth::AuthLayer;
 use abacus_layers::metrics::prometheus::PrometheusHandle;
 use bytes::Bytes;
 use futures_util::FutureExt;
@@ -17,6 +19,7 @@ use http::StatusCode;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tower::Layer;
 
 fn metrics_route(handle: &'static PrometheusHandle) -> GetRoute {
     Arc::new(move || {
@@ -192,6 +195,14 @@ impl Server {
         if self.config.port == 0 {
             self.config.port = addr.port();
         }
+        let credentials = Credentials::from_config(
+            self.config.api_keys.as_deref(),
+            self.config.bearer_tokens.as_deref(),
+        )
+        .map_err(std::io::Error::other)?;
+        if let Some(c) = &credentials {
+            c.declare(&mut self.card);
+        }
         let stores = match self.stores {
             Some(s) => s,
             None => open(&self.config.store())
@@ -243,16 +254,46 @@ impl Server {
         let (drain, limits) = (self.config.drain(), self.config.serve_options());
         let result = match self.custom_stack {
             Some(build) => {
-                let stack = build(core, &layers);
-                let app = HttpApp::new(stack, served, http);
-                crate::http::serve_app(listener, app, shutdown, drain, &limits).await
+                let app = HttpApp::new(build(core, &layers), served, http);
+                serve_app(listener, app, credentials, shutdown, drain, &limits).await
             }
             None => {
-                let stack = layers.default_stack(core);
-                let app = HttpApp::new(stack, served, http);
-                crate::http::serve_app(listener, app, shutdown, drain, &limits).await
+                let app = HttpApp::new(layers.default_stack(core), served, http);
+                serve_app(listener, app, credentials, shutdown, drain, &limits).await
             }
         };
         result
     }
+}
+
+/// Serves `app`, behind the authentication layer when credentials are
+/// configured (the peer then travels in each request's extensions).
+async fn serve_app<S>(
+    listener: TcpListener,
+    app: HttpApp<S>,
+    credentials: Option<Credentials>,
+    shutdown: impl Future<Output = ()>,
+    drain: std::time::Duration,
+    limits: &crate::http::ServeOptions,
+) -> std::io::Result<()>
+where
+    S: tower::Service<crate::protocol::A2ARequest, Response = crate::protocol::A2AResponse>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Error: Into<tower::BoxError>,
+    S::Future: Send,
+{
+    let Some(credentials) = credentials else {
+        return crate::http::serve_app(listener, app, shutdown, drain, limits).await;
+    };
+    let guarded = AuthLayer::new(credentials)
+        .public(crate::auth::is_public)
+        .on_reject(|parts, rejection| {
+            // The reason, never the credential.
+            tracing::info!(method = %parts.method, path = parts.uri.path(), reason = rejection.reason(), "request not authenticated");
+        })
+        .layer(app);
+    crate::http::serve_with(listener, guarded, shutdown, drain, limits).await
 }

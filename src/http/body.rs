@@ -34,6 +34,12 @@ impl From<Vec<u8>> for ResponseBody {
     }
 }
 
+impl From<String> for ResponseBody {
+    fn from(s: String) -> Self {
+        ResponseBody::from(Bytes::from(s))
+    }
+}
+
 impl From<&'static str> for ResponseBody {
     fn from(s: &'static str) -> Self {
         ResponseBody::Full(Some(Bytes::from_static(s.as_bytes())))

@@ -2,6 +2,7 @@
 
 mod common;
 
+mod auth;
 mod cpu;
 
 mod deploy;
