@@ -113,7 +113,7 @@ impl Authenticate for Credentials {
     fn authenticate(&self, parts: &Parts) -> Result<Principal, Rejection> {
         let headers = &parts.headers;
         let found = match (&self.api_keys, &self.bearer) {
-            (Some(keys), _) if headers.contains_key("x-api-key") => keys.authenticate(parts),
+            (Some(keys), _) if headers.contains_key(keys.header_name()) => keys.authenticate(parts),
             (_, Some(tokens)) if headers.contains_key(http::header::AUTHORIZATION) => {
                 tokens.authenticate(parts)
             }

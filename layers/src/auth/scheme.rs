@@ -249,32 +249,39 @@ impl ApiKeys {
         self.header = header;
         self
     }
+
+    /// The header the key is read from.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let keys = abacus_layers::auth::ApiKeys::parse("a:k").unwrap();
+    /// assert_eq!(keys.header_name(), "x-api-key");
+    /// ```
+    pub fn header_name(&self) -> &HeaderName {
+        &self.header
+    }
 }
 
 impl Authenticate for ApiKeys {
     type Principal = Identity;
 
     fn authenticate(&self, parts: &Parts) -> Result<Identity, Rejection> {
-        let hint = format!("send your API key in the {} header", self.header);
+        // The hint is formatted for rejections only: an accepted key costs
+        // no allocation but the subject's.
+        let reject = |kind, reason| {
+            let hint = format!("send your API key in the {} header", self.header);
+            Rejection::new(kind, &hint, API_KEY_CHALLENGE, reason)
+        };
         let Some(value) = parts.headers.get(&self.header) else {
-            return Err(Rejection::new(
-                RejectionKind::Missing,
-                &hint,
-                API_KEY_CHALLENGE,
-                "no API key",
-            ));
+            return Err(reject(RejectionKind::Missing, "no API key"));
         };
         match self.secrets.find(value.as_bytes()) {
             Some(who) => Ok(Identity {
                 subject: who.to_string(),
                 scheme: "apiKey",
             }),
-            None => Err(Rejection::new(
-                RejectionKind::Invalid,
-                &hint,
-                API_KEY_CHALLENGE,
-                "unknown API key",
-            )),
+            None => Err(reject(RejectionKind::Invalid, "unknown API key")),
         }
     }
 }
