@@ -3,22 +3,13 @@
 //! card and health stay public, the principal reaches the agent.
 
 use crate::common::{get, raw_request, send_body};
-use abacus::math::{Limits, MathAgent};
 use bytes::Bytes;
 use serde_json::Value;
 
 async fn start(
     config_of: impl FnOnce(&mut abacus::config::Config),
 ) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let (listener, mut config) = crate::common::bound_memory_config().await;
-    config_of(&mut config);
-    let url = format!("http://127.0.0.1:{}/", config.port);
-    let server =
-        abacus::Server::new(MathAgent::new(Limits::default()), MathAgent::card()).config(config);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(server.run_on(listener, async move {
-        let _ = stopped.await;
-    }));
+    let (url, stop, _) = crate::common::serve_math(config_of, None).await;
     for _ in 0..100 {
         if get(&format!("{url}health")).await.is_ok() {
             break;

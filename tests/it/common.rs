@@ -334,6 +334,36 @@ pub async fn bound_memory_config() -> (tokio::net::TcpListener, abacus::config::
     (listener, config)
 }
 
+/// The math agent served by `abacus::Server` on a free loopback port, the
+/// memory store unless `config_for` or `stores` say otherwise: the base URL,
+/// the sender that stops it and its task.
+pub async fn serve_math(
+    config_for: impl FnOnce(&mut abacus::config::Config),
+    stores: Option<abacus::store::Stores>,
+) -> (
+    String,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let (listener, mut config) = bound_memory_config().await;
+    config_for(&mut config);
+    let base = format!("http://127.0.0.1:{}/", config.port);
+    let limits = abacus::math::Limits::default();
+    let mut server = abacus::Server::new(
+        abacus::math::MathAgent::new(limits),
+        abacus::math::MathAgent::card(),
+    )
+    .config(config);
+    if let Some(stores) = stores {
+        server = server.stores(stores);
+    }
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(server.run_on(listener, async move {
+        let _ = stopped.await;
+    }));
+    (base, stop, handle)
+}
+
 /// The value of the one-label series `metric{label="value"}` in a
 /// Prometheus scrape.
 pub fn sample(scrape: &str, metric: &str, label: &str, value: &str) -> Option<f64> {

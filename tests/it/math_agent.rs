@@ -420,19 +420,15 @@ async fn a_task_returned_immediately_reaches_its_end_state() {
         abacus::store::StoreKind::Memory,
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let (listener, mut config) = crate::common::bound_memory_config().await;
-        config.store_kind = kind;
-        config.data_dir = dir.path().to_path_buf();
-        let client = abacus::client::Client::new(&format!("http://127.0.0.1:{}/", config.port));
-        let server = abacus::Server::new(
-            abacus::math::MathAgent::new(abacus::math::Limits::default()),
-            abacus::math::MathAgent::card(),
+        let (url, stop, handle) = crate::common::serve_math(
+            |config| {
+                config.store_kind = kind;
+                config.data_dir = dir.path().to_path_buf();
+            },
+            None,
         )
-        .config(config);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let handle = tokio::spawn(server.run_on(listener, async move {
-            let _ = stopped.await;
-        }));
+        .await;
+        let client = abacus::client::Client::new(&url);
         for (question, end) in [
             ("2 + 2", "message"),
             ("1/0", "TASK_STATE_FAILED"),

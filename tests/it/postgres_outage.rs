@@ -9,7 +9,6 @@
 use crate::common::free_port;
 use crate::outage::{send_task, under_load, Outcome};
 use abacus::client::Client;
-use abacus::math::{Limits, MathAgent};
 use abacus::store::{Backend, PostgresDatabase, PostgresOptions, PostgresTaskStore, Stores};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -200,21 +199,12 @@ async fn serve(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
-    let (listener, mut config) = crate::common::bound_memory_config().await;
-    // The machine's disk must not decide readiness here.
-    config.health_disk_max = 0.0;
-    config_for(&mut config);
-    let base = format!("http://127.0.0.1:{}/", config.port);
-    let mut server =
-        abacus::Server::new(MathAgent::new(Limits::default()), MathAgent::card()).config(config);
-    if let Some(stores) = stores {
-        server = server.stores(stores);
-    }
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(server.run_on(listener, async move {
-        let _ = stopped.await;
-    }));
-    (base, stop, handle)
+    let config_for = |config: &mut abacus::config::Config| {
+        // The machine's disk must not decide readiness here.
+        config.health_disk_max = 0.0;
+        config_for(config);
+    };
+    crate::common::serve_math(config_for, stores).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

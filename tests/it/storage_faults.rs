@@ -9,10 +9,9 @@
 //!
 //! Skipped with a notice where that is not possible.
 
-use crate::common::{bound_memory_config, fill, task_state, Tmpfs};
+use crate::common::{fill, serve_math, task_state, Tmpfs};
 use crate::outage::{send_task, stream_task, under_load, Outcome, CALL_TIMEOUT};
 use abacus::client::Client;
-use abacus::math::{Limits, MathAgent};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,16 +23,14 @@ async fn a_full_disk_gives_clear_errors_and_loses_nothing_acknowledged() {
         eprintln!("skipped: mounting a tmpfs is not permitted here");
         return;
     };
-    let (listener, mut config) = crate::common::bound_memory_config().await;
-    config.store_kind = abacus::store::StoreKind::Sqlite;
-    config.data_dir = fs.path().join("data");
-    let url = format!("http://127.0.0.1:{}/", config.port);
-    let server =
-        abacus::Server::new(MathAgent::new(Limits::default()), MathAgent::card()).config(config);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(server.run_on(listener, async move {
-        let _ = stopped.await;
-    }));
+    let (url, stop, handle) = serve_math(
+        |config| {
+            config.store_kind = abacus::store::StoreKind::Sqlite;
+            config.data_dir = fs.path().join("data");
+        },
+        None,
+    )
+    .await;
     let client = Client::new(&url);
     // Up and storing.
     let mut acknowledged = Vec::new();
@@ -159,18 +156,16 @@ async fn a_read_only_database_gives_clear_errors_and_recovers() {
         return;
     }
     let data = dir.path().join("data");
-    let (listener, mut config) = bound_memory_config().await;
-    config.store_kind = abacus::store::StoreKind::Sqlite;
-    config.data_dir = data.clone();
-    // The build disk's usage must not decide readiness here.
-    config.health_disk_max = 0.0;
-    let base = format!("http://127.0.0.1:{}/", config.port);
-    let server =
-        abacus::Server::new(MathAgent::new(Limits::default()), MathAgent::card()).config(config);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(server.run_on(listener, async move {
-        let _ = stopped.await;
-    }));
+    let (base, stop, handle) = serve_math(
+        |config| {
+            config.store_kind = abacus::store::StoreKind::Sqlite;
+            config.data_dir = data.clone();
+            // The build disk's usage must not decide readiness here.
+            config.health_disk_max = 0.0;
+        },
+        None,
+    )
+    .await;
     let db = data.join("abacus.db");
     // Not the `-shm` index: SQLite maps it, and a write fault on a mapped
     // immutable file is a SIGBUS rather than an error.
