@@ -497,7 +497,7 @@ impl HealthCheck for SelfTest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ListQuery, StoreError, TaskPage};
+    use crate::store::{ListQuery, StoreError, TaskOwner, TaskPage};
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     /// Counts heartbeats; fails them while `broken`.
@@ -509,10 +509,10 @@ mod tests {
 
     #[async_trait]
     impl TaskStore for Beats {
-        async fn save(&self, _: &a2a::Task) -> Result<(), StoreError> {
+        async fn save(&self, _: &a2a::Task, _: &TaskOwner) -> Result<(), StoreError> {
             Ok(())
         }
-        async fn get(&self, _: &str) -> Result<Option<a2a::Task>, StoreError> {
+        async fn get(&self, _: &str, _: &TaskOwner) -> Result<Option<a2a::Task>, StoreError> {
             Ok(None)
         }
         async fn list(&self, _: &ListQuery) -> Result<TaskPage, StoreError> {

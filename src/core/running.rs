@@ -6,7 +6,7 @@ use crate::protocol::types::{
     A2AError, Message, StreamResponse, Task, TaskState, TaskStatus, TaskStatusUpdateEvent,
 };
 use crate::protocol::{server_error, StreamItem};
-use crate::store::{StoreError, TaskStore};
+use crate::store::{StoreError, TaskOwner, TaskStore};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
@@ -97,6 +97,8 @@ enum Settles {
 pub(crate) struct Running {
     pub(crate) task_id: String,
     pub(crate) context_id: String,
+    /// Who may see, continue, cancel and follow it.
+    pub(crate) owner: TaskOwner,
     pub(crate) cancel: CancellationToken,
     state: Mutex<RunState>,
     /// Serializes emitters, so that each event reaches every sink before
@@ -135,10 +137,16 @@ pub(crate) fn is_final(state: &TaskState) -> bool {
 impl Running {
     /// A live handle for `task`, in `phase`: a new task starts executing at
     /// once (`Started(New)`), a stored one waits (`Idle`).
-    pub(crate) fn new(task: Task, phase: Phase, store: Arc<dyn TaskStore>) -> Arc<Self> {
+    pub(crate) fn new(
+        task: Task,
+        owner: TaskOwner,
+        phase: Phase,
+        store: Arc<dyn TaskStore>,
+    ) -> Arc<Self> {
         Arc::new(Running {
             task_id: task.id.clone(),
             context_id: task.context_id.clone(),
+            owner,
             cancel: CancellationToken::new(),
             state: Mutex::new(RunState {
                 task,
@@ -312,7 +320,7 @@ impl Running {
     /// store's error: waiters and subscribers get it instead of the state.
     async fn store_sink(&self, next: &Task, settles: Settles) -> Result<(), A2AError> {
         match settles {
-            Settles::Yes => match self.store.save(next).await {
+            Settles::Yes => match self.store.save(next, &self.owner).await {
                 Ok(()) => Ok(()),
                 Err(e) => {
                     let error = store_unavailable(&e);
@@ -322,7 +330,9 @@ impl Running {
                 }
             },
             Settles::No => {
-                self.store.clone().save_detached(next.clone());
+                self.store
+                    .clone()
+                    .save_detached(next.clone(), self.owner.clone());
                 Ok(())
             }
         }

@@ -7,7 +7,7 @@ use crate::protocol::types::{
     TaskStatus,
 };
 use crate::protocol::{A2AError, A2ARequest, A2AResponse, Call, Reply};
-use crate::store::{ListQuery, MemoryTaskStore, StoreError, TaskStore};
+use crate::store::{ListQuery, MemoryTaskStore, StoreError, TaskOwner, TaskStore};
 use dashmap::DashMap;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
@@ -170,27 +170,33 @@ fn store_err(e: StoreError) -> A2AError {
 
 impl Inner {
     async fn handle(self: Arc<Self>, req: A2ARequest) -> A2AResponse {
+        // Every task the call names or lists must be this owner's; another
+        // owner's task is answered as one that does not exist.
+        let owner = TaskOwner::new(&req.meta.principal, req.meta.tenant.as_deref());
         let result = match req.call {
-            Call::SendMessage(p) => self.send(p, Delivery::Reply).await,
+            Call::SendMessage(p) => self.send(p, owner, Delivery::Reply).await,
             Call::SendStreamingMessage(p) => {
                 if self.card.capabilities.streaming != Some(true) {
                     Err(A2AError::unsupported_operation(
                         "streaming is not supported",
                     ))
                 } else {
-                    self.send(p, Delivery::Stream).await
+                    self.send(p, owner, Delivery::Stream).await
                 }
             }
             Call::GetTask(p) => self
-                .get_task(p)
+                .get_task(p, &owner)
                 .await
                 .map(|t| A2AResponse::ok(Reply::Task(t))),
-            Call::ListTasks(p) => self.list(p).await.map(|l| A2AResponse::ok(Reply::Tasks(l))),
+            Call::ListTasks(p) => self
+                .list(p, owner)
+                .await
+                .map(|l| A2AResponse::ok(Reply::Tasks(l))),
             Call::CancelTask(p) => self
-                .cancel(p)
+                .cancel(p, &owner)
                 .await
                 .map(|t| A2AResponse::ok(Reply::Task(t))),
-            Call::SubscribeToTask(p) => self.subscribe(p).await,
+            Call::SubscribeToTask(p) => self.subscribe(p, &owner).await,
             Call::PushConfig(..) => Err(A2AError::push_notification_not_supported()),
             Call::GetExtendedAgentCard => {
                 if self.card.capabilities.extended_agent_card == Some(true) {
@@ -208,6 +214,7 @@ impl Inner {
     async fn send(
         self: Arc<Self>,
         params: SendMessageRequest,
+        owner: TaskOwner,
         delivery: Delivery,
     ) -> Result<A2AResponse, A2AError> {
         validate_message(&params.message)?;
@@ -216,7 +223,7 @@ impl Inner {
         check_history_length(history_length)?;
         let return_immediately = config.and_then(|c| c.return_immediately) == Some(true);
 
-        let (running, ctx) = self.begin(params.message, delivery).await?;
+        let (running, ctx) = self.begin(params.message, owner, delivery).await?;
         let updater = TaskUpdater {
             running: running.clone(),
         };
@@ -243,7 +250,7 @@ impl Inner {
             // Never answer with a task that is not stored: intermediate
             // states are saved without waiting, so wait for this one.
             self.store
-                .save(&task)
+                .save(&task, &running.owner)
                 .await
                 .map_err(|e| store_unavailable(&e))?;
         }
@@ -255,11 +262,12 @@ impl Inner {
     async fn begin(
         &self,
         mut message: Message,
+        owner: TaskOwner,
         delivery: Delivery,
     ) -> Result<(Arc<Running>, RequestContext), A2AError> {
         let (running, existing) = match message.task_id.clone() {
             Some(task_id) => {
-                let running = self.reopen(&task_id).await?;
+                let running = self.reopen(&task_id, &owner).await?;
                 let previous = running.snapshot();
                 if previous.status.state.is_terminal() {
                     return Err(A2AError::unsupported_operation(format!(
@@ -300,7 +308,8 @@ impl Inner {
                     history: Some(vec![message.clone()]),
                     metadata: None,
                 };
-                let running = Running::new(task, Phase::Started(Origin::New), self.store.clone());
+                let running =
+                    Running::new(task, owner, Phase::Started(Origin::New), self.store.clone());
                 self.running
                     .insert(running.task_id.clone(), running.clone());
                 (running, None)
@@ -319,25 +328,39 @@ impl Inner {
 
     /// The live handle of an existing task, registering one for a stored
     /// task nobody is working on (so messages and subscribers meet there).
-    async fn reopen(&self, task_id: &str) -> Result<Arc<Running>, A2AError> {
-        if let Some(r) = self.running.get(task_id).map(|r| r.clone()) {
+    async fn reopen(&self, task_id: &str, owner: &TaskOwner) -> Result<Arc<Running>, A2AError> {
+        if let Some(r) = self.live(task_id, owner)? {
             return Ok(r);
         }
         let task = self
             .store
-            .get(task_id)
+            .get(task_id, owner)
             .await
             .map_err(store_err)?
             .ok_or_else(|| A2AError::task_not_found(task_id))?;
-        if task.status.state.is_terminal() {
-            return Ok(Running::new(task, Phase::Idle, self.store.clone()));
+        let fresh = Running::new(task, owner.clone(), Phase::Idle, self.store.clone());
+        if fresh.snapshot().status.state.is_terminal() {
+            return Ok(fresh);
         }
-        let fresh = Running::new(task, Phase::Idle, self.store.clone());
-        Ok(self
+        let running = self
             .running
             .entry(task_id.to_string())
             .or_insert(fresh)
-            .clone())
+            .clone();
+        // Registered meanwhile by its owner: still theirs only.
+        if &running.owner != owner {
+            return Err(A2AError::task_not_found(task_id));
+        }
+        Ok(running)
+    }
+
+    /// The live handle of task `id` if `owner` may see it; another owner's
+    /// live task is `TaskNotFound`, as if it did not exist.
+    fn live(&self, id: &str, owner: &TaskOwner) -> Result<Option<Arc<Running>>, A2AError> {
+        match self.running.get(id).map(|r| r.clone()) {
+            Some(r) if &r.owner != owner => Err(A2AError::task_not_found(id)),
+            found => Ok(found),
+        }
     }
 
     /// Runs the agent: inline when it finishes at once, else on its own task.
@@ -365,25 +388,29 @@ impl Inner {
         }
     }
 
-    async fn find(&self, id: &str) -> Result<Task, A2AError> {
-        if let Some(r) = self.running.get(id).map(|r| r.clone()) {
+    async fn find(&self, id: &str, owner: &TaskOwner) -> Result<Task, A2AError> {
+        if let Some(r) = self.live(id, owner)? {
             return Ok(r.snapshot());
         }
         self.store
-            .get(id)
+            .get(id, owner)
             .await
             .map_err(store_err)?
             .ok_or_else(|| A2AError::task_not_found(id))
     }
 
-    async fn get_task(&self, p: GetTaskRequest) -> Result<Box<Task>, A2AError> {
+    async fn get_task(&self, p: GetTaskRequest, owner: &TaskOwner) -> Result<Box<Task>, A2AError> {
         check_history_length(p.history_length)?;
-        let mut task = self.find(&p.id).await?;
+        let mut task = self.find(&p.id, owner).await?;
         trim_history(&mut task, p.history_length);
         Ok(Box::new(task))
     }
 
-    async fn list(&self, p: ListTasksRequest) -> Result<ListTasksResponse, A2AError> {
+    async fn list(
+        &self,
+        p: ListTasksRequest,
+        owner: TaskOwner,
+    ) -> Result<ListTasksResponse, A2AError> {
         let page_size = p.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
         if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
             return Err(A2AError::invalid_params(format!(
@@ -392,6 +419,7 @@ impl Inner {
         }
         check_history_length(p.history_length)?;
         let query = ListQuery {
+            owner,
             context_id: p.context_id.filter(|c| !c.is_empty()),
             state: p.status.filter(|s| *s != TaskState::Unspecified),
             status_after: p.status_timestamp_after,
@@ -419,8 +447,8 @@ impl Inner {
         })
     }
 
-    async fn cancel(&self, p: CancelTaskRequest) -> Result<Box<Task>, A2AError> {
-        let running = self.reopen(&p.id).await?;
+    async fn cancel(&self, p: CancelTaskRequest, owner: &TaskOwner) -> Result<Box<Task>, A2AError> {
+        let running = self.reopen(&p.id, owner).await?;
         let snapshot = running.snapshot();
         if snapshot.status.state.is_terminal() {
             return Err(A2AError::task_not_cancelable(&p.id));
@@ -443,13 +471,17 @@ impl Inner {
         }
     }
 
-    async fn subscribe(&self, p: SubscribeToTaskRequest) -> Result<A2AResponse, A2AError> {
+    async fn subscribe(
+        &self,
+        p: SubscribeToTaskRequest,
+        owner: &TaskOwner,
+    ) -> Result<A2AResponse, A2AError> {
         if self.card.capabilities.streaming != Some(true) {
             return Err(A2AError::unsupported_operation(
                 "streaming is not supported",
             ));
         }
-        let running = self.reopen(&p.id).await?;
+        let running = self.reopen(&p.id, owner).await?;
         let sub = running.subscribe();
         if sub.task.status.state.is_terminal() {
             return Err(A2AError::unsupported_operation(format!(

@@ -1,7 +1,8 @@
 //! Behaviour every task store must show, run by each backend's tests
 //! through [`task_store_conformance!`].
 
-use super::{ListQuery, StoreError, TaskPage, TaskStore};
+use super::{ListQuery, StoreError, TaskOwner, TaskPage, TaskStore};
+use crate::protocol::Principal;
 use a2a::{Artifact, Message, Part, Role, Task, TaskState, TaskStatus};
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
@@ -33,6 +34,13 @@ macro_rules! task_store_conformance {
         async fn conformance_round_trip() {
             if let Some(f) = $fixture.await {
                 $crate::store::conformance::round_trip(&*f.store).await;
+            }
+        }
+
+        #[tokio::test]
+        async fn conformance_owners_are_kept_apart() {
+            if let Some(f) = $fixture.await {
+                $crate::store::conformance::owners_are_kept_apart(&*f.store).await;
             }
         }
 
@@ -165,18 +173,90 @@ fn rich_task() -> Task {
 
 pub async fn round_trip(store: &dyn TaskStore) {
     let t = rich_task();
-    store.save(&t).await.expect("save");
-    assert_eq!(store.get(&t.id).await.expect("get"), Some(t.clone()));
-    assert_eq!(store.get("no-such-task").await.expect("get missing"), None);
+    store.save(&t, &TaskOwner::anonymous()).await.expect("save");
+    assert_eq!(
+        store
+            .get(&t.id, &TaskOwner::anonymous())
+            .await
+            .expect("get"),
+        Some(t.clone())
+    );
+    assert_eq!(
+        store
+            .get("no-such-task", &TaskOwner::anonymous())
+            .await
+            .expect("get missing"),
+        None
+    );
     let mut bare = task("bare", "ctx-bare", TaskState::Submitted, 0);
     bare.status.timestamp = None;
-    store.save(&bare).await.expect("save bare");
-    assert_eq!(store.get("bare").await.expect("get bare"), Some(bare));
+    store
+        .save(&bare, &TaskOwner::anonymous())
+        .await
+        .expect("save bare");
+    assert_eq!(
+        store
+            .get("bare", &TaskOwner::anonymous())
+            .await
+            .expect("get bare"),
+        Some(bare)
+    );
+}
+
+/// A task is seen, listed and replaced only by its owner (principal and
+/// tenant); to everyone else it does not exist.
+pub async fn owners_are_kept_apart(store: &dyn TaskStore) {
+    let alice = TaskOwner::new(&Principal::new("alice"), None);
+    let bob = TaskOwner::new(&Principal::new("bob"), None);
+    let alice_acme = TaskOwner::new(&Principal::new("alice"), Some("acme"));
+    let mut t = task("own-a", "ctx-own", TaskState::Working, 1);
+    store.save(&t, &alice).await.expect("save");
+    assert_eq!(
+        store.get("own-a", &alice).await.expect("get"),
+        Some(t.clone())
+    );
+    for other in [&bob, &alice_acme, &TaskOwner::anonymous()] {
+        assert_eq!(
+            store.get("own-a", other).await.expect("get"),
+            None,
+            "{other:?}"
+        );
+        let page = list(store, |q| {
+            q.owner = other.clone();
+            q.context_id = Some("ctx-own".into());
+        })
+        .await;
+        assert_eq!(page.total_size, 0, "{other:?}");
+    }
+    let mine = list(store, |q| {
+        q.owner = alice.clone();
+        q.context_id = Some("ctx-own".into());
+    })
+    .await;
+    assert_eq!(ids(&mine), ["own-a"]);
+    // Another owner's save of the same id (a newer status) changes nothing.
+    let mut forged = t.clone();
+    forged.status.state = TaskState::Canceled;
+    forged.status.timestamp = Some(ts(9));
+    store
+        .save(&forged, &bob)
+        .await
+        .expect("save is not an error");
+    assert_eq!(
+        store.get("own-a", &alice).await.expect("get"),
+        Some(t.clone())
+    );
+    assert_eq!(store.get("own-a", &bob).await.expect("get"), None);
+    // The owner still can.
+    t.status.state = TaskState::Completed;
+    t.status.timestamp = Some(ts(10));
+    store.save(&t, &alice).await.expect("save");
+    assert_eq!(store.get("own-a", &alice).await.expect("get"), Some(t));
 }
 
 pub async fn upsert_replaces(store: &dyn TaskStore) {
     let mut t = task("up", "ctx-old", TaskState::Working, 1);
-    store.save(&t).await.expect("save");
+    store.save(&t, &TaskOwner::anonymous()).await.expect("save");
     t.context_id = "ctx-new".into();
     t.status.state = TaskState::Completed;
     t.status.timestamp = Some(ts(2));
@@ -188,8 +268,14 @@ pub async fn upsert_replaces(store: &dyn TaskStore) {
         metadata: None,
         extensions: None,
     }]);
-    store.save(&t).await.expect("save again");
-    assert_eq!(store.get("up").await.expect("get"), Some(t));
+    store
+        .save(&t, &TaskOwner::anonymous())
+        .await
+        .expect("save again");
+    assert_eq!(
+        store.get("up", &TaskOwner::anonymous()).await.expect("get"),
+        Some(t)
+    );
     let old = list(store, |q| q.context_id = Some("ctx-old".into())).await;
     assert_eq!(old.total_size, 0);
     let new = list(store, |q| q.context_id = Some("ctx-new".into())).await;
@@ -220,7 +306,10 @@ pub async fn list_filters(store: &dyn TaskStore) {
         ("f5", "ctx-a", TaskState::Completed, 50),
     ];
     for (id, ctx, state, secs) in fixtures {
-        store.save(&task(id, ctx, state, secs)).await.expect("save");
+        store
+            .save(&task(id, ctx, state, secs), &TaskOwner::anonymous())
+            .await
+            .expect("save");
     }
     let all = list(store, |_| {}).await;
     assert_eq!(ids(&all), ["f5", "f4", "f3", "f2", "f1"]);
@@ -270,11 +359,14 @@ pub async fn pagination(store: &dyn TaskStore) {
         if i < 2 {
             t.status.timestamp = None;
         }
-        store.save(&t).await.expect("save");
+        store.save(&t, &TaskOwner::anonymous()).await.expect("save");
         expected.push(t);
     }
     store
-        .save(&task("other", "ctx-other", TaskState::Working, 5))
+        .save(
+            &task("other", "ctx-other", TaskState::Working, 5),
+            &TaskOwner::anonymous(),
+        )
         .await
         .expect("save other");
     expected.sort_by(|a, b| {
@@ -314,7 +406,10 @@ pub async fn pagination(store: &dyn TaskStore) {
 
 pub async fn invalid_page_token(store: &dyn TaskStore) {
     store
-        .save(&task("tok", "ctx-tok", TaskState::Working, 1))
+        .save(
+            &task("tok", "ctx-tok", TaskState::Working, 1),
+            &TaskOwner::anonymous(),
+        )
         .await
         .expect("save");
     for bad in ["garbage", "", "10", "v1.x.74", "v1.1.7", "v1.1.zz"] {
@@ -339,7 +434,10 @@ pub async fn concurrent_saves(store: Arc<dyn TaskStore>) {
         workers.push(tokio::spawn(async move {
             for i in 0..10 {
                 let t = task(&format!("c{w}-{i}"), "ctx-conc", TaskState::Working, i);
-                store.save(&t).await.expect("concurrent save");
+                store
+                    .save(&t, &TaskOwner::anonymous())
+                    .await
+                    .expect("concurrent save");
             }
         }));
     }
@@ -349,7 +447,14 @@ pub async fn concurrent_saves(store: Arc<dyn TaskStore>) {
     for w in 0..10 {
         for i in 0..10 {
             let id = format!("c{w}-{i}");
-            assert!(store.get(&id).await.expect("get").is_some(), "{id} missing");
+            assert!(
+                store
+                    .get(&id, &TaskOwner::anonymous())
+                    .await
+                    .expect("get")
+                    .is_some(),
+                "{id} missing"
+            );
         }
     }
     let page = store

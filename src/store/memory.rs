@@ -21,7 +21,7 @@
 
 use super::query::TaskFilter;
 use super::token::finish_page;
-use super::{status_key, ListQuery, StoreError, TaskPage, TaskStore};
+use super::{status_key, ListQuery, StoreError, TaskOwner, TaskPage, TaskStore};
 use a2a::Task;
 use async_trait::async_trait;
 use std::collections::hash_map::RandomState;
@@ -44,6 +44,7 @@ const MIN_PER_SHARD: usize = 64;
 
 struct Entry {
     task: Arc<Task>,
+    owner: TaskOwner,
     /// Key of this task in the shard's `terminal` or `live` order.
     order: u64,
     /// When the task was saved in a terminal state (`None` while live).
@@ -239,17 +240,27 @@ fn lock(m: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
 }
 
 impl MemoryTaskStore {
-    fn insert(&self, task: &Task) {
+    fn insert(&self, task: &Task, owner: &TaskOwner) {
         let now = Instant::now();
+        let mut shard = self.shard(&task.id);
+        shard.expire(now, self.ttl);
+        if let Some(kept) = shard.tasks.get(&task.id) {
+            // Never replace another owner's task, nor a newer status (as
+            // the SQL upsert guards).
+            if &kept.owner != owner
+                || status_key(kept.task.status.timestamp) > status_key(task.status.timestamp)
+            {
+                return;
+            }
+        }
         let order = self.order.fetch_add(1, Ordering::Relaxed);
         let terminal = task.status.state.is_terminal();
         let entry = Entry {
             task: Arc::new(task.clone()),
+            owner: owner.clone(),
             order,
             terminal_since: terminal.then_some(now),
         };
-        let mut shard = self.shard(&task.id);
-        shard.expire(now, self.ttl);
         shard.remove(&task.id);
         while shard.tasks.len() >= shard.capacity && shard.evict_one() {}
         if terminal {
@@ -263,20 +274,21 @@ impl MemoryTaskStore {
 
 #[async_trait]
 impl TaskStore for MemoryTaskStore {
-    async fn save(&self, task: &Task) -> Result<(), StoreError> {
-        self.insert(task);
+    async fn save(&self, task: &Task, owner: &TaskOwner) -> Result<(), StoreError> {
+        self.insert(task, owner);
         Ok(())
     }
 
-    fn save_detached(self: Arc<Self>, task: Task) {
-        self.insert(&task);
+    fn save_detached(self: Arc<Self>, task: Task, owner: TaskOwner) {
+        self.insert(&task, &owner);
     }
 
-    async fn get(&self, id: &str) -> Result<Option<Task>, StoreError> {
+    async fn get(&self, id: &str, owner: &TaskOwner) -> Result<Option<Task>, StoreError> {
         let now = Instant::now();
         let mut shard = self.shard(id);
         let found = match shard.tasks.get(id) {
             None => return Ok(None),
+            Some(entry) if &entry.owner != owner => return Ok(None),
             Some(entry) if shard.is_expired(entry, now, self.ttl) => None,
             Some(entry) => Some(Arc::clone(&entry.task)),
         };
@@ -299,7 +311,7 @@ impl TaskStore for MemoryTaskStore {
             for entry in shard.tasks.values() {
                 let t = &entry.task;
                 let key = status_key(t.status.timestamp);
-                if !filter.matches(t, key) {
+                if !filter.matches(t, &entry.owner, key) {
                     continue;
                 }
                 total += 1;
@@ -332,6 +344,7 @@ impl TaskStore for MemoryTaskStore {
 #[cfg(test)]
 mod tests {
     use super::super::conformance::{task, Fixture};
+    use super::super::TaskOwner;
     use super::*;
     use a2a::TaskState;
 
@@ -360,7 +373,7 @@ mod tests {
         let save = |id: &str, state: TaskState| {
             let t = task(id, "c", state, 0);
             let store = &store;
-            async move { store.save(&t).await }
+            async move { store.save(&t, &TaskOwner::anonymous()).await }
         };
         save("w1", TaskState::Working).await.expect("save");
         save("w2", TaskState::InputRequired).await.expect("save");
@@ -394,13 +407,20 @@ mod tests {
                 TaskState::Working
             };
             store
-                .save(&task(&format!("t{i}"), "c", state, i))
+                .save(
+                    &task(&format!("t{i}"), "c", state, i),
+                    &TaskOwner::anonymous(),
+                )
                 .await
                 .expect("save");
         }
         assert!(store.len() <= 1000, "{}", store.len());
         // The newest task is always kept.
-        assert!(store.get("t4999").await.expect("get").is_some());
+        assert!(store
+            .get("t4999", &TaskOwner::anonymous())
+            .await
+            .expect("get")
+            .is_some());
     }
 
     #[tokio::test]
@@ -409,7 +429,10 @@ mod tests {
         assert_eq!(store.capacity(), 10_000);
         for i in 0..2000 {
             store
-                .save(&task(&format!("t{i}"), "c", TaskState::Completed, i))
+                .save(
+                    &task(&format!("t{i}"), "c", TaskState::Completed, i),
+                    &TaskOwner::anonymous(),
+                )
                 .await
                 .expect("save");
         }
@@ -420,23 +443,44 @@ mod tests {
     async fn terminal_tasks_expire_after_ttl() {
         let store = MemoryTaskStore::with_ttl(Duration::from_secs(10));
         store
-            .save(&task("done", "c", TaskState::Completed, 1))
+            .save(
+                &task("done", "c", TaskState::Completed, 1),
+                &TaskOwner::anonymous(),
+            )
             .await
             .expect("save");
         store
-            .save(&task("busy", "c", TaskState::Working, 2))
+            .save(
+                &task("busy", "c", TaskState::Working, 2),
+                &TaskOwner::anonymous(),
+            )
             .await
             .expect("save");
         tokio::time::advance(Duration::from_secs(5)).await;
-        assert!(store.get("done").await.expect("get").is_some());
+        assert!(store
+            .get("done", &TaskOwner::anonymous())
+            .await
+            .expect("get")
+            .is_some());
         // A later terminal save restarts the clock of that task only.
         store
-            .save(&task("done2", "c", TaskState::Failed, 3))
+            .save(
+                &task("done2", "c", TaskState::Failed, 3),
+                &TaskOwner::anonymous(),
+            )
             .await
             .expect("save");
         tokio::time::advance(Duration::from_secs(6)).await;
-        assert!(store.get("done").await.expect("get").is_none());
-        assert!(store.get("busy").await.expect("get").is_some());
+        assert!(store
+            .get("done", &TaskOwner::anonymous())
+            .await
+            .expect("get")
+            .is_none());
+        assert!(store
+            .get("busy", &TaskOwner::anonymous())
+            .await
+            .expect("get")
+            .is_some());
         assert_eq!(ids(&store).await, ["busy", "done2"]);
         tokio::time::advance(Duration::from_secs(5)).await;
         assert_eq!(ids(&store).await, ["busy"]);

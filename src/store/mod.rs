@@ -47,6 +47,7 @@ pub use rusqlite;
 /// The PostgreSQL client library behind [`PostgresDatabase`].
 pub use tokio_postgres;
 
+use crate::protocol::Principal;
 use a2a::{Task, TaskState};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -69,9 +70,58 @@ pub enum StoreError {
     InvalidPageToken,
 }
 
+/// Whom a task belongs to: the principal that created it, within the
+/// tenant it was created in. Every read and write of a task names its
+/// owner, and a store answers only with tasks of that owner, so another
+/// caller's task is indistinguishable from one that does not exist.
+///
+/// The anonymous owner (no authentication configured) and the default
+/// tenant are the empty strings.
+///
+/// ```
+/// use abacus::protocol::Principal;
+/// use abacus::store::TaskOwner;
+/// let alice = TaskOwner::new(&Principal::new("alice"), Some("acme"));
+/// assert_eq!((alice.principal(), alice.tenant()), ("alice", "acme"));
+/// assert_eq!(TaskOwner::anonymous(), TaskOwner::new(&Principal::default(), None));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct TaskOwner {
+    principal: Arc<str>,
+    tenant: Arc<str>,
+}
+
+impl TaskOwner {
+    /// The owner of tasks created by `principal` in `tenant`.
+    pub fn new(principal: &Principal, tenant: Option<&str>) -> Self {
+        TaskOwner {
+            principal: principal.subject().map_or_else(|| Arc::from(""), Arc::from),
+            tenant: tenant.map_or_else(|| Arc::from(""), Arc::from),
+        }
+    }
+
+    /// Nobody in particular: the owner of every task when no
+    /// authentication is configured.
+    pub fn anonymous() -> Self {
+        Self::default()
+    }
+
+    /// The principal's subject; empty for the anonymous owner.
+    pub fn principal(&self) -> &str {
+        &self.principal
+    }
+
+    /// The tenant; empty for the default tenant.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+}
+
 /// Filters and paging for [`TaskStore::list`].
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
+    /// Only tasks of this owner (always applied).
+    pub owner: TaskOwner,
     /// Only tasks of this context.
     pub context_id: Option<String>,
     /// Only tasks in this state.
@@ -100,18 +150,19 @@ pub struct TaskPage {
 /// Implementations must be cheap to share (`Arc<dyn TaskStore>`).
 #[async_trait]
 pub trait TaskStore: Send + Sync + 'static {
-    /// Inserts or replaces `task` (keyed by `task.id`). Returns once durable.
-    async fn save(&self, task: &Task) -> Result<(), StoreError>;
-    /// Loads a task by id.
-    async fn get(&self, id: &str) -> Result<Option<Task>, StoreError>;
-    /// Lists tasks matching `query`, newest status first.
+    /// Inserts or replaces `task` (keyed by `task.id`) of `owner`. Returns
+    /// once durable. A stored task of another owner is left as it is.
+    async fn save(&self, task: &Task, owner: &TaskOwner) -> Result<(), StoreError>;
+    /// Loads a task by id; `None` when there is none of `owner`.
+    async fn get(&self, id: &str, owner: &TaskOwner) -> Result<Option<Task>, StoreError>;
+    /// Lists tasks matching `query` (of `query.owner`), newest status first.
     async fn list(&self, query: &ListQuery) -> Result<TaskPage, StoreError>;
     /// Saves without waiting: for intermediate states that a crash may lose.
     /// Stores keep the newest status per task (by status timestamp), so a
     /// late detached write never overwrites a newer, awaited one.
-    fn save_detached(self: Arc<Self>, task: Task) {
+    fn save_detached(self: Arc<Self>, task: Task, owner: TaskOwner) {
         tokio::spawn(async move {
-            if let Err(e) = self.save(&task).await {
+            if let Err(e) = self.save(&task, &owner).await {
                 tracing::warn!(task_id = %task.id, error = %e, "background task save failed");
             }
         });

@@ -4,7 +4,7 @@
 
 use super::sql::{Dialect, SqlArg, SqlWhere};
 use super::token::PageKey;
-use super::{state_name, time_key, ListQuery, StoreError};
+use super::{state_name, time_key, ListQuery, StoreError, TaskOwner};
 use a2a::Task;
 
 /// A [`ListQuery`] with its page token decoded and its time converted to the
@@ -32,11 +32,13 @@ impl<'q> TaskFilter<'q> {
         self.query.page_size.max(1)
     }
 
-    /// Whether `task`, whose status sort key is `status_key`, passes the
-    /// filters (on any page). The same tests as [`TaskFilter::where_sql`].
-    pub fn matches(&self, task: &Task, status_key: i64) -> bool {
+    /// Whether `task` of `owner`, whose status sort key is `status_key`,
+    /// passes the filters (on any page). The same tests as
+    /// [`TaskFilter::where_sql`].
+    pub fn matches(&self, task: &Task, owner: &TaskOwner, status_key: i64) -> bool {
         let q = self.query;
-        q.context_id.as_ref().is_none_or(|c| &task.context_id == c)
+        &q.owner == owner
+            && q.context_id.as_ref().is_none_or(|c| &task.context_id == c)
             && q.state.as_ref().is_none_or(|s| &task.status.state == s)
             && self.status_after.is_none_or(|a| status_key > a)
     }
@@ -52,6 +54,10 @@ impl<'q> TaskFilter<'q> {
     /// Adds the filters as conditions over the `tasks` columns.
     pub fn where_sql<D: Dialect>(&self, w: &mut SqlWhere<D>) -> Result<(), StoreError> {
         let q = self.query;
+        let p = w.bind(SqlArg::Text(q.owner.tenant().to_owned()));
+        w.and(format!("tenant = {p}"));
+        let p = w.bind(SqlArg::Text(q.owner.principal().to_owned()));
+        w.and(format!("owner = {p}"));
         if let Some(c) = &q.context_id {
             let p = w.bind(SqlArg::Text(c.clone()));
             w.and(format!("context_id = {p}"));

@@ -11,6 +11,7 @@ mod external;
 mod health;
 mod math_agent;
 mod outage;
+mod ownership;
 mod persistence;
 mod postgres_outage;
 mod protocol;

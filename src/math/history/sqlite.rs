@@ -274,7 +274,7 @@ mod tests {
     use super::*;
     use crate::math::history::{HistoryEntry, HistoryStore};
     use crate::store::conformance::task;
-    use crate::store::{Backend, SqliteTaskStore, StoreConfig, StoreKind, TaskStore};
+    use crate::store::{Backend, SqliteTaskStore, StoreConfig, StoreKind, TaskOwner, TaskStore};
     use std::time::Duration;
 
     /// The recorded versions of the history schema.
@@ -321,7 +321,7 @@ mod tests {
                 .expect("history");
             for i in 0..5 {
                 let t = task(&format!("reopen-{i}"), "ctx", a2a::TaskState::Completed, i);
-                store.save(&t).await.expect("save");
+                store.save(&t, &TaskOwner::anonymous()).await.expect("save");
                 saved.push(t);
             }
             history.record(HistoryEntry::new("2+2", "4", Duration::from_millis(3), "t"));
@@ -329,7 +329,14 @@ mod tests {
         }
         let store = SqliteTaskStore::open(&path).await.expect("reopen");
         for t in &saved {
-            assert_eq!(store.get(&t.id).await.expect("get").as_ref(), Some(t));
+            assert_eq!(
+                store
+                    .get(&t.id, &TaskOwner::anonymous())
+                    .await
+                    .expect("get")
+                    .as_ref(),
+                Some(t)
+            );
         }
         let history = SqliteHistoryStore::open(store.database(), HistoryOptions::default())
             .await
@@ -373,11 +380,15 @@ mod tests {
             ));
             history.flush().await.expect("flush");
         }
-        // Turn the ledger back into the old single list.
+        // Turn the file back into an old one: the single version list, and
+        // the task table before its owner columns.
         Connection::open(&path)
             .and_then(|c| {
                 c.execute_batch(
-                    "DROP TABLE schema_versions;
+                    "DROP INDEX tasks_by_owner;
+                     ALTER TABLE tasks DROP COLUMN owner;
+                     ALTER TABLE tasks DROP COLUMN tenant;
+                     DROP TABLE schema_versions;
                      CREATE TABLE schema_migrations (
                          version INTEGER PRIMARY KEY, applied_us INTEGER NOT NULL
                      );

@@ -4,7 +4,8 @@ use super::{abandon, pool_err, Postgres, PostgresDatabase, PostgresOptions, PING
 use crate::store::query::TaskFilter;
 use crate::store::sql::{page_from_rows, Dialect, ListSql};
 use crate::store::{
-    decode_task, encode_task, state_name, status_key, ListQuery, StoreError, TaskPage, TaskStore,
+    decode_task, encode_task, state_name, status_key, ListQuery, StoreError, TaskOwner, TaskPage,
+    TaskStore,
 };
 use a2a::Task;
 use async_trait::async_trait;
@@ -93,16 +94,26 @@ impl PostgresTaskStore {
 
 #[async_trait]
 impl TaskStore for PostgresTaskStore {
-    async fn save(&self, task: &Task) -> Result<(), StoreError> {
+    async fn save(&self, task: &Task, owner: &TaskOwner) -> Result<(), StoreError> {
         let state = state_name(&task.status.state)?;
         let key = status_key(task.status.timestamp);
         let doc = encode_task(task)?;
-        let args: [&(dyn ToSql + Sync); 5] = [&task.id, &task.context_id, &state, &key, &doc];
+        let (principal, tenant) = (owner.principal(), owner.tenant());
+        let args: [&(dyn ToSql + Sync); 7] = [
+            &task.id,
+            &task.context_id,
+            &state,
+            &key,
+            &doc,
+            &principal,
+            &tenant,
+        ];
         self.execute(&Postgres::statements().upsert, &args, "save task")
             .await
     }
 
-    async fn get(&self, id: &str) -> Result<Option<Task>, StoreError> {
+    async fn get(&self, id: &str, owner: &TaskOwner) -> Result<Option<Task>, StoreError> {
+        let (principal, tenant) = (owner.principal(), owner.tenant());
         let client = self.client().await?;
         let run = async {
             let stmt = client
@@ -110,7 +121,7 @@ impl TaskStore for PostgresTaskStore {
                 .await
                 .map_err(|e| StoreError::postgres("prepare get", e))?;
             client
-                .query_opt(&stmt, &[&id])
+                .query_opt(&stmt, &[&id, &principal, &tenant])
                 .await
                 .map_err(|e| StoreError::postgres("get task", e))
         };

@@ -1,6 +1,7 @@
 //! PostgreSQL backend tests.
 
 use super::super::conformance::{self, task, Fixture};
+use super::super::TaskOwner;
 use super::testing::{connect_in_schema, database_url, futures_join_all, private_schema, versions};
 use super::*;
 use crate::store::TaskStore;
@@ -55,7 +56,7 @@ async fn migrations_run_once_and_concurrently() {
         assert!(s.is_ok(), "{s:?}");
     }
     let store = stores.into_iter().flatten().next().expect("a store");
-    assert_eq!(versions(store.database(), "tasks").await, [1, 2]);
+    assert_eq!(versions(store.database(), "tasks").await, [1, 2, 3]);
 }
 
 /// A schema written by a build that kept one version list for every
@@ -89,8 +90,8 @@ async fn legacy_version_list_is_adopted() {
         .await
         .expect("connect to the legacy schema");
     let t = task("after", "ctx", a2a::TaskState::Working, 1);
-    store.save(&t).await.expect("save");
-    assert_eq!(versions(store.database(), "tasks").await, [1, 2]);
+    store.save(&t, &TaskOwner::anonymous()).await.expect("save");
+    assert_eq!(versions(store.database(), "tasks").await, [1, 2, 3]);
 }
 
 #[tokio::test]
@@ -203,12 +204,18 @@ async fn ping_fails_while_down_and_recovers() {
         .expect("connect through proxy");
     store.ping().await.expect("ping while up");
     let t = task("survivor", "ctx", a2a::TaskState::Working, 1);
-    store.save(&t).await.expect("save while up");
+    store
+        .save(&t, &TaskOwner::anonymous())
+        .await
+        .expect("save while up");
 
     proxy.down().await;
     assert!(store.ping().await.is_err(), "ping must fail while down");
     assert!(store.ping().await.is_err(), "ping must keep failing");
-    assert!(store.get("survivor").await.is_err());
+    assert!(store
+        .get("survivor", &TaskOwner::anonymous())
+        .await
+        .is_err());
 
     proxy.up().await;
     // The pool replaces dead connections on checkout; allow a few
@@ -223,7 +230,10 @@ async fn ping_fails_while_down_and_recovers() {
     }
     assert!(recovered, "ping did not recover after the server came back");
     assert_eq!(
-        store.get("survivor").await.expect("get after recovery"),
+        store
+            .get("survivor", &TaskOwner::anonymous())
+            .await
+            .expect("get after recovery"),
         Some(t)
     );
     proxy.down().await;

@@ -202,11 +202,21 @@ pub(crate) fn heartbeat_schema<D: Dialect>() -> String {
     )
 }
 
+/// Who owns each task (migration 3): the principal and tenant that created
+/// it; rows from before it belong to the anonymous owner. Lists filter on
+/// both, so they lead the index.
+pub(crate) fn owner_schema() -> String {
+    "ALTER TABLE tasks ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+     ALTER TABLE tasks ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+     CREATE INDEX tasks_by_owner ON tasks (tenant, owner, status_ts DESC, id);"
+        .to_string()
+}
+
 /// The component name of the task store's schema.
 pub(crate) const TASKS: &str = "tasks";
 
 /// The task store's migrations in dialect `D`.
-pub(crate) fn task_migrations<D: Dialect>() -> [Migration<'static>; 2] {
+pub(crate) fn task_migrations<D: Dialect>() -> [Migration<'static>; 3] {
     let statements = D::statements();
     [
         Migration {
@@ -216,6 +226,10 @@ pub(crate) fn task_migrations<D: Dialect>() -> [Migration<'static>; 2] {
         Migration {
             version: 2,
             sql: &statements.heartbeat_schema,
+        },
+        Migration {
+            version: 3,
+            sql: &statements.owner_schema,
         },
     ]
 }

@@ -13,7 +13,7 @@ pub(crate) mod migrate;
 use super::query::TaskFilter;
 use super::token::finish_page;
 use super::{decode_task, StoreError, TaskPage};
-use migrate::{heartbeat_schema, task_schema, Ledger};
+use migrate::{heartbeat_schema, owner_schema, task_schema, Ledger};
 use std::marker::PhantomData;
 
 /// What differs between the SQL of two backends.
@@ -103,11 +103,12 @@ impl<D: Dialect> SqlWhere<D> {
 
 /// The statements of one dialect that do not depend on a query.
 pub(crate) struct Statements {
-    /// Inserts or replaces a task unless the stored status is newer.
-    /// Parameters: id, context id, state, status key, document (text) and,
-    /// without [`Dialect::UPDATED_VALUE`], the wall clock in microseconds.
+    /// Inserts or replaces a task unless the stored status is newer or the
+    /// stored task has another owner. Parameters: id, context id, state,
+    /// status key, document (text), owner, tenant and, without
+    /// [`Dialect::UPDATED_VALUE`], the wall clock in microseconds.
     pub upsert: String,
-    /// The document of a task by id, as text.
+    /// The document of a task by id, owner and tenant, as text.
     pub get: String,
     /// Writes the heartbeat row; parameter: the wall clock in microseconds.
     pub heartbeat: String,
@@ -115,6 +116,8 @@ pub(crate) struct Statements {
     pub task_schema: String,
     /// The heartbeat table (migration 2 of the task store).
     pub heartbeat_schema: String,
+    /// The owner and tenant columns (migration 3 of the task store).
+    pub owner_schema: String,
     /// The migration ledger.
     pub ledger: Ledger,
 }
@@ -123,28 +126,37 @@ impl Statements {
     pub fn new<D: Dialect>() -> Self {
         let p = D::param;
         let (updated, _) = D::UPDATED_COLUMN;
-        let now = D::UPDATED_VALUE.map_or_else(|| p(6), str::to_owned);
+        let now = D::UPDATED_VALUE.map_or_else(|| p(8), str::to_owned);
         Self {
             // A late write of an older status (a detached save that lost
             // the race) must not overwrite a newer one.
             upsert: format!(
-                "INSERT INTO tasks (id, context_id, state, status_ts, {updated}, doc)
-                 VALUES ({}, {}, {}, {}, {now}, {}{})
+                "INSERT INTO tasks (id, context_id, state, status_ts, {updated}, doc, owner, tenant)
+                 VALUES ({}, {}, {}, {}, {now}, {}{}, {}, {})
                  ON CONFLICT (id) DO UPDATE SET
                     context_id = excluded.context_id,
                     state = excluded.state,
                     status_ts = excluded.status_ts,
                     {updated} = excluded.{updated},
                     doc = excluded.doc
-                 WHERE excluded.status_ts >= tasks.status_ts",
+                 WHERE excluded.status_ts >= tasks.status_ts
+                    AND tasks.owner = excluded.owner AND tasks.tenant = excluded.tenant",
                 p(1),
                 p(2),
                 p(3),
                 p(4),
                 p(5),
                 D::DOC_FROM_TEXT,
+                p(6),
+                p(7),
             ),
-            get: format!("SELECT {} FROM tasks WHERE id = {}", D::DOC_AS_TEXT, p(1)),
+            get: format!(
+                "SELECT {} FROM tasks WHERE id = {} AND owner = {} AND tenant = {}",
+                D::DOC_AS_TEXT,
+                p(1),
+                p(2),
+                p(3)
+            ),
             heartbeat: format!(
                 "INSERT INTO heartbeat (id, beat_us) VALUES (1, {})
                  ON CONFLICT (id) DO UPDATE SET beat_us = excluded.beat_us",
@@ -152,6 +164,7 @@ impl Statements {
             ),
             task_schema: task_schema::<D>(),
             heartbeat_schema: heartbeat_schema::<D>(),
+            owner_schema: owner_schema(),
             ledger: Ledger::new::<D>(),
         }
     }
@@ -230,7 +243,7 @@ pub(crate) fn page_from_rows(
 mod tests {
     use super::*;
     use crate::store::token::PageKey;
-    use crate::store::ListQuery;
+    use crate::store::{ListQuery, TaskOwner};
     use a2a::TaskState;
 
     use crate::store::postgres::Postgres;
@@ -251,12 +264,21 @@ mod tests {
             ..ListQuery::default()
         };
         let sql = list::<Sqlite>(&q);
-        assert_eq!(sql.count, "SELECT COUNT(*) FROM tasks");
+        let owner = "tenant = ?1 AND owner = ?2";
+        assert_eq!(
+            sql.count,
+            format!("SELECT COUNT(*) FROM tasks WHERE {owner}")
+        );
         assert_eq!(
             sql.page,
-            "SELECT status_ts, doc FROM tasks ORDER BY status_ts DESC, id ASC LIMIT ?1"
+            format!(
+                "SELECT status_ts, doc FROM tasks WHERE {owner} \
+                 ORDER BY status_ts DESC, id ASC LIMIT ?3"
+            )
         );
-        assert_eq!((sql.args, sql.count_args), (vec![SqlArg::Int(11)], 0));
+        let anonymous = [SqlArg::Text(String::new()), SqlArg::Text(String::new())];
+        assert_eq!(sql.args, [&anonymous[..], &[SqlArg::Int(11)]].concat());
+        assert_eq!(sql.count_args, 2);
     }
 
     #[test]
@@ -267,6 +289,7 @@ mod tests {
         }
         .encode();
         let q = ListQuery {
+            owner: TaskOwner::new(&crate::protocol::Principal::new("al"), Some("acme")),
             context_id: Some("ctx".into()),
             state: Some(TaskState::Completed),
             status_after: chrono::DateTime::from_timestamp(1, 5),
@@ -274,7 +297,8 @@ mod tests {
             page_token: Some(token),
         };
         let sql = list::<Sqlite>(&q);
-        let filters = "context_id = ?1 AND state = ?2 AND status_ts > ?3";
+        let filters =
+            "tenant = ?1 AND owner = ?2 AND context_id = ?3 AND state = ?4 AND status_ts > ?5";
         assert_eq!(
             sql.count,
             format!("SELECT COUNT(*) FROM tasks WHERE {filters}")
@@ -283,13 +307,15 @@ mod tests {
             sql.page,
             format!(
                 "SELECT status_ts, doc FROM tasks WHERE {filters} AND \
-                 (status_ts < ?4 OR (status_ts = ?4 AND id > ?5)) \
-                 ORDER BY status_ts DESC, id ASC LIMIT ?6"
+                 (status_ts < ?6 OR (status_ts = ?6 AND id > ?7)) \
+                 ORDER BY status_ts DESC, id ASC LIMIT ?8"
             )
         );
         assert_eq!(
             sql.args,
             vec![
+                SqlArg::Text("acme".into()),
+                SqlArg::Text("al".into()),
                 SqlArg::Text("ctx".into()),
                 SqlArg::Text("TASK_STATE_COMPLETED".into()),
                 SqlArg::Int(1_000_000_005),
@@ -298,19 +324,20 @@ mod tests {
                 SqlArg::Int(3),
             ]
         );
-        assert_eq!((sql.count_args, sql.page_size), (3, 2));
+        assert_eq!((sql.count_args, sql.page_size), (5, 2));
 
         // The other dialect: the same conditions, its placeholders, and the
         // count inside the page query.
         let sql = list::<Postgres>(&q);
-        let filters = "context_id = $1 AND state = $2 AND status_ts > $3";
+        let filters =
+            "tenant = $1 AND owner = $2 AND context_id = $3 AND state = $4 AND status_ts > $5";
         assert_eq!(
             sql.page,
             format!(
                 "SELECT (SELECT COUNT(*) FROM tasks WHERE {filters}) AS total, status_ts, \
                  doc::text FROM tasks WHERE {filters} AND \
-                 (status_ts < $4 OR (status_ts = $4 AND id > $5)) \
-                 ORDER BY status_ts DESC, id ASC LIMIT $6"
+                 (status_ts < $6 OR (status_ts = $6 AND id > $7)) \
+                 ORDER BY status_ts DESC, id ASC LIMIT $8"
             )
         );
     }
@@ -328,8 +355,11 @@ mod tests {
             ..ListQuery::default()
         };
         let sql = list::<Sqlite>(&q);
-        assert_eq!(sql.count, "SELECT COUNT(*) FROM tasks");
-        assert_eq!(sql.count_args, 0);
+        assert_eq!(
+            sql.count,
+            "SELECT COUNT(*) FROM tasks WHERE tenant = ?1 AND owner = ?2"
+        );
+        assert_eq!(sql.count_args, 2);
         // A page holds at least one task.
         assert_eq!(sql.page_size, 1);
         assert_eq!(sql.args.last(), Some(&SqlArg::Int(2)));
@@ -352,6 +382,7 @@ mod tests {
     fn filter_predicate_matches_the_sql() {
         use crate::store::conformance::task;
         let q = ListQuery {
+            owner: TaskOwner::anonymous(),
             context_id: Some("a".into()),
             state: Some(TaskState::Working),
             status_after: Some(crate::store::conformance::ts(10)),
@@ -361,13 +392,16 @@ mod tests {
         let f = TaskFilter::new(&q).expect("filter");
         let key = |t: &a2a::Task| crate::store::status_key(t.status.timestamp);
         let hit = task("x", "a", TaskState::Working, 11);
-        assert!(f.matches(&hit, key(&hit)));
+        let anonymous = TaskOwner::anonymous();
+        assert!(f.matches(&hit, &anonymous, key(&hit)));
+        let bob = TaskOwner::new(&crate::protocol::Principal::new("bob"), None);
+        assert!(!f.matches(&hit, &bob, key(&hit)));
         for miss in [
             task("x", "b", TaskState::Working, 11),
             task("x", "a", TaskState::Completed, 11),
             task("x", "a", TaskState::Working, 10),
         ] {
-            assert!(!f.matches(&miss, key(&miss)), "{miss:?}");
+            assert!(!f.matches(&miss, &anonymous, key(&miss)), "{miss:?}");
         }
         assert!(f.after_token(0, "any"));
     }
@@ -377,18 +411,22 @@ mod tests {
         let s = Sqlite::statements();
         assert_eq!(
             squash(&s.upsert),
-            "INSERT INTO tasks (id, context_id, state, status_ts, updated_us, doc) \
-             VALUES (?1, ?2, ?3, ?4, ?6, ?5) ON CONFLICT (id) DO UPDATE SET \
+            "INSERT INTO tasks (id, context_id, state, status_ts, updated_us, doc, owner, tenant) \
+             VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET \
              context_id = excluded.context_id, state = excluded.state, \
              status_ts = excluded.status_ts, updated_us = excluded.updated_us, \
-             doc = excluded.doc WHERE excluded.status_ts >= tasks.status_ts"
+             doc = excluded.doc WHERE excluded.status_ts >= tasks.status_ts \
+             AND tasks.owner = excluded.owner AND tasks.tenant = excluded.tenant"
         );
         let s = Postgres::statements();
         assert!(
-            squash(&s.upsert).contains("VALUES ($1, $2, $3, $4, now(), $5::text::json)"),
+            squash(&s.upsert).contains("VALUES ($1, $2, $3, $4, now(), $5::text::json, $6, $7)"),
             "{}",
             s.upsert
         );
-        assert_eq!(s.get, "SELECT doc::text FROM tasks WHERE id = $1");
+        assert_eq!(
+            s.get,
+            "SELECT doc::text FROM tasks WHERE id = $1 AND owner = $2 AND tenant = $3"
+        );
     }
 }

@@ -5,7 +5,8 @@ use super::{Sqlite, SqliteDatabase, SqliteSync};
 use crate::store::query::TaskFilter;
 use crate::store::sql::{page_from_rows, Dialect, ListSql};
 use crate::store::{
-    decode_task, encode_task, state_name, status_key, ListQuery, StoreError, TaskPage, TaskStore,
+    decode_task, encode_task, state_name, status_key, ListQuery, StoreError, TaskOwner, TaskPage,
+    TaskStore,
 };
 use a2a::Task;
 use async_trait::async_trait;
@@ -59,25 +60,26 @@ impl SqliteTaskStore {
     }
 }
 
-fn task_row(task: &Task) -> Result<TaskRow, StoreError> {
+fn task_row(task: &Task, owner: &TaskOwner) -> Result<TaskRow, StoreError> {
     Ok(TaskRow {
         id: task.id.clone(),
         context_id: task.context_id.clone(),
         state: state_name(&task.status.state)?,
         status_ts: status_key(task.status.timestamp),
         doc: encode_task(task)?,
+        owner: owner.clone(),
     })
 }
 
 #[async_trait]
 impl TaskStore for SqliteTaskStore {
-    async fn save(&self, task: &Task) -> Result<(), StoreError> {
-        let row = task_row(task)?;
+    async fn save(&self, task: &Task, owner: &TaskOwner) -> Result<(), StoreError> {
+        let row = task_row(task, owner)?;
         self.db.writer().submit(WriteOp::SaveTask(row)).await
     }
 
-    fn save_detached(self: Arc<Self>, task: Task) {
-        let row = match task_row(&task) {
+    fn save_detached(self: Arc<Self>, task: Task, owner: TaskOwner) {
+        let row = match task_row(&task, &owner) {
             Ok(row) => row,
             Err(e) => {
                 tracing::warn!(task_id = %task.id, error = %e, "background task save failed");
@@ -100,17 +102,20 @@ impl TaskStore for SqliteTaskStore {
         }
     }
 
-    async fn get(&self, id: &str) -> Result<Option<Task>, StoreError> {
+    async fn get(&self, id: &str, owner: &TaskOwner) -> Result<Option<Task>, StoreError> {
         let id = id.to_owned();
+        let owner = owner.clone();
         let doc: Option<String> = self
             .db
             .read(move |conn| {
                 let mut stmt = conn
                     .prepare_cached(&Sqlite::statements().get)
                     .map_err(|e| StoreError::sqlite("prepare get", e))?;
-                stmt.query_row(params![id], |row| row.get(0))
-                    .optional()
-                    .map_err(|e| StoreError::sqlite("get task", e))
+                stmt.query_row(params![id, owner.principal(), owner.tenant()], |row| {
+                    row.get(0)
+                })
+                .optional()
+                .map_err(|e| StoreError::sqlite("get task", e))
             })
             .await?;
         doc.as_deref().map(decode_task).transpose()

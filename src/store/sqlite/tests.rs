@@ -2,7 +2,7 @@
 
 use super::super::conformance::{self, task, Fixture};
 use super::*;
-use crate::store::TaskStore;
+use crate::store::{TaskOwner, TaskStore};
 use rusqlite::Connection;
 use std::io::{BufRead, BufReader};
 
@@ -25,7 +25,11 @@ async fn migrations_are_recorded_once() {
     let conn = Connection::open(&path).expect("open raw");
     assert_eq!(
         versions(&conn),
-        [("tasks".to_string(), 1), ("tasks".to_string(), 2)]
+        [
+            ("tasks".to_string(), 1),
+            ("tasks".to_string(), 2),
+            ("tasks".to_string(), 3)
+        ]
     );
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -73,12 +77,22 @@ async fn legacy_version_list_is_adopted() {
     let store = SqliteTaskStore::open(&path)
         .await
         .expect("open legacy file");
-    assert_eq!(store.get("old").await.expect("get"), Some(old));
+    assert_eq!(
+        store
+            .get("old", &TaskOwner::anonymous())
+            .await
+            .expect("get"),
+        Some(old)
+    );
     drop(store);
     let conn = Connection::open(&path).expect("open raw");
     assert_eq!(
         versions(&conn),
-        [("tasks".to_string(), 1), ("tasks".to_string(), 2)]
+        [
+            ("tasks".to_string(), 1),
+            ("tasks".to_string(), 2),
+            ("tasks".to_string(), 3)
+        ]
     );
 }
 
@@ -170,7 +184,7 @@ fn kill9_child() {
                 // Bounded in case the parent never kills us.
                 for i in 0..20_000 {
                     let t = task(&format!("k{w}-{i}"), "kill", a2a::TaskState::Working, i);
-                    store.save(&t).await.expect("save");
+                    store.save(&t, &TaskOwner::anonymous()).await.expect("save");
                     println!("saved {}", t.id);
                 }
             }));
@@ -237,7 +251,11 @@ async fn saves_survive_kill_9() {
     let store = SqliteTaskStore::open(&path).await.expect("reopen");
     for id in &acked {
         assert!(
-            store.get(id).await.expect("get").is_some(),
+            store
+                .get(id, &TaskOwner::anonymous())
+                .await
+                .expect("get")
+                .is_some(),
             "acknowledged task {id} lost"
         );
     }

@@ -2,6 +2,7 @@
 
 use super::{Sqlite, StoreError, GROUP_COMMIT_YIELDS, MAX_BATCH, WRITE_QUEUE};
 use crate::store::sql::Dialect;
+use crate::store::TaskOwner;
 use chrono::Utc;
 use rusqlite::{params, Connection};
 use std::collections::HashMap;
@@ -14,6 +15,7 @@ pub(super) struct TaskRow {
     pub state: String,
     pub status_ts: i64,
     pub doc: String,
+    pub owner: TaskOwner,
 }
 
 /// Statements given to [`super::SqliteDatabase::write`].
@@ -164,6 +166,8 @@ fn apply(conn: &Connection, op: WriteOp) -> Result<(), StoreError> {
                 row.state,
                 row.status_ts,
                 row.doc,
+                row.owner.principal(),
+                row.owner.tenant(),
                 Utc::now().timestamp_micros()
             ])
             .map_err(|e| StoreError::sqlite("save task", e))?;
@@ -185,6 +189,7 @@ mod tests {
                 state: "s".into(),
                 status_ts,
                 doc: "{}".into(),
+                owner: TaskOwner::anonymous(),
             }),
             reply: oneshot::channel().0,
         }
