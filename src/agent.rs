@@ -6,6 +6,7 @@ use crate::protocol::types::{
     new_artifact_id, new_message_id, A2AError, Artifact, Message, Part, Role, StreamResponse, Task,
     TaskArtifactUpdateEvent, TaskState, TaskStatus, TaskStatusUpdateEvent,
 };
+use crate::protocol::Principal;
 use async_trait::async_trait;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -155,6 +156,9 @@ pub struct RequestContext {
     pub task: Option<Task>,
     /// True when the client asked for a stream of events.
     pub streaming: bool,
+    /// Who sent the message (anonymous without authentication); the task
+    /// is theirs.
+    pub principal: Principal,
     pub(crate) cancel: CancellationToken,
 }
 

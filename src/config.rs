@@ -183,6 +183,10 @@ pub struct Config {
     #[arg(long, env = "ABACUS_SQLITE_SYNC", default_value_t = defaults::SQLITE_SYNC)]
     pub sqlite_sync: crate::store::SqliteSync,
 
+    /// Serve `/metrics` and `/health/detailed` on this address (e.g. `127.0.0.1:9090`) instead of the API port; `/health` stays on both
+    #[arg(long, env = "ABACUS_ADMIN_ADDR")]
+    pub admin_addr: Option<std::net::SocketAddr>,
+
     /// Also serve `/metrics` on this port, a listener of its own (none by default).
     #[arg(long, env = "ABACUS_METRICS_PORT")]
     pub metrics_port: Option<u16>,
@@ -234,6 +238,7 @@ impl Default for Config {
             memory_capacity: defaults::MEMORY_CAPACITY,
             memory_ttl_secs: defaults::MEMORY_TTL_SECS,
             sqlite_sync: defaults::SQLITE_SYNC,
+            admin_addr: None,
             metrics_port: None,
             health_cpu_max: defaults::HEALTH_CPU_MAX,
             health_memory_max: defaults::HEALTH_MEMORY_MAX,

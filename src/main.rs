@@ -109,6 +109,7 @@ async fn serve(config: Config, math: MathConfig) -> Result<(), Box<dyn std::erro
         .with_cpu_pool(math.cpu_pool())
         .with_external(external.clone());
     let served = abacus::Server::new(agent, MathAgent::card())
+        .extended_card(MathAgent::extended_card())
         .config(config)
         .stores(stores)
         .self_test("2 + 2", "4")

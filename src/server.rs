@@ -31,31 +31,29 @@ fn metrics_route(handle: &'static PrometheusHandle) -> GetRoute {
     })
 }
 
-fn add_health_routes(http: &mut HttpOptions, health: Health) {
-    http.routes.entry("/health").or_insert_with(|| {
-        Arc::new(|| {
-            async {
-                let body = Bytes::from(liveness().to_string());
-                (StatusCode::OK, "application/json", body)
-            }
-            .boxed()
-        })
+/// `/health` (liveness) and `/health/detailed` (readiness).
+fn health_routes(health: Health) -> [(&'static str, GetRoute); 2] {
+    let live: GetRoute = Arc::new(|| {
+        async {
+            let body = Bytes::from(liveness().to_string());
+            (StatusCode::OK, "application/json", body)
+        }
+        .boxed()
     });
-    http.routes.entry("/health/detailed").or_insert_with(|| {
-        Arc::new(move || {
-            let health = health.clone();
-            async move {
-                let (ready, report) = health.report().await;
-                let status = if ready {
-                    StatusCode::OK
-                } else {
-                    StatusCode::SERVICE_UNAVAILABLE
-                };
-                (status, "application/json", Bytes::from(report.to_string()))
-            }
-            .boxed()
-        })
+    let detailed: GetRoute = Arc::new(move || {
+        let health = health.clone();
+        async move {
+            let (ready, report) = health.report().await;
+            let status = if ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            (status, "application/json", Bytes::from(report.to_string()))
+        }
+        .boxed()
     });
+    [("/health", live), ("/health/detailed", detailed)]
 }
 
 /// A ready-to-run A2A server for one agent.
@@ -79,8 +77,9 @@ fn add_health_routes(http: &mut HttpOptions, health: Health) {
 /// # }
 /// ```
 pub struct Server {
-    core: Box<dyn FnOnce(AgentCard, Stores) -> Core + Send>,
+    core: Box<dyn FnOnce(AgentCard, Option<AgentCard>, Stores) -> Core + Send>,
     card: AgentCard,
+    extended_card: Option<AgentCard>,
     config: Config,
     stores: Option<Stores>,
     /// Set by [`Server::http_options`]; built from the config otherwise.
@@ -100,10 +99,15 @@ impl Server {
     /// A server for `agent` described by `card`, with the default config.
     pub fn new(agent: impl Agent, card: AgentCard) -> Self {
         Server {
-            core: Box::new(move |card, stores| {
-                Core::builder(agent, card).store(stores.tasks).build()
+            core: Box::new(move |card, extended, stores| {
+                let core = Core::builder(agent, card).store(stores.tasks);
+                match extended {
+                    Some(extended) => core.extended_card(extended).build(),
+                    None => core.build(),
+                }
             }),
             card,
+            extended_card: None,
             config: Config::default(),
             stores: None,
             http: None,
@@ -142,6 +146,33 @@ impl Server {
         build: impl FnOnce(Core, &A2ALayers) -> BoxedStack + Send + 'static,
     ) -> Self {
         self.custom_stack = Some(Box::new(build));
+        self
+    }
+
+    /// An extended agent card for authenticated callers (`GetExtendedAgentCard`),
+    /// e.g. with skills the public card does not list. It is offered
+    /// (`capabilities.extendedAgentCard`) only when authentication is
+    /// configured; its interfaces, security schemes and capabilities are
+    /// the public card's.
+    ///
+    /// ```no_run
+    /// # use abacus::agent::{Agent, RequestContext, TaskUpdater};
+    /// # use abacus::protocol::types::A2AError;
+    /// # struct Done;
+    /// # #[async_trait::async_trait]
+    /// # impl Agent for Done {
+    /// #     async fn execute(&self, _: RequestContext, up: TaskUpdater) -> Result<(), A2AError> { up.complete(None).await }
+    /// # }
+    /// use abacus::card::CardBuilder;
+    /// let public = CardBuilder::new("done", "completes").build();
+    /// let extended = CardBuilder::new("done", "completes")
+    ///     .skill("audit", "Audit", "Reports on past work", &["audit"], &[])
+    ///     .build();
+    /// let server = abacus::Server::new(Done, public).extended_card(extended);
+    /// # let _ = server;
+    /// ```
+    pub fn extended_card(mut self, card: AgentCard) -> Self {
+        self.extended_card = Some(card);
         self
     }
 
@@ -209,9 +240,28 @@ impl Server {
                 .await
                 .map_err(|e| std::io::Error::other(format!("cannot open the store: {e}")))?,
         };
+        let extended = match (self.extended_card.take(), &credentials) {
+            (Some(card), Some(_)) => {
+                self.card.capabilities.extended_agent_card = Some(true);
+                Some(card)
+            }
+            (Some(_), None) => {
+                tracing::warn!("an extended agent card is served to authenticated callers only; no authentication is configured, so it is not offered");
+                None
+            }
+            (None, _) => None,
+        };
+        let served = ServedCard::new(self.card.clone(), &self.config.public_url());
+        let extended = extended.map(|mut card| {
+            let public = served.card();
+            card.supported_interfaces = public.supported_interfaces.clone();
+            card.security_schemes = public.security_schemes.clone();
+            card.security_requirements = public.security_requirements.clone();
+            card.capabilities = public.capabilities.clone();
+            card
+        });
         let task_store = stores.tasks.clone();
-        let core = (self.core)(self.card, stores);
-        let served = ServedCard::new(core.card().clone(), &self.config.public_url());
+        let core = (self.core)(self.card, extended, stores);
         let mut http = self.http.unwrap_or_else(|| HttpOptions {
             max_body_bytes: self.config.max_body_bytes,
             body_timeout: self.config.body_timeout(),
@@ -231,15 +281,44 @@ impl Server {
         for c in self.checks {
             health = health.check_arc(c);
         }
-        add_health_routes(&mut http, health);
         let metrics_listener = match self.config.metrics_port {
             Some(port) => Some(TcpListener::bind((self.config.host.as_str(), port)).await?),
             None => None,
         };
+        let admin_listener = match self.config.admin_addr {
+            Some(addr) => Some(TcpListener::bind(addr).await?),
+            None => None,
+        };
+        // Liveness stays on the API port (probes, load balancers); readiness
+        // and metrics move to the admin listener when there is one. Routes
+        // the caller gave in `http_options` win on the API port.
+        let [live, detailed] = health_routes(health);
+        let metrics = crate::telemetry::prometheus().map(|h| ("/metrics", metrics_route(h)));
+        http.routes.entry(live.0).or_insert_with(|| live.1.clone());
+        let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+        match admin_listener {
+            Some(listener) => {
+                tracing::info!(addr = %listener.local_addr()?, "serving /metrics and /health/detailed on the admin listener");
+                let routes = [Some(live), Some(detailed), metrics.clone()];
+                tokio::spawn(async move {
+                    let stopped = async move {
+                        let _ = admin_stopped.await;
+                    };
+                    if let Err(e) =
+                        serve_routes(listener, routes.into_iter().flatten(), stopped).await
+                    {
+                        tracing::warn!(error = %e, "admin listener stopped");
+                    }
+                });
+            }
+            None => {
+                http.routes.entry(detailed.0).or_insert(detailed.1);
+                if let Some((path, route)) = &metrics {
+                    http.routes.entry(*path).or_insert_with(|| route.clone());
+                }
+            }
+        }
         if let Some(handle) = crate::telemetry::prometheus() {
-            http.routes
-                .entry("/metrics")
-                .or_insert_with(|| metrics_route(handle));
             if let Some(listener) = metrics_listener {
                 let routes = [("/metrics", metrics_route(handle))];
                 tokio::spawn(async move {
@@ -262,6 +341,7 @@ impl Server {
                 serve_app(listener, app, credentials, shutdown, drain, &limits).await
             }
         };
+        drop(admin_stop);
         result
     }
 }

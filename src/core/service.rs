@@ -6,7 +6,7 @@ use crate::protocol::types::{
     ListTasksResponse, Message, Role, SendMessageRequest, SubscribeToTaskRequest, Task, TaskState,
     TaskStatus,
 };
-use crate::protocol::{A2AError, A2ARequest, A2AResponse, Call, Reply};
+use crate::protocol::{A2AError, A2ARequest, A2AResponse, Call, Principal, Reply};
 use crate::store::{ListQuery, MemoryTaskStore, StoreError, TaskOwner, TaskStore};
 use dashmap::DashMap;
 use futures_util::future::BoxFuture;
@@ -47,6 +47,8 @@ struct Inner {
     agent: Arc<dyn Agent>,
     store: Arc<dyn TaskStore>,
     card: Arc<AgentCard>,
+    /// The extended agent card, as JSON, for authenticated callers.
+    extended_card: Option<serde_json::Value>,
     running: DashMap<String, Arc<Running>>,
 }
 
@@ -71,9 +73,17 @@ pub struct CoreBuilder {
     agent: Arc<dyn Agent>,
     card: AgentCard,
     store: Option<Arc<dyn TaskStore>>,
+    extended_card: Option<AgentCard>,
 }
 
 impl CoreBuilder {
+    /// The card `GetExtendedAgentCard` answers authenticated callers with
+    /// (the public card must declare `capabilities.extendedAgentCard`).
+    pub fn extended_card(mut self, card: AgentCard) -> Self {
+        self.extended_card = Some(card);
+        self
+    }
+
     /// Where tasks are kept (default: a bounded in-memory store).
     pub fn store(mut self, store: Arc<dyn TaskStore>) -> Self {
         self.store = Some(store);
@@ -89,6 +99,9 @@ impl CoreBuilder {
                     .store
                     .unwrap_or_else(|| Arc::new(MemoryTaskStore::new())),
                 card: Arc::new(self.card),
+                extended_card: self
+                    .extended_card
+                    .and_then(|c| serde_json::to_value(c).ok()),
                 running: DashMap::new(),
             }),
         }
@@ -103,6 +116,7 @@ impl Core {
             agent: Arc::new(agent),
             card,
             store: None,
+            extended_card: None,
         }
     }
 
@@ -172,16 +186,17 @@ impl Inner {
     async fn handle(self: Arc<Self>, req: A2ARequest) -> A2AResponse {
         // Every task the call names or lists must be this owner's; another
         // owner's task is answered as one that does not exist.
-        let owner = TaskOwner::new(&req.meta.principal, req.meta.tenant.as_deref());
+        let principal = req.meta.principal;
+        let owner = TaskOwner::new(&principal, req.meta.tenant.as_deref());
         let result = match req.call {
-            Call::SendMessage(p) => self.send(p, owner, Delivery::Reply).await,
+            Call::SendMessage(p) => self.send(p, principal, owner, Delivery::Reply).await,
             Call::SendStreamingMessage(p) => {
                 if self.card.capabilities.streaming != Some(true) {
                     Err(A2AError::unsupported_operation(
                         "streaming is not supported",
                     ))
                 } else {
-                    self.send(p, owner, Delivery::Stream).await
+                    self.send(p, principal, owner, Delivery::Stream).await
                 }
             }
             Call::GetTask(p) => self
@@ -200,7 +215,12 @@ impl Inner {
             Call::PushConfig(..) => Err(A2AError::push_notification_not_supported()),
             Call::GetExtendedAgentCard => {
                 if self.card.capabilities.extended_agent_card == Some(true) {
-                    Err(A2AError::extended_card_not_configured())
+                    match &self.extended_card {
+                        Some(card) if !principal.is_anonymous() => {
+                            Ok(A2AResponse::ok(Reply::Json(card.clone())))
+                        }
+                        _ => Err(A2AError::extended_card_not_configured()),
+                    }
                 } else {
                     Err(A2AError::unsupported_operation(
                         "this agent has no extended agent card",
@@ -214,6 +234,7 @@ impl Inner {
     async fn send(
         self: Arc<Self>,
         params: SendMessageRequest,
+        principal: Principal,
         owner: TaskOwner,
         delivery: Delivery,
     ) -> Result<A2AResponse, A2AError> {
@@ -223,7 +244,9 @@ impl Inner {
         check_history_length(history_length)?;
         let return_immediately = config.and_then(|c| c.return_immediately) == Some(true);
 
-        let (running, ctx) = self.begin(params.message, owner, delivery).await?;
+        let (running, ctx) = self
+            .begin(params.message, principal, owner, delivery)
+            .await?;
         let updater = TaskUpdater {
             running: running.clone(),
         };
@@ -262,6 +285,7 @@ impl Inner {
     async fn begin(
         &self,
         mut message: Message,
+        principal: Principal,
         owner: TaskOwner,
         delivery: Delivery,
     ) -> Result<(Arc<Running>, RequestContext), A2AError> {
@@ -321,6 +345,7 @@ impl Inner {
             message,
             task: existing,
             streaming: delivery == Delivery::Stream,
+            principal,
             cancel: running.cancel.clone(),
         };
         Ok((running, ctx))

@@ -384,6 +384,40 @@ impl MathAgent {
         .build()
     }
 
+    /// The card authenticated callers get from `GetExtendedAgentCard`: the
+    /// public skills and the structured parts the agent also reads.
+    pub fn extended_card() -> AgentCard {
+        let mut card = Self::card();
+        let more = CardBuilder::new("", "")
+            .skill(
+                "equations",
+                "Equations",
+                "Solves linear and quadratic equations and small linear systems given as a data \
+                 part {\"equation\": \"x^2 - 5x + 6 = 0\"} (or {\"equations\": [...]}), exactly",
+                &["math", "algebra", "equations"],
+                &[r#"{"equation": "2x + 3 = 11"}"#],
+            )
+            .skill(
+                "matrices",
+                "Matrices",
+                "Shape, sum, transpose, rank, trace, determinant and inverse of a data part \
+                 {\"matrix\": [[...]]}, in exact fractions",
+                &["math", "linear algebra", "matrices"],
+                &[r#"{"matrix": [[1, 2], [3, 4]]}"#],
+            )
+            .skill(
+                "datasets",
+                "Datasets and files",
+                "Statistics of a data part {\"dataset\": [...]} or of an attached CSV or JSON \
+                 file; the size and format of an attached image",
+                &["statistics", "csv", "json", "image"],
+                &[],
+            )
+            .build();
+        card.skills.extend(more.skills);
+        card
+    }
+
     fn runs_inline(text: &str, query: &Query) -> bool {
         !query.operation().is_long()
             && text.len() <= INLINE_MAX_LEN
@@ -578,8 +612,10 @@ impl Agent for MathAgent {
         match result {
             Ok(answer) => {
                 // A database lookup is worth it next to a long computation,
-                // not next to "2 + 2".
-                let note = if long {
+                // not next to "2 + 2". The history is everyone's: with
+                // authentication on, one caller must not read another's
+                // questions in it.
+                let note = if long && ctx.principal.is_anonymous() {
                     self.similar_note(&text).await
                 } else {
                     String::new()

@@ -102,6 +102,84 @@ async fn api_keys_and_bearer_tokens_guard_every_a2a_call() {
     let _ = stop.send(());
 }
 
+/// One JSON-RPC call with `auth` headers: HTTP status and body.
+async fn call(url: &str, method: &str, auth: &[(&str, &str)]) -> (u16, Value) {
+    let mut headers = vec![("content-type", "application/json"), ("a2a-version", "1.0")];
+    headers.extend_from_slice(auth);
+    let body = crate::common::rpc(method, serde_json::json!({}));
+    let (status, _, body) = raw_request(url, "POST", Bytes::from(body), &headers).await;
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_extended_card_is_for_authenticated_callers_only() {
+    let (url, stop) = start(|c| c.api_keys = Some("alice:k-alice".into())).await;
+    let (_, public) = get(&format!("{url}.well-known/agent-card.json"))
+        .await
+        .unwrap();
+    let public: Value = serde_json::from_str(&public).unwrap();
+    assert_eq!(
+        public["capabilities"]["extendedAgentCard"], true,
+        "{public}"
+    );
+    let skills = |card: &Value| -> Vec<String> {
+        card["skills"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{card}"))
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    let (status, reply) = call(&url, "GetExtendedAgentCard", &[("x-api-key", "k-alice")]).await;
+    assert_eq!(status, 200);
+    let extended = &reply["result"];
+    let (public_skills, extended_skills) = (skills(&public), skills(extended));
+    for s in &public_skills {
+        assert!(
+            extended_skills.contains(s),
+            "{s} missing from {extended_skills:?}"
+        );
+    }
+    assert!(
+        extended_skills.contains(&"equations".to_string()),
+        "{extended_skills:?}"
+    );
+    assert!(
+        !public_skills.contains(&"equations".to_string()),
+        "{public_skills:?}"
+    );
+    // The same endpoints, schemes and capabilities as the public card.
+    for field in [
+        "supportedInterfaces",
+        "securitySchemes",
+        "securityRequirements",
+        "capabilities",
+    ] {
+        assert_eq!(extended[field], public[field], "{field}");
+    }
+
+    let (status, _) = call(&url, "GetExtendedAgentCard", &[]).await;
+    assert_eq!(status, 401);
+    let (status, _) = call(&url, "GetExtendedAgentCard", &[("x-api-key", "nope")]).await;
+    assert_eq!(status, 401);
+    let _ = stop.send(());
+
+    // Without authentication the extended card is not offered at all.
+    let (url, stop) = start(|_| {}).await;
+    let (_, public) = get(&format!("{url}.well-known/agent-card.json"))
+        .await
+        .unwrap();
+    let public: Value = serde_json::from_str(&public).unwrap();
+    assert_eq!(
+        public["capabilities"]["extendedAgentCard"], false,
+        "{public}"
+    );
+    let (_, reply) = call(&url, "GetExtendedAgentCard", &[]).await;
+    assert_eq!(reply["error"]["code"], -32004, "{reply}");
+    let _ = stop.send(());
+}
+
 #[tokio::test]
 async fn without_credentials_configured_nothing_is_guarded() {
     let (url, stop) = start(|_| {}).await;
@@ -120,4 +198,53 @@ fn bad_credential_lists_stop_the_server_from_starting() {
     assert!(e.starts_with("--api-keys:"), "{e}");
     let e = abacus::auth::Credentials::from_config(None, Some("@/nonexistent/tokens")).unwrap_err();
     assert!(e.contains("cannot read"), "{e}");
+}
+
+#[tokio::test]
+async fn the_admin_listener_takes_metrics_and_readiness_off_the_api_port() {
+    let admin = format!("127.0.0.1:{}", crate::common::free_port());
+    let admin_addr = admin.parse().unwrap();
+    let (url, stop) = start(|c| {
+        c.api_keys = Some("alice:k-alice".into());
+        c.admin_addr = Some(admin_addr);
+    })
+    .await;
+    let admin = format!("http://{admin}/");
+    let prometheus = abacus::telemetry::prometheus().is_some();
+
+    // On the admin listener: liveness, readiness and metrics, no credential.
+    assert_eq!(get(&format!("{admin}health")).await.unwrap().0, 200);
+    let (status, report) = get(&format!("{admin}health/detailed")).await.unwrap();
+    assert_eq!(status, 200, "{report}");
+    assert!(report.contains("\"checks\""), "{report}");
+    if prometheus {
+        let (status, scrape) = get(&format!("{admin}metrics")).await.unwrap();
+        assert_eq!(status, 200);
+        assert!(scrape.contains("# TYPE"), "{scrape}");
+    }
+    // Nothing of A2A there.
+    let (status, _, _) = send(&admin, &[("x-api-key", "k-alice")]).await;
+    assert_eq!(status, 404);
+
+    // On the API port: liveness and the card stay public; readiness is
+    // gone, metrics are not served (and need a credential to learn that).
+    assert_eq!(get(&format!("{url}health")).await.unwrap().0, 200);
+    assert_eq!(
+        get(&format!("{url}.well-known/agent-card.json"))
+            .await
+            .unwrap()
+            .0,
+        200
+    );
+    assert_eq!(get(&format!("{url}health/detailed")).await.unwrap().0, 404);
+    assert_eq!(get(&format!("{url}metrics")).await.unwrap().0, 401);
+    let (status, _, _) = raw_request(
+        &format!("{url}metrics"),
+        "GET",
+        Bytes::new(),
+        &[("x-api-key", "k-alice")],
+    )
+    .await;
+    assert_eq!(status, 404);
+    let _ = stop.send(());
 }

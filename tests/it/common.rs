@@ -353,6 +353,7 @@ pub async fn serve_math(
         abacus::math::MathAgent::new(limits),
         abacus::math::MathAgent::card(),
     )
+    .extended_card(abacus::math::MathAgent::extended_card())
     .config(config);
     if let Some(stores) = stores {
         server = server.stores(stores);
