@@ -203,6 +203,11 @@ impl Server {
         if let Some(c) = &credentials {
             c.declare(&mut self.card);
         }
+        let signing_keys = match self.config.card_signing_key.as_deref() {
+            Some(spec) => crate::card::sign::SigningKey::parse_list(spec)
+                .map_err(|e| std::io::Error::other(format!("--card-signing-key: {e}")))?,
+            None => Vec::new(),
+        };
         let stores = match self.stores {
             Some(s) => s,
             None => open(&self.config.store())
@@ -211,7 +216,10 @@ impl Server {
         };
         let task_store = stores.tasks.clone();
         let core = (self.core)(self.card, stores);
-        let served = ServedCard::new(core.card().clone(), &self.config.public_url());
+        // Signed last: the signatures cover the card exactly as served.
+        let served = ServedCard::new(core.card().clone(), &self.config.public_url())
+            .signed(&signing_keys)
+            .map_err(|e| std::io::Error::other(format!("cannot sign the agent card: {e}")))?;
         let mut http = self.http.unwrap_or_else(|| HttpOptions {
             max_body_bytes: self.config.max_body_bytes,
             body_timeout: self.config.body_timeout(),
