@@ -768,3 +768,427 @@ mod schema {
         ),
     ];
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::card::{CardBuilder, ServedCard};
+    use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    use serde_json::json;
+
+    fn random32() -> [u8; 32] {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).expect("system randomness");
+        bytes
+    }
+
+    /// A fresh P-256 key as PKCS#8 PEM, the form `openssl genpkey` writes.
+    fn es256_pem() -> String {
+        loop {
+            // A random 32-byte string is a valid scalar but for ~2^-32 of them.
+            if let Ok(key) = p256::ecdsa::SigningKey::from_slice(&random32()) {
+                return key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+            }
+        }
+    }
+
+    fn ed25519_pem() -> String {
+        ed25519_dalek::SigningKey::from_bytes(&random32())
+            .to_pkcs8_pem(LineEnding::LF)
+            .unwrap()
+            .to_string()
+    }
+
+    fn key(kid: &str, pem: &str) -> SigningKey {
+        SigningKey::from_pem(kid, pem).unwrap()
+    }
+
+    /// The math agent's card as the server signs and serves it.
+    fn served(keys: &[SigningKey]) -> Value {
+        let served = ServedCard::new(crate::math::MathAgent::card(), "http://127.0.0.1:8002/")
+            .signed(keys)
+            .unwrap();
+        serde_json::from_slice(served.bytes()).unwrap()
+    }
+
+    fn jcs(text: &str) -> String {
+        let value: Value = serde_json::from_str(text).unwrap();
+        String::from_utf8(canonicalize(&value).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn rfc8785_sample_object() {
+        // RFC 8785 §3.2.2 (input) and §3.2.3 (output).
+        let input = r#"{
+          "numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
+          "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/",
+          "literals": [null, true, false]
+        }"#;
+        assert_eq!(
+            jcs(input),
+            r#"{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}"#
+        );
+    }
+
+    #[test]
+    fn rfc8785_keys_sort_by_utf16_code_units() {
+        // RFC 8785 §3.2.3: the emoji (a surrogate pair, 0xD83D...) sorts
+        // before U+FB33, though its code point is larger.
+        let input = r#"{
+          "\u20ac": "Euro Sign",
+          "\r": "Carriage Return",
+          "\ufb33": "Hebrew Letter Dalet With Dagesh",
+          "1": "One",
+          "\ud83d\ude00": "Emoji: Grinning Face",
+          "\u0080": "Control",
+          "\u00f6": "Latin Small Letter O With Diaeresis"
+        }"#;
+        // U+0080 and U+FB33 written as escapes here; JCS emits them as UTF-8.
+        let expected = "{\"\\r\":\"Carriage Return\",\"1\":\"One\",\"\u{80}\":\"Control\",\
+            \"\u{f6}\":\"Latin Small Letter O With Diaeresis\",\"\u{20ac}\":\"Euro Sign\",\
+            \"\u{1f600}\":\"Emoji: Grinning Face\",\"\u{fb33}\":\"Hebrew Letter Dalet With Dagesh\"}";
+        assert_eq!(jcs(input), expected);
+    }
+
+    #[test]
+    fn rfc8785_numbers() {
+        // RFC 8785 Appendix B: IEEE 754 bits -> ECMAScript Number.toString.
+        let table: &[(u64, &str)] = &[
+            (0x0000000000000000, "0"),
+            (0x8000000000000000, "0"),
+            (0x0000000000000001, "5e-324"),
+            (0x8000000000000001, "-5e-324"),
+            (0x7fefffffffffffff, "1.7976931348623157e+308"),
+            (0xffefffffffffffff, "-1.7976931348623157e+308"),
+            (0x4340000000000000, "9007199254740992"),
+            (0xc340000000000000, "-9007199254740992"),
+            (0x4430000000000000, "295147905179352830000"),
+            (0x44b52d02c7e14af5, "9.999999999999997e+22"),
+            (0x44b52d02c7e14af6, "1e+23"),
+            (0x44b52d02c7e14af7, "1.0000000000000001e+23"),
+            (0x444b1ae4d6e2ef4e, "999999999999999700000"),
+            (0x444b1ae4d6e2ef4f, "999999999999999900000"),
+            (0x444b1ae4d6e2ef50, "1e+21"),
+            (0x3eb0c6f7a0b5ed8c, "9.999999999999997e-7"),
+            (0x3eb0c6f7a0b5ed8d, "0.000001"),
+            (0x41b3de4355555553, "333333333.3333332"),
+            (0x41b3de4355555554, "333333333.33333325"),
+            (0x41b3de4355555555, "333333333.3333333"),
+            (0x41b3de4355555556, "333333333.3333334"),
+            (0x41b3de4355555557, "333333333.33333343"),
+            (0xbecbf647612f3696, "-0.0000033333333333333333"),
+            (0x43143ff3c1cb0959, "1424953923781206.2"),
+        ];
+        for &(bits, expected) in table {
+            let n = serde_json::Number::from_f64(f64::from_bits(bits)).unwrap();
+            let out = canonicalize(&Value::Number(n)).unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                expected,
+                "bits {bits:#018x}"
+            );
+        }
+        // The same from JSON text, as a verifier parses a card.
+        for (text, expected) in [
+            ("1e21", "1e+21"),
+            ("1e-7", "1e-7"),
+            ("-0", "0"),
+            ("-0.0", "0"),
+            ("333333333.33333329", "333333333.3333333"),
+            ("4.50", "4.5"),
+            ("2e-3", "0.002"),
+            ("0.000001", "0.000001"),
+            ("1E30", "1e+30"),
+            ("100", "100"),
+        ] {
+            assert_eq!(jcs(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn spec_default_removal_example() {
+        // A2A §8.4.1, "Example of Default Value Removal".
+        let card = json!({
+            "name": "Example Agent",
+            "description": "",
+            "capabilities": {"streaming": false, "pushNotifications": false, "extensions": []},
+            "skills": []
+        });
+        assert_eq!(
+            String::from_utf8(signing_payload(&card).unwrap()).unwrap(),
+            r#"{"capabilities":{"pushNotifications":false,"streaming":false},"description":"","name":"Example Agent","skills":[]}"#
+        );
+    }
+
+    #[test]
+    fn defaults_of_plain_fields_go_required_and_optional_stay() {
+        let mut card = json!({
+            "supportedInterfaces": [{"url": "u", "protocolBinding": "JSONRPC", "protocolVersion": "1.0", "tenant": ""}],
+            "skills": [{"id": "s", "name": "", "description": "", "tags": [], "examples": [], "securityRequirements": []}],
+            "securitySchemes": {"k": {"apiKeySecurityScheme": {"location": "header", "name": "X", "description": ""}}},
+            "securityRequirements": [{"schemes": {"k": {"list": []}}}],
+            "capabilities": {"extensions": [{"uri": "urn:x", "required": false, "params": {"off": false, "empty": ""}}]},
+            "defaultInputModes": [],
+            "documentationUrl": "",
+            "somethingNew": false
+        });
+        strip_defaults(&mut card);
+        assert_eq!(
+            card,
+            json!({
+                "supportedInterfaces": [{"url": "u", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}],
+                "skills": [{"id": "s", "name": "", "description": "", "tags": []}],
+                "securitySchemes": {"k": {"apiKeySecurityScheme": {"location": "header", "name": "X"}}},
+                "securityRequirements": [{"schemes": {"k": {}}}],
+                // params is a free-form Struct: untouched.
+                "capabilities": {"extensions": [{"uri": "urn:x", "params": {"off": false, "empty": ""}}]},
+                "defaultInputModes": [],
+                "documentationUrl": "",
+                "somethingNew": false
+            })
+        );
+    }
+
+    #[test]
+    fn es256_and_eddsa_round_trip() {
+        for (pem, alg) in [(es256_pem(), "ES256"), (ed25519_pem(), "EdDSA")] {
+            let k = key("k1", &pem);
+            assert_eq!(k.algorithm().as_str(), alg);
+            let card = served(&[k.clone()]);
+            assert_eq!(verify(&card, &[k.verifying_key()]).unwrap(), "k1");
+            let sig = &card["signatures"][0];
+            let header: Value = serde_json::from_slice(
+                &URL_SAFE_NO_PAD
+                    .decode(sig["protected"].as_str().unwrap())
+                    .unwrap(),
+            )
+            .unwrap();
+            assert_eq!(header, json!({"alg": alg, "typ": "JOSE", "kid": "k1"}));
+            let len = URL_SAFE_NO_PAD
+                .decode(sig["signature"].as_str().unwrap())
+                .unwrap()
+                .len();
+            assert_eq!(len, 64, "{alg}: r||s or an Ed25519 signature");
+            // The public key from a PEM (no kid) and from a JWKS.
+            let pub_pem = match k.verifying_key().public {
+                Public::Es256(p) => p.to_public_key_pem(LineEnding::LF).unwrap(),
+                Public::EdDsa(p) => p.to_public_key_pem(LineEnding::LF).unwrap(),
+            };
+            let from_pem = VerifyingKey::parse(&pub_pem).unwrap();
+            assert_eq!(from_pem[0].kid(), None);
+            assert_eq!(verify(&card, &from_pem).unwrap(), "k1");
+            let jwks = json!({"keys": [k.verifying_key().to_jwk()]}).to_string();
+            assert_eq!(
+                verify(&card, &VerifyingKey::parse(&jwks).unwrap()).unwrap(),
+                "k1"
+            );
+        }
+    }
+
+    #[test]
+    fn openssl_sec1_p256_keys_sign_too() {
+        let pkcs8 = p256::ecdsa::SigningKey::from_pkcs8_pem(&es256_pem()).unwrap();
+        let sec1 = p256::SecretKey::from(&pkcs8)
+            .to_sec1_pem(LineEnding::LF)
+            .unwrap();
+        assert!(sec1.starts_with("-----BEGIN EC PRIVATE KEY-----"));
+        let k = key("ec", &sec1);
+        assert_eq!(
+            verify(&served(&[k.clone()]), &[k.verifying_key()]).unwrap(),
+            "ec"
+        );
+    }
+
+    #[test]
+    fn any_change_to_the_card_fails_and_form_does_not() {
+        let k = key("k1", &ed25519_pem());
+        let trusted = [k.verifying_key()];
+        let card = served(&[k]);
+        let tampered: [(&str, fn(&mut Value)); 6] = [
+            ("name", |c| c["name"] = "evil agent".into()),
+            ("url", |c| {
+                c["supportedInterfaces"][0]["url"] = "http://evil.example/".into()
+            }),
+            ("a skill", |c| {
+                c["skills"][0]["description"] = "steals".into()
+            }),
+            ("a skill removed", |c| {
+                c["skills"].as_array_mut().unwrap().pop();
+            }),
+            ("a new field", |c| {
+                c["iconUrl"] = "http://evil.example/i.png".into()
+            }),
+            ("a capability", |c| {
+                c["capabilities"]["streaming"] = false.into()
+            }),
+        ];
+        for (what, change) in tampered {
+            let mut c = card.clone();
+            change(&mut c);
+            assert!(
+                matches!(verify(&c, &trusted), Err(VerifyError::Rejected(_))),
+                "changed {what}: still verifies"
+            );
+        }
+        // Keys in reverse order and pretty-printed: the same card.
+        fn reversed(v: &Value, depth: usize) -> String {
+            let pad = "  ".repeat(depth + 1);
+            match v {
+                Value::Object(o) => {
+                    let items: Vec<String> = o
+                        .iter()
+                        .rev()
+                        .map(|(k, v)| {
+                            format!(
+                                "\n{pad}{} :  {}",
+                                Value::from(k.as_str()),
+                                reversed(v, depth + 1)
+                            )
+                        })
+                        .collect();
+                    format!("{{{}\n}}", items.join(","))
+                }
+                Value::Array(a) => {
+                    let items: Vec<String> = a.iter().map(|v| reversed(v, depth + 1)).collect();
+                    format!("[ {} ]", items.join(" ,\n "))
+                }
+                other => other.to_string(),
+            }
+        }
+        let text = reversed(&card, 0);
+        assert!(text.find("\"version\"") < text.find("\"name\""), "{text}");
+        let reread: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(verify(&reread, &trusted).unwrap(), "k1");
+        // Defaults written out again (as another serializer might): still the card.
+        let mut with_defaults = card.clone();
+        with_defaults["capabilities"]["extensions"][0]["required"] = false.into();
+        with_defaults["skills"][0]["inputModes"] = json!([]);
+        assert_eq!(verify(&with_defaults, &trusted).unwrap(), "k1");
+    }
+
+    #[test]
+    fn the_served_json_is_the_signed_json() {
+        // A verifier that removes no defaults itself canonicalizes the same bytes.
+        let k = key("k1", &es256_pem());
+        let mut card = served(&[k]);
+        card.as_object_mut().unwrap().remove(SIGNATURES);
+        assert_eq!(
+            canonicalize(&card).unwrap(),
+            signing_payload(&card).unwrap()
+        );
+        assert!(card["capabilities"]["extensions"][0]
+            .get("required")
+            .is_none());
+    }
+
+    #[test]
+    fn rotation_two_keys_two_signatures_either_verifies() {
+        let old = key("2024", &es256_pem());
+        let new = key("2025", &ed25519_pem());
+        let card = served(&[old.clone(), new.clone()]);
+        assert_eq!(card["signatures"].as_array().unwrap().len(), 2);
+        assert_eq!(verify(&card, &[old.verifying_key()]).unwrap(), "2024");
+        assert_eq!(verify(&card, &[new.verifying_key()]).unwrap(), "2025");
+        // The old key revoked (left out): the new one alone carries the card.
+        assert_eq!(
+            verify(
+                &card,
+                &[
+                    new.verifying_key(),
+                    key("x", &ed25519_pem()).verifying_key()
+                ]
+            )
+            .unwrap(),
+            "2025"
+        );
+    }
+
+    #[test]
+    fn wrong_keys_and_bad_headers_fail_with_a_reason() {
+        let k = key("k1", &es256_pem());
+        let card = served(&[k.clone()]);
+        let other = key("k1", &es256_pem()).verifying_key();
+        let Err(VerifyError::Rejected(reasons)) = verify(&card, &[other]) else {
+            panic!("another key verified the card");
+        };
+        assert_eq!(
+            reasons,
+            ["signature 1: kid k1 (ES256): does not match the card"]
+        );
+        // The right key under another kid (JWKS): not tried.
+        let mut jwk = k.verifying_key().to_jwk();
+        jwk["kid"] = "k2".into();
+        let err = verify(&card, &[VerifyingKey::from_jwk(&jwk).unwrap()]).unwrap_err();
+        assert!(err.to_string().contains("no key given"), "{err}");
+        // An Ed25519 key for an ES256 signature: not tried either.
+        let err = verify(&card, &[key("k1", &ed25519_pem()).verifying_key()]).unwrap_err();
+        assert!(err.to_string().contains("no key given"), "{err}");
+
+        let resign = |header: Value| {
+            let mut c = card.clone();
+            c["signatures"][0]["protected"] = URL_SAFE_NO_PAD.encode(header.to_string()).into();
+            verify(&c, &[k.verifying_key()]).unwrap_err().to_string()
+        };
+        assert!(resign(json!({"alg": "none", "kid": "k1"})).contains("`none` not accepted"));
+        assert!(resign(json!({"alg": "HS256", "kid": "k1"})).contains("not accepted"));
+        assert!(resign(json!({"alg": "ES256"})).contains("no `kid`"));
+        assert!(resign(json!({"alg": "ES256", "kid": "k1", "crit": ["exp"]})).contains("critical"));
+        // The original header but a changed `typ`: the header is signed too.
+        assert!(
+            resign(json!({"alg": "ES256", "typ": "JWT", "kid": "k1"})).contains("does not match")
+        );
+
+        let mut unsigned = card.clone();
+        unsigned.as_object_mut().unwrap().remove(SIGNATURES);
+        assert!(matches!(
+            verify(&unsigned, &[k.verifying_key()]),
+            Err(VerifyError::Unsigned)
+        ));
+        assert!(matches!(verify(&card, &[]), Err(VerifyError::NoKeys)));
+    }
+
+    #[test]
+    fn key_lists_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, junk) = (
+            dir.path().join("a.pem"),
+            dir.path().join("b.pem"),
+            dir.path().join("junk.pem"),
+        );
+        std::fs::write(&a, es256_pem()).unwrap();
+        std::fs::write(&b, ed25519_pem()).unwrap();
+        std::fs::write(
+            &junk,
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let keys =
+            SigningKey::parse_list(&format!("a={}, b={}", a.display(), b.display())).unwrap();
+        let got: Vec<_> = keys.iter().map(|k| (k.kid(), k.algorithm())).collect();
+        assert_eq!(got, [("a", Algorithm::Es256), ("b", Algorithm::EdDsa)]);
+        for bad in [
+            format!("a={}", junk.display()),
+            format!("a={},a={}", a.display(), b.display()),
+            format!("={}", a.display()),
+            a.display().to_string(),
+            String::new(),
+        ] {
+            assert!(SigningKey::parse_list(&bad).is_err(), "accepted {bad:?}");
+        }
+        // A private key is no verification key; Debug shows no key material.
+        assert!(VerifyingKey::parse(&es256_pem()).is_err());
+        assert_eq!(
+            format!("{:?}", keys[1]),
+            r#"SigningKey { kid: "b", alg: EdDsa }"#
+        );
+    }
+
+    #[test]
+    fn unsigned_card_is_served_unchanged() {
+        let card = CardBuilder::new("a", "b").build();
+        let plain = ServedCard::new(card.clone(), "http://x/");
+        let same = ServedCard::new(card, "http://x/").signed(&[]).unwrap();
+        assert_eq!(plain.bytes(), same.bytes());
+        assert_eq!(plain.etag(), same.etag());
+    }
+}
