@@ -585,7 +585,7 @@ fn check(sig: &Value, payload: &str, keys: &[VerifyingKey]) -> Result<String, St
 ///     "extensions": [{"uri": "urn:x"}], "pushNotifications": false}}));
 /// ```
 pub fn strip_defaults(card: &mut Value) {
-    strip(card, &schema::CARD);
+    strip(card, schema::CARD);
 }
 
 fn strip(value: &mut Value, message: &[(&str, schema::Field)]) {
@@ -954,7 +954,7 @@ mod tests {
         for (pem, alg) in [(es256_pem(), "ES256"), (ed25519_pem(), "EdDSA")] {
             let k = key("k1", &pem);
             assert_eq!(k.algorithm().as_str(), alg);
-            let card = served(&[k.clone()]);
+            let card = served(std::slice::from_ref(&k));
             assert_eq!(verify(&card, &[k.verifying_key()]).unwrap(), "k1");
             let sig = &card["signatures"][0];
             let header: Value = serde_json::from_slice(
@@ -994,7 +994,7 @@ mod tests {
         assert!(sec1.starts_with("-----BEGIN EC PRIVATE KEY-----"));
         let k = key("ec", &sec1);
         assert_eq!(
-            verify(&served(&[k.clone()]), &[k.verifying_key()]).unwrap(),
+            verify(&served(std::slice::from_ref(&k)), &[k.verifying_key()]).unwrap(),
             "ec"
         );
     }
@@ -1004,7 +1004,8 @@ mod tests {
         let k = key("k1", &ed25519_pem());
         let trusted = [k.verifying_key()];
         let card = served(&[k]);
-        let tampered: [(&str, fn(&mut Value)); 6] = [
+        type Change = fn(&mut Value);
+        let tampered: [(&str, Change); 6] = [
             ("name", |c| c["name"] = "evil agent".into()),
             ("url", |c| {
                 c["supportedInterfaces"][0]["url"] = "http://evil.example/".into()
@@ -1106,7 +1107,7 @@ mod tests {
     #[test]
     fn wrong_keys_and_bad_headers_fail_with_a_reason() {
         let k = key("k1", &es256_pem());
-        let card = served(&[k.clone()]);
+        let card = served(std::slice::from_ref(&k));
         let other = key("k1", &es256_pem()).verifying_key();
         let Err(VerifyError::Rejected(reasons)) = verify(&card, &[other]) else {
             panic!("another key verified the card");
