@@ -8,6 +8,8 @@ use crate::protocol::PROTOCOL_VERSION;
 use bytes::Bytes;
 use http::HeaderValue;
 
+pub mod sign;
+
 /// URI of the WebSocket streaming extension declared in agent cards.
 pub const WEBSOCKET_EXTENSION: &str = "urn:abacus:websocket-stream:v1";
 
@@ -166,6 +168,10 @@ impl ServedCard {
             });
         }
         let bytes = Bytes::from(serde_json::to_vec(&card).unwrap_or_default());
+        Self::from_bytes(card, bytes)
+    }
+
+    fn from_bytes(card: AgentCard, bytes: Bytes) -> Self {
         let etag = format!("\"{:016x}\"", fnv1a(&bytes));
         let last_modified = httpdate::fmt_http_date(std::time::SystemTime::now());
         ServedCard {
@@ -175,6 +181,43 @@ impl ServedCard {
             last_modified: HeaderValue::from_str(&last_modified)
                 .unwrap_or(HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT")),
         }
+    }
+
+    /// The card signed with every key of `keys` ([`sign`], A2A §8.4), once,
+    /// after everything else that changes it. The served JSON is the card
+    /// with its default values removed plus `signatures`: the bytes a client
+    /// canonicalizes, with or without removing defaults itself, are the bytes
+    /// signed. No keys: the card as it is.
+    ///
+    /// ```
+    /// use abacus::card::{sign, CardBuilder, ServedCard};
+    /// # let pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
+    /// let key = sign::SigningKey::from_pem("k1", pem)?;
+    /// let served = ServedCard::new(CardBuilder::new("a", "b").build(), "http://127.0.0.1:8002/")
+    ///     .signed(&[key.clone()])?;
+    /// let json: serde_json::Value = serde_json::from_slice(served.bytes())?;
+    /// assert_eq!(sign::verify(&json, &[key.verifying_key()])?, "k1");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn signed(self, keys: &[sign::SigningKey]) -> Result<Self, sign::SignError> {
+        if keys.is_empty() {
+            return Ok(self);
+        }
+        let mut json = serde_json::to_value(&self.card)
+            .map_err(|e| sign::SignError::Canonical(e.to_string()))?;
+        let signatures = sign::sign(&json, keys)?;
+        let Some(obj) = json.as_object_mut() else {
+            return Err(sign::SignError::NotAnObject);
+        };
+        obj.remove(sign::SIGNATURES);
+        sign::strip_defaults(&mut json);
+        json[sign::SIGNATURES] = serde_json::to_value(&signatures)
+            .map_err(|e| sign::SignError::Canonical(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec(&json).map_err(|e| sign::SignError::Canonical(e.to_string()))?;
+        let mut card = self.card;
+        card.signatures = Some(signatures);
+        Ok(Self::from_bytes(card, Bytes::from(bytes)))
     }
 
     /// The card with its interfaces filled in.

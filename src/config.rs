@@ -214,6 +214,10 @@ pub struct Config {
     #[arg(long, env = "ABACUS_BEARER_TOKENS", hide_env_values = true)]
     pub bearer_tokens: Option<String>,
 
+    /// Sign the agent card: comma-separated `KID=PATH` entries, each a PKCS#8 PEM private key (P-256 signs ES256, Ed25519 EdDSA); one signature per key
+    #[arg(long, env = "ABACUS_CARD_SIGNING_KEY")]
+    pub card_signing_key: Option<String>,
+
     /// The tower stack.
     #[command(flatten)]
     pub stack: StackConfig,
@@ -245,6 +249,7 @@ impl Default for Config {
             health_disk_max: defaults::HEALTH_DISK_MAX,
             api_keys: None,
             bearer_tokens: None,
+            card_signing_key: None,
             stack: StackConfig::default(),
         }
     }

@@ -61,6 +61,9 @@ enum Command {
         /// Server URL.
         #[arg(long, default_value = "http://127.0.0.1:8002/")]
         url: String,
+        /// Verify the card's signature with these public keys (PEM or JWKS files; repeatable or comma-separated): print the card only when one verifies
+        #[arg(long, value_name = "PATH", value_delimiter = ',')]
+        verify_key: Vec<std::path::PathBuf>,
     },
 }
 
@@ -87,7 +90,7 @@ fn main() -> ExitCode {
         match command {
             Command::Serve(a) => serve(a.config, a.math).await,
             Command::Send { text, stream, url } => send(&url, &text, stream).await,
-            Command::Card { url } => card(&url).await,
+            Command::Card { url, verify_key } => card(&url, &verify_key).await,
         }
     });
     match result {
@@ -138,13 +141,31 @@ async fn send(url: &str, text: &str, stream: bool) -> Result<(), Box<dyn std::er
     Ok(())
 }
 
-async fn card(url: &str) -> Result<(), Box<dyn std::error::Error>> {
+async fn card(
+    url: &str,
+    verify_keys: &[std::path::PathBuf],
+) -> Result<(), Box<dyn std::error::Error>> {
+    use abacus::card::sign::{verify, VerifyingKey};
+    let mut keys = Vec::new();
+    for path in verify_keys {
+        keys.extend(VerifyingKey::from_file(path)?);
+    }
     let base = url.trim_end_matches('/');
     let client = Client::new(url);
     let card = client
         .get(&format!("{base}/.well-known/agent-card.json"))
         .await?;
+    let verified = if keys.is_empty() {
+        None
+    } else {
+        let kid =
+            verify(&card, &keys).map_err(|e| format!("the agent card is not verified: {e}"))?;
+        Some(kid)
+    };
     println!("{}", serde_json::to_string_pretty(&card)?);
+    if let Some(kid) = verified {
+        eprintln!("abacus: agent card signature verified (kid {kid})");
+    }
     Ok(())
 }
 

@@ -234,6 +234,11 @@ impl Server {
         if let Some(c) = &credentials {
             c.declare(&mut self.card);
         }
+        let signing_keys = match self.config.card_signing_key.as_deref() {
+            Some(spec) => crate::card::sign::SigningKey::parse_list(spec)
+                .map_err(|e| std::io::Error::other(format!("--card-signing-key: {e}")))?,
+            None => Vec::new(),
+        };
         let stores = match self.stores {
             Some(s) => s,
             None => open(&self.config.store())
@@ -251,7 +256,10 @@ impl Server {
             }
             (None, _) => None,
         };
-        let served = ServedCard::new(self.card.clone(), &self.config.public_url());
+        // Signed last: the signatures cover the card exactly as served.
+        let served = ServedCard::new(self.card.clone(), &self.config.public_url())
+            .signed(&signing_keys)
+            .map_err(|e| std::io::Error::other(format!("cannot sign the agent card: {e}")))?;
         let extended = extended.map(|mut card| {
             let public = served.card();
             card.supported_interfaces = public.supported_interfaces.clone();

@@ -3,6 +3,7 @@
 mod common;
 
 mod auth;
+mod card_sign;
 mod cpu;
 
 mod deploy;
