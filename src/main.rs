@@ -55,12 +55,18 @@ enum Command {
         /// Server URL.
         #[arg(long, default_value = "http://127.0.0.1:8002/")]
         url: String,
+        /// CA bundle (PEM) an https server is verified against instead of the system's trust store.
+        #[arg(long, env = "ABACUS_OUTBOUND_CA")]
+        outbound_ca: Option<std::path::PathBuf>,
     },
     /// Print a server's agent card.
     Card {
         /// Server URL.
         #[arg(long, default_value = "http://127.0.0.1:8002/")]
         url: String,
+        /// CA bundle (PEM) an https server is verified against instead of the system's trust store.
+        #[arg(long, env = "ABACUS_OUTBOUND_CA")]
+        outbound_ca: Option<std::path::PathBuf>,
     },
 }
 
@@ -86,8 +92,13 @@ fn main() -> ExitCode {
     let result = rt.block_on(async move {
         match command {
             Command::Serve(a) => serve(a.config, a.math).await,
-            Command::Send { text, stream, url } => send(&url, &text, stream).await,
-            Command::Card { url } => card(&url).await,
+            Command::Send {
+                text,
+                stream,
+                url,
+                outbound_ca,
+            } => send(&url, outbound_ca.as_deref(), &text, stream).await,
+            Command::Card { url, outbound_ca } => card(&url, outbound_ca.as_deref()).await,
         }
     });
     match result {
@@ -103,7 +114,14 @@ async fn serve(config: Config, math: MathConfig) -> Result<(), Box<dyn std::erro
     let stores = abacus::store::open(&config.store()).await?;
     // The math agent keeps its query history in the same database.
     let history = abacus::math::history::open(&stores.backend, math.history()).await?;
-    let external = abacus::external::ExternalMath::new(math.external());
+    let mut external = math.external();
+    if let Some(ca) = &config.outbound_ca {
+        // Refuse to start on an unreadable bundle rather than run without
+        // the external services.
+        abacus::http::tls::client_config(Some(ca))?;
+        external.outbound_ca = Some(ca.clone());
+    }
+    let external = abacus::external::ExternalMath::new(external);
     let agent = MathAgent::new(math.limits())
         .with_history(history.clone())
         .with_cpu_pool(math.cpu_pool())
@@ -122,8 +140,13 @@ async fn serve(config: Config, math: MathConfig) -> Result<(), Box<dyn std::erro
     Ok(())
 }
 
-async fn send(url: &str, text: &str, stream: bool) -> Result<(), Box<dyn std::error::Error>> {
-    let client = Client::new(url);
+async fn send(
+    url: &str,
+    ca: Option<&std::path::Path>,
+    text: &str,
+    stream: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let client = Client::with_ca(url, ca)?;
     let params = Client::text_params(text);
     if stream {
         let mut events = client.stream("SendStreamingMessage", params).await?;
@@ -137,9 +160,9 @@ async fn send(url: &str, text: &str, stream: bool) -> Result<(), Box<dyn std::er
     Ok(())
 }
 
-async fn card(url: &str) -> Result<(), Box<dyn std::error::Error>> {
+async fn card(url: &str, ca: Option<&std::path::Path>) -> Result<(), Box<dyn std::error::Error>> {
     let base = url.trim_end_matches('/');
-    let client = Client::new(url);
+    let client = Client::with_ca(url, ca)?;
     let card = client
         .get(&format!("{base}/.well-known/agent-card.json"))
         .await?;
