@@ -17,4 +17,5 @@ mod protocol;
 mod readme;
 mod slow_clients;
 mod storage_faults;
+mod tls;
 mod websocket;
