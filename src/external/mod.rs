@@ -529,7 +529,7 @@ mod tests {
     #[test]
     fn disabled_services() {
         let math = ExternalMath::new(ExternalConfig {
-            mathjs_url: Some("https://api.mathjs.org/v4/".into()),
+            mathjs_url: Some("ftp://api.mathjs.org/v4/".into()),
             wolfram_url: Some("http://127.0.0.1:1/v1/result".into()),
             wolfram_appid: None,
             ..ExternalConfig::default()
