@@ -7,12 +7,20 @@
 //! `X-API-Key` header is checked as an API key, an `Authorization: Bearer`
 //! header as a token. The principal (the name the credential is listed
 //! under) reaches the agent as [`RequestMeta::principal`](crate::protocol::RequestMeta).
+//!
+//! With `--tls-client-ca`, a client certificate the listener verified is
+//! accepted too (its subject CN is the principal), before any header is
+//! looked at; without one, the headers decide as above, or, when mutual TLS
+//! is the only scheme, the call is answered 401 `WWW-Authenticate: MutualTLS`.
 
 use crate::protocol::types::{
-    AgentCard, ApiKeySecurityScheme, HttpAuthSecurityScheme, SecurityRequirement, SecurityScheme,
+    AgentCard, ApiKeySecurityScheme, HttpAuthSecurityScheme, MutualTlsSecurityScheme,
+    SecurityRequirement, SecurityScheme,
 };
 use crate::protocol::Principal;
-use abacus_layers::auth::{ApiKeys, Authenticate, BearerTokens, Rejection, RejectionKind};
+use abacus_layers::auth::{
+    ApiKeys, Authenticate, BearerTokens, MutualTls, Rejection, RejectionKind,
+};
 use http::request::Parts;
 use std::collections::HashMap;
 
@@ -20,6 +28,8 @@ use std::collections::HashMap;
 pub const API_KEY_SCHEME: &str = "apiKey";
 /// The card's name of the bearer-token scheme.
 pub const BEARER_SCHEME: &str = "bearer";
+/// The card's name of the mutual-TLS scheme (`--tls-client-ca`).
+pub const MTLS_SCHEME: &str = "mtls";
 
 /// The configured credentials: API keys, bearer tokens, or both.
 ///
@@ -33,6 +43,7 @@ pub const BEARER_SCHEME: &str = "bearer";
 pub struct Credentials {
     api_keys: Option<ApiKeys>,
     bearer: Option<BearerTokens>,
+    mtls: Option<MutualTls>,
 }
 
 impl Credentials {
@@ -50,7 +61,33 @@ impl Credentials {
             .map(|v| read_list(v).and_then(|l| BearerTokens::parse(&l).map_err(|e| e.to_string())))
             .transpose()
             .map_err(|e| format!("--bearer-tokens: {e}"))?;
-        Ok((api_keys.is_some() || bearer.is_some()).then_some(Credentials { api_keys, bearer }))
+        Ok(
+            (api_keys.is_some() || bearer.is_some()).then_some(Credentials {
+                api_keys,
+                bearer,
+                mtls: None,
+            }),
+        )
+    }
+
+    /// `credentials`, or none, plus a verified TLS client certificate
+    /// (mutual TLS) as one more accepted credential.
+    ///
+    /// ```
+    /// use abacus::auth::Credentials;
+    /// let creds = Credentials::with_mutual_tls(None);
+    /// let mut card = abacus::math::MathAgent::card();
+    /// creds.declare(&mut card);
+    /// assert!(card.security_schemes.unwrap().contains_key("mtls"));
+    /// ```
+    pub fn with_mutual_tls(credentials: Option<Self>) -> Self {
+        let mut creds = credentials.unwrap_or(Credentials {
+            api_keys: None,
+            bearer: None,
+            mtls: None,
+        });
+        creds.mtls = Some(MutualTls);
+        creds
     }
 
     /// Whether API keys are accepted.
@@ -94,6 +131,19 @@ impl Credentials {
             );
             requirements.push(HashMap::from([(BEARER_SCHEME.to_string(), Vec::new())]));
         }
+        if self.mtls.is_some() {
+            schemes.insert(
+                MTLS_SCHEME.to_string(),
+                SecurityScheme::MutualTls(MutualTlsSecurityScheme {
+                    description: Some(
+                        "a TLS client certificate signed by a CA the operator trusts; \
+                         its subject CN is the principal"
+                            .into(),
+                    ),
+                }),
+            );
+            requirements.push(HashMap::from([(MTLS_SCHEME.to_string(), Vec::new())]));
+        }
         card.security_schemes = Some(schemes);
         card.security_requirements = Some(requirements);
     }
@@ -111,6 +161,16 @@ impl Authenticate for Credentials {
     type Principal = Principal;
 
     fn authenticate(&self, parts: &Parts) -> Result<Principal, Rejection> {
+        // A verified client certificate suffices, whatever headers come with it.
+        if let Some(mtls) = &self.mtls {
+            match mtls.authenticate(parts) {
+                Ok(identity) => return Ok(Principal::new(identity.subject)),
+                Err(rejection) if self.api_keys.is_none() && self.bearer.is_none() => {
+                    return Err(rejection)
+                }
+                Err(_) => {}
+            }
+        }
         let headers = &parts.headers;
         let found = match (&self.api_keys, &self.bearer) {
             (Some(keys), _) if headers.contains_key(keys.header_name()) => keys.authenticate(parts),

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use http::{header, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
 use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
@@ -28,7 +29,9 @@ pub enum ClientError {
     Invalid(String),
 }
 
-/// An A2A JSON-RPC client for one server.
+/// An A2A JSON-RPC client for one server, `http://` or `https://` (the
+/// server verified against the system's trust store, or the CAs given to
+/// [`Client::with_ca`]).
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), abacus::client::ClientError> {
@@ -40,20 +43,34 @@ pub enum ClientError {
 #[derive(Clone)]
 pub struct Client {
     url: Arc<str>,
-    http: HyperClient<HttpConnector, Full<Bytes>>,
+    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
     next_id: Arc<AtomicI64>,
 }
 
 impl Client {
     /// A client for the JSON-RPC endpoint at `url`.
     pub fn new(url: &str) -> Self {
+        // The system's trust store always makes a config (possibly empty).
+        Self::with_ca(url, None).expect("a TLS client config without a CA file")
+    }
+
+    /// A client for `url` whose `https` server is verified against the CAs
+    /// of the PEM bundle `ca` (the system's trust store when `None`).
+    ///
+    /// ```
+    /// let e = abacus::client::Client::with_ca("https://a2a.example/", Some("/nonexistent.pem".as_ref()));
+    /// assert!(e.is_err());
+    /// ```
+    pub fn with_ca(url: &str, ca: Option<&std::path::Path>) -> Result<Self, ClientError> {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        Client {
+        let connector = crate::http::tls::https_connector(ca, connector)
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        Ok(Client {
             url: url.into(),
             http: HyperClient::builder(TokioExecutor::new()).build(connector),
             next_id: Arc::new(AtomicI64::new(1)),
-        }
+        })
     }
 
     /// `SendMessage` params for a user message with one text part.

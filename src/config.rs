@@ -218,6 +218,22 @@ pub struct Config {
     #[arg(long, env = "ABACUS_CARD_SIGNING_KEY")]
     pub card_signing_key: Option<String>,
 
+    /// TLS certificate chain (PEM) to serve HTTPS with; needs --tls-key; reloaded when the file changes
+    #[arg(long, env = "ABACUS_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of --tls-cert
+    #[arg(long, env = "ABACUS_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
+    /// CA bundle (PEM): clients may present a certificate signed by it, whose subject CN becomes the principal (mutual TLS)
+    #[arg(long, env = "ABACUS_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// CA bundle (PEM) that outbound https servers are verified against instead of the system's trust store
+    #[arg(long, env = "ABACUS_OUTBOUND_CA")]
+    pub outbound_ca: Option<PathBuf>,
+
     /// The tower stack.
     #[command(flatten)]
     pub stack: StackConfig,
@@ -250,6 +266,10 @@ impl Default for Config {
             api_keys: None,
             bearer_tokens: None,
             card_signing_key: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+            outbound_ca: None,
             stack: StackConfig::default(),
         }
     }
@@ -267,8 +287,44 @@ impl Config {
                 } else {
                     self.host.clone()
                 };
-                format!("http://{host}:{}/", self.port)
+                let scheme = if self.tls_cert.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{host}:{}/", self.port)
             }
+        }
+    }
+
+    /// The listener's TLS files: `None` for plain HTTP; an error when only
+    /// one of `--tls-cert` and `--tls-key` is given, or a client CA
+    /// without them.
+    ///
+    /// ```
+    /// let mut config = abacus::config::Config::default();
+    /// assert_eq!(config.tls_files(), Ok(None));
+    /// config.tls_cert = Some("tls.crt".into());
+    /// assert!(config.tls_files().is_err());
+    /// config.tls_key = Some("tls.key".into());
+    /// assert!(config.tls_files().unwrap().is_some());
+    /// assert!(config.public_url().starts_with("https://"));
+    /// ```
+    pub fn tls_files(&self) -> Result<Option<crate::http::tls::TlsFiles>, String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => {
+                let files = crate::http::tls::TlsFiles::new(cert, key);
+                Ok(Some(match &self.tls_client_ca {
+                    Some(ca) => files.client_ca(ca),
+                    None => files,
+                }))
+            }
+            (None, None) if self.tls_client_ca.is_some() => {
+                Err("--tls-client-ca needs --tls-cert and --tls-key".into())
+            }
+            (None, None) => Ok(None),
+            (Some(_), None) => Err("--tls-cert needs --tls-key".into()),
+            (None, Some(_)) => Err("--tls-key needs --tls-cert".into()),
         }
     }
 
@@ -303,11 +359,13 @@ impl Config {
         Duration::from_millis(self.body_timeout_ms)
     }
 
-    /// The connection limits of the listener.
+    /// The connection limits of the listener (its TLS, files to load, is
+    /// [`Config::tls_files`]).
     pub fn serve_options(&self) -> crate::http::ServeOptions {
         crate::http::ServeOptions {
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
             max_connections: self.max_connections,
+            tls: None,
         }
     }
 }

@@ -55,6 +55,9 @@ enum Command {
         /// Server URL.
         #[arg(long, default_value = "http://127.0.0.1:8002/")]
         url: String,
+        /// CA bundle (PEM) an https server is verified against instead of the system's trust store.
+        #[arg(long, env = "ABACUS_OUTBOUND_CA")]
+        outbound_ca: Option<std::path::PathBuf>,
     },
     /// Print a server's agent card.
     Card {
@@ -64,6 +67,9 @@ enum Command {
         /// Verify the card's signature with these public keys (PEM or JWKS files; repeatable or comma-separated): print the card only when one verifies
         #[arg(long, value_name = "PATH", value_delimiter = ',')]
         verify_key: Vec<std::path::PathBuf>,
+        /// CA bundle (PEM) an https server is verified against instead of the system's trust store.
+        #[arg(long, env = "ABACUS_OUTBOUND_CA")]
+        outbound_ca: Option<std::path::PathBuf>,
     },
 }
 
@@ -89,8 +95,17 @@ fn main() -> ExitCode {
     let result = rt.block_on(async move {
         match command {
             Command::Serve(a) => serve(a.config, a.math).await,
-            Command::Send { text, stream, url } => send(&url, &text, stream).await,
-            Command::Card { url, verify_key } => card(&url, &verify_key).await,
+            Command::Send {
+                text,
+                stream,
+                url,
+                outbound_ca,
+            } => send(&url, outbound_ca.as_deref(), &text, stream).await,
+            Command::Card {
+                url,
+                verify_key,
+                outbound_ca,
+            } => card(&url, &verify_key, outbound_ca.as_deref()).await,
         }
     });
     match result {
@@ -106,7 +121,14 @@ async fn serve(config: Config, math: MathConfig) -> Result<(), Box<dyn std::erro
     let stores = abacus::store::open(&config.store()).await?;
     // The math agent keeps its query history in the same database.
     let history = abacus::math::history::open(&stores.backend, math.history()).await?;
-    let external = abacus::external::ExternalMath::new(math.external());
+    let mut external = math.external();
+    if let Some(ca) = &config.outbound_ca {
+        // Refuse to start on an unreadable bundle rather than run without
+        // the external services.
+        abacus::http::tls::client_config(Some(ca))?;
+        external.outbound_ca = Some(ca.clone());
+    }
+    let external = abacus::external::ExternalMath::new(external);
     let agent = MathAgent::new(math.limits())
         .with_history(history.clone())
         .with_cpu_pool(math.cpu_pool())
@@ -126,8 +148,13 @@ async fn serve(config: Config, math: MathConfig) -> Result<(), Box<dyn std::erro
     Ok(())
 }
 
-async fn send(url: &str, text: &str, stream: bool) -> Result<(), Box<dyn std::error::Error>> {
-    let client = Client::new(url);
+async fn send(
+    url: &str,
+    ca: Option<&std::path::Path>,
+    text: &str,
+    stream: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let client = Client::with_ca(url, ca)?;
     let params = Client::text_params(text);
     if stream {
         let mut events = client.stream("SendStreamingMessage", params).await?;
@@ -144,6 +171,7 @@ async fn send(url: &str, text: &str, stream: bool) -> Result<(), Box<dyn std::er
 async fn card(
     url: &str,
     verify_keys: &[std::path::PathBuf],
+    ca: Option<&std::path::Path>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     use abacus::card::sign::{verify, VerifyingKey};
     let mut keys = Vec::new();
@@ -151,7 +179,7 @@ async fn card(
         keys.extend(VerifyingKey::from_file(path)?);
     }
     let base = url.trim_end_matches('/');
-    let client = Client::new(url);
+    let client = Client::with_ca(url, ca)?;
     let card = client
         .get(&format!("{base}/.well-known/agent-card.json"))
         .await?;

@@ -231,6 +231,17 @@ impl Server {
             self.config.bearer_tokens.as_deref(),
         )
         .map_err(std::io::Error::other)?;
+        let tls = match self.config.tls_files().map_err(std::io::Error::other)? {
+            Some(files) => {
+                Some(crate::http::tls::ServerTls::load(files).map_err(std::io::Error::other)?)
+            }
+            None => None,
+        };
+        // A verified client certificate is one more accepted credential.
+        let credentials = match &tls {
+            Some(tls) if tls.mutual() => Some(Credentials::with_mutual_tls(credentials)),
+            _ => credentials,
+        };
         if let Some(c) = &credentials {
             c.declare(&mut self.card);
         }
@@ -338,7 +349,8 @@ impl Server {
         }
         let layers = A2ALayers::new(&self.config.stack, &core);
         tracing::info!(%addr, url = %self.config.public_url(), "serving A2A");
-        let (drain, limits) = (self.config.drain(), self.config.serve_options());
+        let (drain, mut limits) = (self.config.drain(), self.config.serve_options());
+        limits.tls = tls;
         let result = match self.custom_stack {
             Some(build) => {
                 let app = HttpApp::new(build(core, &layers), served, http);

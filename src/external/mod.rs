@@ -13,9 +13,9 @@
 //! retried, and breaker failures. Other 4xx answers are `Rejected` and count
 //! against the breaker (the service is unusable as configured). Parameters
 //! are percent-encoded (RFC 3986 unreserved characters kept, a space is
-//! `%20`). The HTTP client is hyper-util's pooled legacy client with a plain
-//! `HttpConnector`: `https://` base URLs are refused (the service is left
-//! disabled with a warning); put a TLS-terminating proxy in front if needed.
+//! `%20`). The HTTP client is hyper-util's pooled legacy client; `https://`
+//! base URLs are verified against the system's trust store, or the CA
+//! bundle of [`ExternalConfig::outbound_ca`] (`--outbound-ca`).
 //!
 //! # The stack of each service
 //!
@@ -134,6 +134,9 @@ pub struct ExternalConfig {
     pub breaker_window: Duration,
     /// How long an open breaker rejects calls before a probe (default 30 s).
     pub breaker_open: Duration,
+    /// CA bundle (PEM) `https://` services are verified against instead of
+    /// the system's trust store.
+    pub outbound_ca: Option<std::path::PathBuf>,
 }
 
 impl Default for ExternalConfig {
@@ -152,6 +155,7 @@ impl Default for ExternalConfig {
             breaker_min_calls: defaults::EXTERNAL_BREAKER_MIN_CALLS,
             breaker_window: Duration::from_secs(defaults::EXTERNAL_BREAKER_WINDOW_SECS),
             breaker_open: Duration::from_secs(defaults::EXTERNAL_BREAKER_OPEN_SECS),
+            outbound_ca: None,
         }
     }
 }
@@ -173,6 +177,7 @@ impl fmt::Debug for ExternalConfig {
             .field("breaker_min_calls", &self.breaker_min_calls)
             .field("breaker_window", &self.breaker_window)
             .field("breaker_open", &self.breaker_open)
+            .field("outbound_ca", &self.outbound_ca)
             .finish()
     }
 }
@@ -349,8 +354,9 @@ impl fmt::Debug for ExternalMath {
 
 impl ExternalMath {
     /// Services for `config`. A service whose URL is missing or unusable
-    /// (not `http://`), or Wolfram|Alpha without an appid, is left disabled
-    /// with a warning in the log. Needs no runtime; queries do.
+    /// (not `http://` or `https://`), or Wolfram|Alpha without an appid, is
+    /// left disabled with a warning in the log, and so is every service when
+    /// the `outbound_ca` bundle cannot be read. Needs no runtime; queries do.
     ///
     /// ```
     /// use abacus::external::{ExternalConfig, ExternalMath};
@@ -361,7 +367,15 @@ impl ExternalMath {
     /// assert!(math.is_enabled());
     /// ```
     pub fn new(config: ExternalConfig) -> Self {
-        let client = transport::http_client(config.timeout);
+        let client = match transport::http_client(config.timeout, config.outbound_ca.as_deref()) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "external services disabled: no TLS client");
+                return ExternalMath {
+                    endpoints: Vec::new().into(),
+                };
+            }
+        };
         let usable = |name: &str, url: Option<&String>| -> Option<String> {
             let url = url.map(|u| u.trim()).filter(|u| !u.is_empty())?;
             match transport::check_base(url) {
@@ -515,7 +529,7 @@ mod tests {
     #[test]
     fn disabled_services() {
         let math = ExternalMath::new(ExternalConfig {
-            mathjs_url: Some("https://api.mathjs.org/v4/".into()),
+            mathjs_url: Some("ftp://api.mathjs.org/v4/".into()),
             wolfram_url: Some("http://127.0.0.1:1/v1/result".into()),
             wolfram_appid: None,
             ..ExternalConfig::default()

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{header, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Empty, Limited};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -26,20 +27,26 @@ const MAX_BODY: usize = 64 * 1024;
 /// Longest service message kept in a [`ExternalError::Rejected`].
 const MAX_MESSAGE: usize = 200;
 
-/// The pooled HTTP client shared by every service of one `ExternalMath`.
-pub(super) type HttpClient = Client<HttpConnector, Empty<Bytes>>;
+/// The pooled HTTP(S) client shared by every service of one `ExternalMath`.
+pub(super) type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
 /// One client stack: request in, answer text out.
 pub(super) type ExternalService = BoxCloneSyncService<Attempt, String, ExternalError>;
 
-pub(super) fn http_client(connect_timeout: Duration) -> HttpClient {
+/// `https://` servers are verified against `ca` (a PEM bundle) or the
+/// system's trust store.
+pub(super) fn http_client(
+    connect_timeout: Duration,
+    ca: Option<&std::path::Path>,
+) -> Result<HttpClient, crate::http::tls::TlsError> {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(connect_timeout));
-    Client::builder(TokioExecutor::new())
+    let connector = crate::http::tls::https_connector(ca, connector)?;
+    Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(8)
-        .build(connector)
+        .build(connector))
 }
 
 /// Which API a service speaks.
@@ -69,18 +76,12 @@ pub(super) fn encode(s: &str) -> String {
     out
 }
 
-/// Checks a configured base URL: plain `http` with a host (the connector has
-/// no TLS).
+/// Checks a configured base URL: `http` or `https` with a host.
 pub(super) fn check_base(base: &str) -> Result<(), String> {
     let uri: Uri = base.parse().map_err(|e| format!("invalid URL: {e}"))?;
     match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err("https is not supported (the HTTP connector has no TLS); \
-                        use an http:// URL or a TLS-terminating proxy"
-                .into())
-        }
-        _ => return Err("the URL must start with http://".into()),
+        Some("http" | "https") => {}
+        _ => return Err("the URL must start with http:// or https://".into()),
     }
     if uri.authority().is_none() {
         return Err("the URL has no host".into());
@@ -435,7 +436,7 @@ mod tests {
     #[test]
     fn checks_bases() {
         assert!(check_base("http://127.0.0.1:1/x").is_ok());
-        assert!(check_base("https://api.mathjs.org/v4/").is_err());
+        assert!(check_base("https://api.mathjs.org/v4/").is_ok());
         assert!(check_base("ftp://x/").is_err());
         assert!(check_base("/relative").is_err());
         assert!(check_base("not a url").is_err());
@@ -499,7 +500,7 @@ mod tests {
     #[test]
     fn scrubs_the_secret() {
         let get = HttpGet::new(
-            http_client(Duration::from_secs(1)),
+            http_client(Duration::from_secs(1), None).unwrap(),
             Flavor::Wolfram,
             Some("s3cr et".into()),
         );

@@ -26,6 +26,7 @@ mod routes;
 mod server;
 pub(crate) mod sse;
 mod sse_decode;
+pub mod tls;
 pub mod ws;
 
 pub use app::{GetRoute, HttpApp, HttpOptions};

@@ -2,7 +2,9 @@ use super::app::{get_route, GetRoute, HttpApp};
 use super::body::ResponseBody;
 use super::meta::PeerAddr;
 use super::routes::{not_routed, Lookup, RouteTable, GET};
+use super::tls::{client_identity, ServerTls, RELOAD_POLL};
 use crate::protocol::{A2ARequest, A2AResponse};
+use abacus_layers::auth::TlsClientIdentity;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -21,12 +23,13 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tower::{BoxError, Service, ServiceExt};
 
-/// Limits on the connections [`serve_with`] keeps open.
+/// Limits on the connections [`serve_with`] keeps open, and their TLS.
 ///
 /// ```
 /// let opts = abacus::http::ServeOptions::default();
 /// assert_eq!(opts.idle_timeout.as_secs(), 60);
 /// assert_eq!(opts.max_connections, 10_000);
+/// assert!(opts.tls.is_none());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeOptions {
@@ -38,6 +41,10 @@ pub struct ServeOptions {
     /// connections wait in the listen backlog until one closes. Zero means
     /// no limit.
     pub max_connections: usize,
+    /// Serve HTTPS (HTTP/1.1 and h2 by ALPN) instead of plain HTTP. The
+    /// handshake counts against `max_connections` and must finish within
+    /// `idle_timeout` (10 s when that is off).
+    pub tls: Option<ServerTls>,
 }
 
 impl Default for ServeOptions {
@@ -45,6 +52,7 @@ impl Default for ServeOptions {
         ServeOptions {
             idle_timeout: Duration::from_millis(crate::config::defaults::IDLE_TIMEOUT_MS),
             max_connections: crate::config::defaults::MAX_CONNECTIONS,
+            tls: None,
         }
     }
 }
@@ -90,7 +98,7 @@ where
 /// use abacus::http::{serve_with, shutdown_signal, ServeOptions};
 /// use std::time::Duration;
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-/// let opts = ServeOptions { idle_timeout: Duration::from_secs(5), max_connections: 100 };
+/// let opts = ServeOptions { idle_timeout: Duration::from_secs(5), max_connections: 100, ..Default::default() };
 /// serve_with(listener, app, shutdown_signal(), Duration::from_secs(10), &opts).await
 /// # }
 /// ```
@@ -179,6 +187,18 @@ where
     };
     let limit = Arc::new(Semaphore::new(max));
     let (closing_tx, closing_rx) = watch::channel(());
+    // TLS only: connections are served from their own task after the
+    // handshake, with the reloader running beside the loop.
+    let tls = opts.tls.as_ref().map(|tls| {
+        let reloader = tokio::spawn(tls.clone().watch(RELOAD_POLL));
+        let handshake = idle.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
+        (
+            tls,
+            Arc::new(builder.clone()),
+            handshake,
+            AbortOnDrop(reloader),
+        )
+    });
     tokio::pin!(shutdown);
     loop {
         // A permit before accepting: at the limit, clients wait in the
@@ -212,22 +232,30 @@ where
                     PeerVia::Extension => (app.clone(), true),
                     PeerVia::Service(with_peer) => (with_peer(app.clone(), peer), false),
                 };
-                let activity = Activity::default();
-                let busy = activity.clone();
-                let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
-                    if insert_peer {
-                        req.extensions_mut().insert(PeerAddr(peer));
-                    }
-                    let guard = busy.start();
-                    let reply = app.clone().oneshot(req);
-                    async move {
-                        let resp = reply.await?;
-                        Ok::<_, Infallible>(resp.map(|body| Tracked { body, _busy: guard }))
-                    }
-                });
                 // The permit lives with the socket, so an upgraded WebSocket
-                // keeps counting until it closes.
-                let io = TokioIo::new(Permitted { stream, _permit: permit });
+                // (or a TLS handshake) keeps counting until it closes.
+                let permitted = Permitted { stream, _permit: permit };
+                if let Some((tls, builder, handshake, _)) = &tls {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
+                    let (builder, handshake) = (builder.clone(), *handshake);
+                    let closing = closing_rx.clone();
+                    tokio::spawn(async move {
+                        let stream = match tokio::time::timeout(handshake, acceptor.accept(permitted)).await {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                            Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                        };
+                        let identity = client_identity(stream.get_ref().1);
+                        let activity = Activity::default();
+                        let service = connection_service(app, peer, insert_peer, identity, activity.clone());
+                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                        drive(conn, activity, idle, closing).await;
+                    });
+                    continue;
+                }
+                let activity = Activity::default();
+                let service = connection_service(app, peer, insert_peer, None, activity.clone());
+                let io = TokioIo::new(permitted);
                 let conn = builder.serve_connection_with_upgrades(io, service).into_owned();
                 tokio::spawn(drive(conn, activity, idle, closing_rx.clone()));
             }
@@ -235,6 +263,7 @@ where
         }
     }
     drop(listener);
+    drop(tls);
     drop(closing_rx);
     tracing::info!(
         drain_secs = drain.as_secs_f64(),
@@ -246,6 +275,58 @@ where
         _ = tokio::time::sleep(drain) => tracing::warn!("drain deadline reached; closing remaining connections"),
     }
     Ok(())
+}
+
+/// The TLS handshake's bound when the idle timeout is off.
+const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Aborts a background task when the accept loop ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The hyper service of one connection: the peer (and the verified TLS
+/// client's identity) into each request, and each reply counted as
+/// activity until its body ends.
+fn connection_service<S, B>(
+    app: S,
+    peer: SocketAddr,
+    insert_peer: bool,
+    identity: Option<TlsClientIdentity>,
+    busy: Activity,
+) -> impl hyper::service::Service<
+    http::Request<Incoming>,
+    Response = http::Response<Tracked<B>>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<http::Response<Tracked<B>>, Infallible>> + Send + 'static,
+> + Send
+       + 'static
+where
+    S: Service<http::Request<Incoming>, Response = http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body + Send + 'static,
+{
+    hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+        if insert_peer {
+            req.extensions_mut().insert(PeerAddr(peer));
+        }
+        if let Some(id) = &identity {
+            req.extensions_mut().insert(id.clone());
+        }
+        let guard = busy.start();
+        let reply = app.clone().oneshot(req);
+        async move {
+            let resp = reply.await?;
+            Ok::<_, Infallible>(resp.map(|body| Tracked { body, _busy: guard }))
+        }
+    })
 }
 
 /// Runs one connection: closes it gracefully on server shutdown or after

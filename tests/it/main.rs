@@ -19,4 +19,5 @@ mod protocol;
 mod readme;
 mod slow_clients;
 mod storage_faults;
+mod tls;
 mod websocket;

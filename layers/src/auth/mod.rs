@@ -4,13 +4,14 @@
 //! and a `WWW-Authenticate` challenge without calling the inner service.
 //!
 //! The layer knows nothing of what it protects: routes that stay public are
-//! left out by the [`AuthLayer::public`] predicate. Two schemes come with
-//! it, both comparing secrets in constant time (`subtle`):
+//! left out by the [`AuthLayer::public`] predicate. Three schemes come
+//! with it, the first two comparing secrets in constant time (`subtle`):
 //!
 //! | scheme | client sends | challenge |
 //! |---|---|---|
 //! | [`ApiKeys`] | `X-API-Key: KEY` (or another header) | `ApiKey header="x-api-key"` |
 //! | [`BearerTokens`] | `Authorization: Bearer TOKEN` | `Bearer` |
+//! | [`MutualTls`] | a TLS client certificate the server verified ([`TlsClientIdentity`]) | `MutualTLS` |
 //!
 //! A rejection tells the client what is missing ("send X-API-Key") but
 //! never why a credential failed; that is for the server's log, where
@@ -47,10 +48,12 @@
 //! ```
 
 mod layer;
+mod mtls;
 mod scheme;
 mod service;
 
 pub use layer::AuthLayer;
+pub use mtls::{MUTUAL_TLS_CHALLENGE, MutualTls, TlsClientIdentity};
 pub use scheme::{
     ApiKeys, Authenticate, BearerTokens, CredentialsError, Identity, Rejection, RejectionKind,
 };

@@ -48,7 +48,7 @@ pub trait Authenticate: Clone + Send + Sync + 'static {
 pub struct Identity {
     /// The principal's name.
     pub subject: String,
-    /// The scheme that authenticated it (`apiKey`, `bearer`).
+    /// The scheme that authenticated it (`apiKey`, `bearer`, `mtls`).
     pub scheme: &'static str,
 }
 
