@@ -5,12 +5,14 @@
 //!
 //! The layer knows nothing of what it protects: routes that stay public are
 //! left out by the [`AuthLayer::public`] predicate. Two schemes come with
-//! it, both comparing secrets in constant time (`subtle`):
+//! it, both comparing secrets in constant time (`subtle`), and a third
+//! with the feature `jwt`:
 //!
 //! | scheme | client sends | challenge |
 //! |---|---|---|
 //! | [`ApiKeys`] | `X-API-Key: KEY` (or another header) | `ApiKey header="x-api-key"` |
 //! | [`BearerTokens`] | `Authorization: Bearer TOKEN` | `Bearer` |
+//! | `JwtBearer` (`jwt`) | `Authorization: Bearer <JWT>`, signed by a key of a JWK set | `Bearer` |
 //!
 //! A rejection tells the client what is missing ("send X-API-Key") but
 //! never why a credential failed; that is for the server's log, where
@@ -46,10 +48,14 @@
 //! # }
 //! ```
 
+#[cfg(feature = "jwt")]
+mod jwt;
 mod layer;
 mod scheme;
 mod service;
 
+#[cfg(feature = "jwt")]
+pub use jwt::{Jwks, JwksError, JwksHandle, JwtBearer};
 pub use layer::AuthLayer;
 pub use scheme::{
     ApiKeys, Authenticate, BearerTokens, CredentialsError, Identity, Rejection, RejectionKind,
