@@ -210,6 +210,18 @@ pub struct Config {
     #[arg(long, env = "ABACUS_BEARER_TOKENS", hide_env_values = true)]
     pub bearer_tokens: Option<String>,
 
+    /// JWTs: the JWK set that verifies them, a file path (re-read when it changes) or an `http://` URL (cached, refreshed); clients send `Authorization: Bearer JWT`, the principal is its `sub`
+    #[arg(long, env = "ABACUS_JWT_JWKS")]
+    pub jwt_jwks: Option<String>,
+
+    /// The `iss` every JWT must carry (with `--jwt-jwks`)
+    #[arg(long, env = "ABACUS_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// An `aud` every JWT must carry (with `--jwt-jwks`)
+    #[arg(long, env = "ABACUS_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
     /// The tower stack.
     #[command(flatten)]
     pub stack: StackConfig,
@@ -240,6 +252,9 @@ impl Default for Config {
             health_disk_max: defaults::HEALTH_DISK_MAX,
             api_keys: None,
             bearer_tokens: None,
+            jwt_jwks: None,
+            jwt_issuer: None,
+            jwt_audience: None,
             stack: StackConfig::default(),
         }
     }

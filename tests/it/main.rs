@@ -9,6 +9,7 @@ mod deploy;
 mod examples;
 mod external;
 mod health;
+mod jwt;
 mod math_agent;
 mod outage;
 mod persistence;
