@@ -2,8 +2,8 @@
 //! verifies with: a file is re-read when it changes (a revoked key is gone
 //! within seconds, without a restart); an `http://` URL is fetched at
 //! start, then again when its `Cache-Control: max-age` runs out (clamped to
-//! [`MIN_REFRESH`, `MAX_REFRESH`]), and early when a token names an unknown
-//! key id (a rotation), at most once per [`EARLY_REFRESH_GAP`].
+//! 1 min .. 1 h, 5 min without one), and early when a token names an
+//! unknown key id (a rotation), at most once per 30 s.
 
 use abacus_layers::auth::{Jwks, JwksHandle};
 use bytes::Bytes;
