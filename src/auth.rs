@@ -1,12 +1,13 @@
-//! Authentication of the A2A routes: the credentials of `--api-keys` and
-//! `--bearer-tokens`, checked by the `auth` layer of `abacus-layers` in
-//! front of the edge, and declared in the agent card.
+//! Authentication of the A2A routes: the credentials of `--api-keys`,
+//! `--bearer-tokens` and `--jwt-jwks`, checked by the `auth` layer of
+//! `abacus-layers` in front of the edge, and declared in the agent card.
 //!
 //! When any is configured, every A2A call needs one of them; the agent card
-//! and the health routes stay public. A caller sends either kind: an
+//! and the health routes stay public. A caller sends any kind: an
 //! `X-API-Key` header is checked as an API key, an `Authorization: Bearer`
-//! header as a token. The principal (the name the credential is listed
-//! under) reaches the agent as [`RequestMeta::principal`](crate::protocol::RequestMeta).
+//! header as a token, or as a JWT when it has a JWT's shape and JWTs are
+//! accepted. The principal (the name the credential is listed under, a
+//! JWT's `sub`) reaches the agent as [`RequestMeta::principal`](crate::protocol::RequestMeta).
 //!
 //! With `--tls-client-ca`, a client certificate the listener verified is
 //! accepted too (its subject CN is the principal), before any header is
@@ -19,10 +20,13 @@ use crate::protocol::types::{
 };
 use crate::protocol::Principal;
 use abacus_layers::auth::{
-    ApiKeys, Authenticate, BearerTokens, MutualTls, Rejection, RejectionKind,
+    ApiKeys, Authenticate, BearerTokens, JwtBearer, MutualTls, Rejection, RejectionKind,
 };
 use http::request::Parts;
 use std::collections::HashMap;
+
+mod jwks;
+pub use jwks::JwksRefresh;
 
 /// The card's name of the API-key scheme.
 pub const API_KEY_SCHEME: &str = "apiKey";
@@ -30,6 +34,8 @@ pub const API_KEY_SCHEME: &str = "apiKey";
 pub const BEARER_SCHEME: &str = "bearer";
 /// The card's name of the mutual-TLS scheme (`--tls-client-ca`).
 pub const MTLS_SCHEME: &str = "mtls";
+/// The card's name of the JWT scheme.
+pub const JWT_SCHEME: &str = "jwt";
 
 /// The configured credentials: API keys, bearer tokens, or both.
 ///
@@ -44,6 +50,7 @@ pub struct Credentials {
     api_keys: Option<ApiKeys>,
     bearer: Option<BearerTokens>,
     mtls: Option<MutualTls>,
+    jwt: Option<JwtBearer>,
 }
 
 impl Credentials {
@@ -66,6 +73,7 @@ impl Credentials {
                 api_keys,
                 bearer,
                 mtls: None,
+                jwt: None,
             }),
         )
     }
@@ -84,10 +92,62 @@ impl Credentials {
         let mut creds = credentials.unwrap_or(Credentials {
             api_keys: None,
             bearer: None,
+            jwt: None,
             mtls: None,
         });
         creds.mtls = Some(MutualTls);
         creds
+    }
+
+    /// Every credential of the server's config, JWTs included: the JWK set
+    /// of `--jwt-jwks` is loaded, and kept fresh while the returned
+    /// [`JwksRefresh`] lives.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let config = abacus::config::Config { jwt_issuer: Some("https://idp".into()), ..Default::default() };
+    /// let e = abacus::auth::Credentials::load(&config).await.unwrap_err();
+    /// assert!(e.contains("--jwt-jwks"), "{e}");
+    /// # }
+    /// ```
+    pub async fn load(
+        config: &crate::config::Config,
+    ) -> Result<(Option<Self>, Option<JwksRefresh>), String> {
+        let credentials =
+            Self::from_config(config.api_keys.as_deref(), config.bearer_tokens.as_deref())?;
+        let Some(value) = config.jwt_jwks.as_deref() else {
+            if config.jwt_issuer.is_some() || config.jwt_audience.is_some() {
+                return Err("--jwt-issuer and --jwt-audience need --jwt-jwks".into());
+            }
+            return Ok((credentials, None));
+        };
+        let (keys, refresh) = jwks::load(value, config.outbound_ca.as_deref())
+            .await
+            .map_err(|e| format!("--jwt-jwks: {e}"))?;
+        let mut jwt = JwtBearer::new(keys);
+        if let Some(issuer) = &config.jwt_issuer {
+            jwt = jwt.issuer(issuer);
+        }
+        match &config.jwt_audience {
+            Some(audience) => jwt = jwt.audience(audience),
+            None => tracing::warn!(
+                "--jwt-jwks without --jwt-audience: a JWT issued for any audience is accepted"
+            ),
+        }
+        Ok((Some(Self::with_jwt(credentials, jwt)), Some(refresh)))
+    }
+
+    /// `credentials` that also accept JWTs checked by `jwt`, or JWTs alone.
+    pub fn with_jwt(credentials: Option<Self>, jwt: JwtBearer) -> Self {
+        let mut credentials = credentials.unwrap_or(Credentials {
+            api_keys: None,
+            bearer: None,
+            jwt: None,
+            mtls: None,
+        });
+        credentials.jwt = Some(jwt);
+        credentials
     }
 
     /// Whether API keys are accepted.
@@ -144,12 +204,25 @@ impl Credentials {
             );
             requirements.push(HashMap::from([(MTLS_SCHEME.to_string(), Vec::new())]));
         }
+        if self.jwt.is_some() {
+            schemes.insert(
+                JWT_SCHEME.to_string(),
+                SecurityScheme::HttpAuth(HttpAuthSecurityScheme {
+                    scheme: "Bearer".into(),
+                    description: Some("a JWT of the operator's identity provider".into()),
+                    bearer_format: Some("JWT".into()),
+                }),
+            );
+            requirements.push(HashMap::from([(JWT_SCHEME.to_string(), Vec::new())]));
+        }
         card.security_schemes = Some(schemes);
         card.security_requirements = Some(requirements);
     }
 
     fn challenge(&self) -> &'static str {
-        match (self.api_keys.is_some(), self.bearer.is_some()) {
+        // JWTs are bearer tokens too: one `Bearer` challenge for both.
+        let bearer = self.bearer.is_some() || self.jwt.is_some();
+        match (self.api_keys.is_some(), bearer) {
             (true, true) => "ApiKey header=\"x-api-key\", Bearer",
             (true, false) => "ApiKey header=\"x-api-key\"",
             _ => "Bearer",
@@ -165,27 +238,39 @@ impl Authenticate for Credentials {
         if let Some(mtls) = &self.mtls {
             match mtls.authenticate(parts) {
                 Ok(identity) => return Ok(Principal::new(identity.subject)),
-                Err(rejection) if self.api_keys.is_none() && self.bearer.is_none() => {
+                Err(rejection)
+                    if self.api_keys.is_none() && self.bearer.is_none() && self.jwt.is_none() =>
+                {
                     return Err(rejection)
                 }
                 Err(_) => {}
             }
         }
         let headers = &parts.headers;
-        let found = match (&self.api_keys, &self.bearer) {
-            (Some(keys), _) if headers.contains_key(keys.header_name()) => keys.authenticate(parts),
-            (_, Some(tokens)) if headers.contains_key(http::header::AUTHORIZATION) => {
-                tokens.authenticate(parts)
+        let authorization = headers.contains_key(http::header::AUTHORIZATION);
+        // With both, a bearer value shaped like a JWT is one; any other a static token.
+        let jwt_shaped = self.jwt.is_some() && JwtBearer::is_jwt(parts);
+        let found = match (&self.api_keys, &self.bearer, &self.jwt) {
+            (Some(keys), _, _) if headers.contains_key(keys.header_name()) => {
+                keys.authenticate(parts)
             }
+            (_, Some(tokens), _) if authorization && !jwt_shaped => tokens.authenticate(parts),
+            (_, _, Some(jwt)) if authorization => jwt.authenticate(parts),
             _ => {
-                let hint = match (self.api_keys.is_some(), self.bearer.is_some()) {
-                    (true, true) => "send X-API-Key: KEY or Authorization: Bearer TOKEN",
-                    (true, false) => "send X-API-Key: KEY",
-                    _ => "send Authorization: Bearer TOKEN",
-                };
+                let mut kinds = Vec::new();
+                if self.api_keys.is_some() {
+                    kinds.push("X-API-Key: KEY");
+                }
+                if self.bearer.is_some() {
+                    kinds.push("Authorization: Bearer TOKEN");
+                }
+                if self.jwt.is_some() {
+                    kinds.push("Authorization: Bearer JWT");
+                }
+                let hint = format!("send {}", kinds.join(" or "));
                 return Err(Rejection::new(
                     RejectionKind::Missing,
-                    hint,
+                    &hint,
                     self.challenge(),
                     "no credential",
                 ));

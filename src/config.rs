@@ -234,6 +234,18 @@ pub struct Config {
     #[arg(long, env = "ABACUS_OUTBOUND_CA")]
     pub outbound_ca: Option<PathBuf>,
 
+    /// JWTs: the JWK set that verifies them, a file path (re-read when it changes) or an `http(s)://` URL (cached, refreshed); clients send `Authorization: Bearer JWT`, the principal is its `sub`
+    #[arg(long, env = "ABACUS_JWT_JWKS")]
+    pub jwt_jwks: Option<String>,
+
+    /// The `iss` every JWT must carry (with `--jwt-jwks`)
+    #[arg(long, env = "ABACUS_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// An `aud` every JWT must carry (with `--jwt-jwks`)
+    #[arg(long, env = "ABACUS_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
     /// The tower stack.
     #[command(flatten)]
     pub stack: StackConfig,
@@ -270,6 +282,9 @@ impl Default for Config {
             tls_key: None,
             tls_client_ca: None,
             outbound_ca: None,
+            jwt_jwks: None,
+            jwt_issuer: None,
+            jwt_audience: None,
             stack: StackConfig::default(),
         }
     }

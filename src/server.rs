@@ -226,11 +226,10 @@ impl Server {
         if self.config.port == 0 {
             self.config.port = addr.port();
         }
-        let credentials = Credentials::from_config(
-            self.config.api_keys.as_deref(),
-            self.config.bearer_tokens.as_deref(),
-        )
-        .map_err(std::io::Error::other)?;
+        // The JWK set stays fresh while `_jwks` lives: until serving ends.
+        let (credentials, _jwks) = Credentials::load(&self.config)
+            .await
+            .map_err(std::io::Error::other)?;
         let tls = match self.config.tls_files().map_err(std::io::Error::other)? {
             Some(files) => {
                 Some(crate::http::tls::ServerTls::load(files).map_err(std::io::Error::other)?)

@@ -9,6 +9,7 @@
 //! | module | feature | what it does |
 //! |---|---|---|
 //! | [`auth`] | `auth` | authenticate HTTP requests (API keys, bearer tokens, your own scheme): the principal in the extensions, or 401 with `WWW-Authenticate` |
+//! | `auth::JwtBearer` | `jwt` | bearer JWTs verified with a JWK set (the `jsonwebtoken` crate, RustCrypto backend), a swappable key-set handle |
 //! | [`concurrency`] | `concurrency` | bound in-flight requests; hold the permit until a stream ends; wait or shed load |
 //! | [`timeout`] | `timeout` | per-request deadline with a per-request override; time-to-first-item and idle timeouts on streams |
 //! | [`retry`] | `retry` | exponential backoff with full / equal / decorrelated jitter, attempt and total-delay caps, a retry budget |
@@ -18,8 +19,9 @@
 //! | `metrics::prometheus` | `prometheus` | install `metrics-exporter-prometheus` without an HTTP listener; render `/metrics` yourself |
 //!
 //! No feature is on by default (as in tower-http): enable the layers you use,
-//! or `full` for all of them. Only `cache` pulls in moka, and only `prometheus`
-//! `metrics-exporter-prometheus`. [`stream`] is always compiled.
+//! or `full` for all of them. Only `cache` pulls in moka, only `prometheus`
+//! `metrics-exporter-prometheus`, and only `jwt` `jsonwebtoken`. [`stream`] is
+//! always compiled.
 //!
 //! # Design rules
 //!

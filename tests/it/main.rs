@@ -10,6 +10,7 @@ mod deploy;
 mod examples;
 mod external;
 mod health;
+mod jwt;
 mod math_agent;
 mod outage;
 mod ownership;

@@ -4,13 +4,15 @@
 //! and a `WWW-Authenticate` challenge without calling the inner service.
 //!
 //! The layer knows nothing of what it protects: routes that stay public are
-//! left out by the [`AuthLayer::public`] predicate. Three schemes come
-//! with it, the first two comparing secrets in constant time (`subtle`):
+//! left out by the [`AuthLayer::public`] predicate. Four schemes come with
+//! it: the first two compare secrets in constant time (`subtle`), the JWT
+//! one needs the feature `jwt`:
 //!
 //! | scheme | client sends | challenge |
 //! |---|---|---|
 //! | [`ApiKeys`] | `X-API-Key: KEY` (or another header) | `ApiKey header="x-api-key"` |
 //! | [`BearerTokens`] | `Authorization: Bearer TOKEN` | `Bearer` |
+//! | `JwtBearer` (`jwt`) | `Authorization: Bearer <JWT>`, signed by a key of a JWK set | `Bearer` |
 //! | [`MutualTls`] | a TLS client certificate the server verified ([`TlsClientIdentity`]) | `MutualTLS` |
 //!
 //! A rejection tells the client what is missing ("send X-API-Key") but
@@ -47,11 +49,15 @@
 //! # }
 //! ```
 
+#[cfg(feature = "jwt")]
+mod jwt;
 mod layer;
 mod mtls;
 mod scheme;
 mod service;
 
+#[cfg(feature = "jwt")]
+pub use jwt::{Jwks, JwksError, JwksHandle, JwtBearer};
 pub use layer::AuthLayer;
 pub use mtls::{MUTUAL_TLS_CHALLENGE, MutualTls, TlsClientIdentity};
 pub use scheme::{

@@ -318,14 +318,10 @@ impl Authenticate for BearerTokens {
     type Principal = Identity;
 
     fn authenticate(&self, parts: &Parts) -> Result<Identity, Rejection> {
-        let Some(value) = parts.headers.get(AUTHORIZATION) else {
-            return Err(Rejection::missing(BEARER_HINT, BEARER_CHALLENGE));
-        };
-        // The scheme name is case-insensitive (RFC 9110 section 11.1).
-        let bytes = value.as_bytes();
-        let token = match bytes.get(..7) {
-            Some(scheme) if scheme.eq_ignore_ascii_case(b"bearer ") => bytes[7..].trim_ascii(),
-            _ => {
+        let token = match bearer_token(parts) {
+            None => return Err(Rejection::missing(BEARER_HINT, BEARER_CHALLENGE)),
+            Some(Ok(token)) => token,
+            Some(Err(NotBearer)) => {
                 return Err(Rejection::new(
                     RejectionKind::Malformed,
                     BEARER_HINT,
@@ -347,4 +343,17 @@ impl Authenticate for BearerTokens {
             )),
         }
     }
+}
+
+/// An `Authorization` header of another scheme than `Bearer`.
+pub(super) struct NotBearer;
+
+/// The token of `Authorization: Bearer TOKEN`; `None` without the header.
+pub(super) fn bearer_token(parts: &Parts) -> Option<Result<&[u8], NotBearer>> {
+    let bytes = parts.headers.get(AUTHORIZATION)?.as_bytes();
+    // The scheme name is case-insensitive (RFC 9110 section 11.1).
+    Some(match bytes.get(..7) {
+        Some(scheme) if scheme.eq_ignore_ascii_case(b"bearer ") => Ok(bytes[7..].trim_ascii()),
+        _ => Err(NotBearer),
+    })
 }

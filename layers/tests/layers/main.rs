@@ -6,6 +6,7 @@ mod auth;
 mod cache;
 mod circuit_breaker;
 mod concurrency;
+mod jwt;
 mod metrics;
 mod retry;
 mod stack;
