@@ -7,6 +7,7 @@ mod cache;
 mod circuit_breaker;
 mod concurrency;
 mod metrics;
+mod rate_limit;
 mod retry;
 mod stack;
 mod stream;
