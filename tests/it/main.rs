@@ -14,6 +14,7 @@ mod outage;
 mod persistence;
 mod postgres_outage;
 mod protocol;
+mod rate_limit;
 mod readme;
 mod slow_clients;
 mod storage_faults;
