@@ -44,6 +44,8 @@ pub mod defaults {
     /// `--health-disk-max`, percent.
     pub const HEALTH_DISK_MAX: f32 = 90.0;
 
+    /// `--rate-limit-max-keys`.
+    pub const RATE_LIMIT_MAX_KEYS: usize = 100_000;
     /// `--concurrency-limit`.
     pub const CONCURRENCY_LIMIT: usize = 1024;
     /// `--load-shed`.
@@ -395,6 +397,15 @@ impl Config {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Stack")]
 pub struct StackConfig {
+    /// Requests per client: a rate (`100/s`, `6000/min`, `10/h`), then optional `principal=RATE` overrides, comma-separated (`100/s,alice=1000/s`); a client is its principal, else its IP address (no limit when unset)
+    #[arg(long, env = "ABACUS_RATE_LIMIT")]
+    pub rate_limit: Option<RateLimitSpec>,
+    /// Requests a client may send at once (default: one second of the rate, at least 1; a `principal=RATE` override always gets one second of its own rate)
+    #[arg(long, env = "ABACUS_RATE_LIMIT_BURST")]
+    pub rate_limit_burst: Option<u32>,
+    /// Most clients tracked by the rate limiter at once (idle ones are forgotten first, then those closest to idle)
+    #[arg(long, env = "ABACUS_RATE_LIMIT_MAX_KEYS", default_value_t = defaults::RATE_LIMIT_MAX_KEYS)]
+    pub rate_limit_max_keys: usize,
     /// Most requests (and open streams) in flight at once.
     #[arg(long, env = "ABACUS_CONCURRENCY_LIMIT", default_value_t = defaults::CONCURRENCY_LIMIT)]
     pub concurrency_limit: usize,
@@ -439,6 +450,9 @@ pub struct StackConfig {
 impl Default for StackConfig {
     fn default() -> Self {
         StackConfig {
+            rate_limit: None,
+            rate_limit_burst: None,
+            rate_limit_max_keys: defaults::RATE_LIMIT_MAX_KEYS,
             concurrency_limit: defaults::CONCURRENCY_LIMIT,
             load_shed: defaults::LOAD_SHED,
             request_timeout_ms: defaults::REQUEST_TIMEOUT_MS,
@@ -476,6 +490,105 @@ impl StackConfig {
     /// Lifetime of a cached reply.
     pub fn cache_ttl(&self) -> Duration {
         Duration::from_secs(self.cache_ttl_secs)
+    }
+}
+
+/// A request rate: `count` requests per `per` (`100/s`, `6000/min`, `10/h`).
+///
+/// ```
+/// use abacus::config::Rate;
+/// use std::time::Duration;
+/// let r: Rate = "6000/min".parse().unwrap();
+/// assert_eq!((r.count, r.per), (6000, Duration::from_secs(60)));
+/// assert_eq!(r.one_second(), 100);
+/// assert_eq!("10/h".parse::<Rate>().unwrap().one_second(), 1);
+/// assert!("0/s".parse::<Rate>().is_err() && "5/day".parse::<Rate>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Requests allowed in each period.
+    pub count: u32,
+    /// The period: a second, a minute or an hour.
+    pub per: Duration,
+}
+
+impl Rate {
+    /// Requests in one second at this rate, rounded down, at least 1: the
+    /// default burst.
+    pub fn one_second(&self) -> u32 {
+        let per_second = u128::from(self.count) * 1_000_000_000 / self.per.as_nanos().max(1);
+        u32::try_from(per_second).unwrap_or(u32::MAX).max(1)
+    }
+}
+
+impl std::str::FromStr for Rate {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad =
+            || format!("{s:?} is not a rate: write COUNT/s, COUNT/min or COUNT/h (e.g. 100/s)");
+        let (count, unit) = s.trim().split_once('/').ok_or_else(bad)?;
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        let per = match unit.trim() {
+            "s" => Duration::from_secs(1),
+            "min" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            _ => return Err(bad()),
+        };
+        if count == 0 {
+            return Err(format!("{s:?}: the rate must be at least 1"));
+        }
+        Ok(Rate { count, per })
+    }
+}
+
+/// `--rate-limit`: the rate of every client, then the principals with a
+/// rate of their own (`100/s,alice=1000/s,batch=6000/min`).
+///
+/// ```
+/// use abacus::config::RateLimitSpec;
+/// let spec: RateLimitSpec = "100/s, alice=1000/s".parse().unwrap();
+/// assert_eq!(spec.default.count, 100);
+/// assert_eq!(spec.overrides[0].0, "alice");
+/// assert!("alice=5/s".parse::<RateLimitSpec>().is_err(), "the default comes first");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitSpec {
+    /// The rate of every client without an override.
+    pub default: Rate,
+    /// `principal=RATE` pairs, in the order given.
+    pub overrides: Vec<(String, Rate)>,
+}
+
+impl std::str::FromStr for RateLimitSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut items = s.split(',').map(str::trim).filter(|i| !i.is_empty());
+        let first = items
+            .next()
+            .ok_or("empty: write a rate such as 100/s, then optional principal=RATE overrides")?;
+        if first.contains('=') {
+            return Err(format!(
+                "{first:?}: the first item is the rate of every client (e.g. 100/s), then principal=RATE overrides"
+            ));
+        }
+        let default = first.parse()?;
+        let mut overrides: Vec<(String, Rate)> = Vec::new();
+        for item in items {
+            let (name, rate) = item
+                .split_once('=')
+                .ok_or_else(|| format!("{item:?}: after the first rate, write principal=RATE"))?;
+            let name = name.trim();
+            if name.is_empty() {
+                return Err(format!("{item:?}: no principal before '='"));
+            }
+            if overrides.iter().any(|(n, _)| n == name) {
+                return Err(format!("{name:?} has two rates"));
+            }
+            overrides.push((name.to_string(), rate.parse()?));
+        }
+        Ok(RateLimitSpec { default, overrides })
     }
 }
 
@@ -673,6 +786,66 @@ mod tests {
         assert_eq!(math.limits(), crate::math::Limits::default());
         let (ours, theirs) = (math.external(), crate::external::ExternalConfig::default());
         assert_eq!(format!("{ours:?}"), format!("{theirs:?}"));
+    }
+
+    /// `--rate-limit` and its burst: parsed at start-up, clear errors.
+    #[test]
+    fn rate_limit_flags_parse_rates_overrides_and_the_burst() {
+        let cli = Cli::parse_from([
+            "abacus",
+            "--rate-limit",
+            "6000/min, alice=1000/s ,bob=10/h",
+            "--rate-limit-burst",
+            "7",
+        ]);
+        let spec = cli.config.stack.rate_limit.unwrap();
+        assert_eq!(
+            spec.default,
+            Rate {
+                count: 6000,
+                per: Duration::from_secs(60)
+            }
+        );
+        let names: Vec<_> = spec
+            .overrides
+            .iter()
+            .map(|(n, r)| (n.as_str(), r.count))
+            .collect();
+        assert_eq!(names, [("alice", 1000), ("bob", 10)]);
+        assert_eq!(cli.config.stack.rate_limit_burst, Some(7));
+        assert_eq!(
+            cli.config.stack.rate_limit_max_keys,
+            defaults::RATE_LIMIT_MAX_KEYS
+        );
+        // One second's worth, at least 1.
+        assert_eq!(spec.default.one_second(), 100);
+        assert_eq!(spec.overrides[1].1.one_second(), 1);
+        assert_eq!("3/s".parse::<Rate>().unwrap().one_second(), 3);
+        for bad in [
+            "",
+            "100",
+            "100/s/x",
+            "x/s",
+            "-1/s",
+            "0/min",
+            "5/m",
+            "5/day",
+            "alice=5/s",
+            "5/s,alice",
+            "5/s,=5/s",
+            "5/s,a=1/s,a=2/s",
+            "5/s,a=0/s",
+        ] {
+            let parsed = Cli::try_parse_from(["abacus", "--rate-limit", bad]);
+            assert!(parsed.is_err(), "{bad:?} was accepted");
+        }
+        let e = "5/s,alice".parse::<RateLimitSpec>().unwrap_err();
+        assert!(e.contains("principal=RATE"), "{e}");
+        assert!(Cli::parse_from(["abacus"])
+            .config
+            .stack
+            .rate_limit
+            .is_none());
     }
 
     /// The external breaker's flags reach `ExternalConfig`.

@@ -11,10 +11,14 @@
 //! Default order, outermost first, and why:
 //!
 //! ```text
-//! metrics ─► concurrency ─► timeout ─► restamp ─► cache ─► circuit breaker ─► core
+//! rate limit ─► metrics ─► concurrency ─► timeout ─► restamp ─► cache ─► circuit breaker ─► core
 //! ```
 //!
-//! * metrics outermost: every request is counted, shed ones included, and
+//! * the rate limit outermost (only with `--rate-limit`; otherwise no layer
+//!   is there): a refused call costs nothing downstream, no permit, no
+//!   metric of the request layers (it counts in `a2a_rate_limit_total` and
+//!   `a2a_errors_total`);
+//! * metrics next: every other request is counted, shed ones included, and
 //!   durations include queueing;
 //! * concurrency before timeout: overload is refused at once (load shedding)
 //!   instead of burning the deadline in a queue;
@@ -35,23 +39,28 @@
 use crate::core::Core;
 use crate::protocol::types::{new_context_id, new_message_id, Message};
 use crate::protocol::{
-    timeout_error, A2ARequest, A2AResponse, EventStream, Reply, StreamItem, Unary,
+    timeout_error, A2ARequest, A2AResponse, EventStream, Principal, Reply, StreamItem, Unary,
 };
 use abacus_layers::cache::{CacheHandle, CacheLayer, MapCached};
 use abacus_layers::circuit_breaker::{CircuitBreakerHandle, CircuitBreakerLayer, ClassifyFailure};
 use abacus_layers::concurrency::{ConcurrencyHandle, ConcurrencyLimitLayer};
 use abacus_layers::metrics::{ClassifyStatus, MetricsLayer};
+use abacus_layers::rate_limit::{
+    Quota, RateLimit, RateLimitError, RateLimitHandle, RateLimitLayer,
+};
 use abacus_layers::stream::{
     GuardedStream, StreamTimeout, StreamTimeouts, TimeoutStream, TrackEnd,
 };
 use abacus_layers::timeout::{Elapsed, RequestTimeout, TimeoutLayer};
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tower::{Layer, Service, ServiceBuilder, ServiceExt};
+use tower::util::{Either, MapErr};
+use tower::{Layer, Service, ServiceBuilder};
 
 pub use crate::config::StackConfig;
 pub use crate::protocol::{A2AError, ToRpcError};
@@ -184,6 +193,12 @@ pub type A2ACacheHandle = CacheHandle<
 /// a stack of your own order; clones share state (semaphore, cache, breaker).
 #[derive(Clone)]
 pub struct A2ALayers {
+    /// The per-client rate limit of `--rate-limit` (`a2a_rate_limit_total`),
+    /// or nothing; its refusals (and the inner errors) come out as
+    /// [`A2AError`]s. A stack of your own (`Server::stack`) places it
+    /// itself (outermost, as the default stack does), or the flag does
+    /// nothing.
+    pub rate_limit: A2ARateLimitLayer,
     /// `a2a_requests_total`, `a2a_request_duration_seconds`, `a2a_active_requests`.
     pub metrics: MetricsLayer<A2AStatus>,
     /// In-flight bound, shedding load above it.
@@ -205,6 +220,7 @@ impl A2ALayers {
     /// Builds every layer from `cfg` for `core`: its agent's name labels the
     /// request metrics, its agent decides what may be cached.
     pub fn new(cfg: &StackConfig, core: &Core) -> Self {
+        let rate_limit = A2ARateLimitLayer::from_config(cfg);
         let agent_name = core.card().name.as_str();
         let metrics = MetricsLayer::new()
             .requests_total_name("a2a_requests_total")
@@ -253,6 +269,7 @@ impl A2ALayers {
             .build();
         let breaker_handle = breaker.handle();
         A2ALayers {
+            rate_limit,
             metrics,
             concurrency,
             timeout,
@@ -283,6 +300,11 @@ impl A2ALayers {
     /// The core breaker's state.
     pub fn breaker_handle(&self) -> &CircuitBreakerHandle {
         &self.breaker_handle
+    }
+
+    /// The rate limiter's counts, when `--rate-limit` is set.
+    pub fn rate_limit_handle(&self) -> Option<&RateLimitHandle> {
+        self.rate_limit.handle.as_ref()
     }
 
     /// The default stack around `core` (see the module docs for the order).
@@ -324,6 +346,7 @@ impl A2ALayers {
         S::Future: Send + 'static,
     {
         ServiceBuilder::new()
+            .layer(self.rate_limit.clone())
             .layer(self.metrics.clone())
             .layer(self.concurrency.clone())
             .layer(self.timeout)
@@ -331,7 +354,142 @@ impl A2ALayers {
             .layer(self.cache.clone())
             .layer(self.breaker.clone())
             .service(inner)
-            .map_err(|e| e.to_rpc_error())
+    }
+}
+
+/// Who a request is rate-limited as: its authenticated principal, else its
+/// peer's IP address (never the port, never a forwarded-for header), else
+/// one shared key for requests whose transport did not say.
+///
+/// ```
+/// use abacus::protocol::{A2ARequest, Call, Principal};
+/// use abacus::stack::ClientKey;
+///
+/// let mut req = A2ARequest::new(Call::GetExtendedAgentCard);
+/// assert_eq!(ClientKey::of(&req), ClientKey::Unknown);
+/// req.meta.peer = Some("[::ffff:192.0.2.7]:5000".parse().unwrap());
+/// assert_eq!(ClientKey::of(&req), ClientKey::Ip("192.0.2.7".parse().unwrap()));
+/// req.meta.principal = Principal::new("alice");
+/// assert_eq!(ClientKey::of(&req), ClientKey::Principal(Principal::new("alice")));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ClientKey {
+    /// An authenticated caller, wherever it calls from.
+    Principal(Principal),
+    /// An anonymous caller's address (IPv4-mapped IPv6 as IPv4).
+    Ip(IpAddr),
+    /// Anonymous, from an unknown address (a transport that gives no peer).
+    Unknown,
+}
+
+impl ClientKey {
+    /// The key of `req`.
+    pub fn of(req: &A2ARequest) -> ClientKey {
+        if !req.meta.principal.is_anonymous() {
+            return ClientKey::Principal(req.meta.principal.clone());
+        }
+        match req.meta.peer {
+            Some(peer) => ClientKey::Ip(peer.ip().to_canonical()),
+            None => ClientKey::Unknown,
+        }
+    }
+}
+
+/// The key function of the A2A rate limit.
+type ClientKeyFn = fn(&A2ARequest) -> ClientKey;
+
+/// The rate limit as configured for A2A: keyed by [`ClientKey`], the
+/// default quota and `principal=RATE` overrides of `--rate-limit`, the
+/// burst of `--rate-limit-burst`, at most `--rate-limit-max-keys` clients
+/// tracked. Without `--rate-limit` it adds no layer: its service is the
+/// inner one (behind an enum tag).
+///
+/// Either way its service's error is [`A2AError`] (the inner service's
+/// error through [`ToRpcError`]), so it can go anywhere in a stack of your
+/// own; refusals are `-32064 RATE_LIMITED`.
+///
+/// ```
+/// use abacus::config::StackConfig;
+/// use abacus::stack::A2ARateLimitLayer;
+///
+/// let off = A2ARateLimitLayer::from_config(&StackConfig::default());
+/// assert!(off.handle().is_none());
+/// let cfg = StackConfig { rate_limit: Some("100/s,alice=1000/s".parse().unwrap()), ..Default::default() };
+/// assert!(A2ARateLimitLayer::from_config(&cfg).handle().is_some());
+/// ```
+#[derive(Clone, Default)]
+pub struct A2ARateLimitLayer {
+    limit: Option<RateLimitLayer<ClientKey, ClientKeyFn>>,
+    handle: Option<RateLimitHandle>,
+}
+
+impl A2ARateLimitLayer {
+    /// The rate limit of `cfg`, or none without `--rate-limit`.
+    pub fn from_config(cfg: &StackConfig) -> Self {
+        let Some(spec) = &cfg.rate_limit else {
+            return Self::default();
+        };
+        let quota = |rate: &crate::config::Rate, burst: Option<u32>| {
+            Quota::new(rate.count, rate.per).with_burst(burst.unwrap_or_else(|| rate.one_second()))
+        };
+        let mut builder = RateLimitLayer::builder(quota(&spec.default, cfg.rate_limit_burst))
+            .key(ClientKey::of as ClientKeyFn)
+            .max_keys(cfg.rate_limit_max_keys)
+            .metric_name("a2a_rate_limit_total")
+            .keep_handles(true);
+        for (principal, rate) in &spec.overrides {
+            builder = builder.quota_for(
+                ClientKey::Principal(Principal::new(principal.as_str())),
+                quota(rate, None),
+            );
+        }
+        let limit = builder.build();
+        Self {
+            handle: Some(limit.handle()),
+            limit: Some(limit),
+        }
+    }
+
+    /// The limiter's counts, when there is one.
+    pub fn handle(&self) -> Option<&RateLimitHandle> {
+        self.handle.as_ref()
+    }
+}
+
+impl std::fmt::Debug for A2ARateLimitLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("A2ARateLimitLayer")
+            .field("limit", &self.limit)
+            .finish()
+    }
+}
+
+fn to_rpc<E: ToRpcError>(e: E) -> A2AError {
+    e.to_rpc_error()
+}
+
+/// The service of [`A2ARateLimitLayer`]: the limiter around `S`, or `S`
+/// itself, errors as [`A2AError`].
+pub type A2ARateLimit<S> = Either<
+    MapErr<
+        RateLimit<S, ClientKey, ClientKeyFn>,
+        fn(RateLimitError<<S as Service<A2ARequest>>::Error>) -> A2AError,
+    >,
+    MapErr<S, fn(<S as Service<A2ARequest>>::Error) -> A2AError>,
+>;
+
+impl<S> Layer<S> for A2ARateLimitLayer
+where
+    S: Service<A2ARequest>,
+    S::Error: ToRpcError,
+{
+    type Service = A2ARateLimit<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        match &self.limit {
+            Some(limit) => Either::Left(MapErr::new(limit.layer(inner), to_rpc as fn(_) -> _)),
+            None => Either::Right(MapErr::new(inner, to_rpc as fn(_) -> _)),
+        }
     }
 }
 

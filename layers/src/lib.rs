@@ -11,6 +11,7 @@
 //! | [`auth`] | `auth` | authenticate HTTP requests (API keys, bearer tokens, your own scheme): the principal in the extensions, or 401 with `WWW-Authenticate` |
 //! | `auth::JwtBearer` | `jwt` | bearer JWTs verified with a JWK set (the `jsonwebtoken` crate, RustCrypto backend), a swappable key-set handle |
 //! | [`concurrency`] | `concurrency` | bound in-flight requests; hold the permit until a stream ends; wait or shed load |
+//! | [`rate_limit`] | `rate-limit` | per-key rate limits (GCRA) with per-key quotas, `retry_after`, and a hard cap on tracked keys |
 //! | [`timeout`] | `timeout` | per-request deadline with a per-request override; time-to-first-item and idle timeouts on streams |
 //! | [`retry`] | `retry` | exponential backoff with full / equal / decorrelated jitter, attempt and total-delay caps, a retry budget |
 //! | [`circuit_breaker`] | `circuit-breaker` | closed / open / half-open on failure rate or consecutive failures; events, metrics, a handle |
@@ -20,8 +21,8 @@
 //!
 //! No feature is on by default (as in tower-http): enable the layers you use,
 //! or `full` for all of them. Only `cache` pulls in moka, only `prometheus`
-//! `metrics-exporter-prometheus`, and only `jwt` `jsonwebtoken`. [`stream`] is
-//! always compiled.
+//! `metrics-exporter-prometheus`, only `jwt` `jsonwebtoken`, and only
+//! `rate-limit` dashmap. [`stream`] is always compiled.
 //!
 //! # Design rules
 //!
@@ -39,8 +40,9 @@
 //! # Ordering
 //!
 //! A server stack is typically
-//! `metrics ─► concurrency limit (load_shed) ─► timeout ─► cache ─► circuit breaker ─► core`:
-//! metrics outermost so shed and timed-out requests are counted, the limiter
+//! `rate limit ─► metrics ─► concurrency limit (load_shed) ─► timeout ─► cache ─► circuit breaker ─► core`:
+//! the rate limit outermost so a refused request costs nothing downstream,
+//! metrics next so shed and timed-out requests are counted, the limiter
 //! before the timeout so queueing is not charged to the deadline (and with
 //! `load_shed(true)` nothing queues), the cache before the breaker so hits are
 //! served while the breaker is open. A client stack is
@@ -102,6 +104,9 @@ pub mod concurrency;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
+#[cfg(feature = "rate-limit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rate-limit")))]
+pub mod rate_limit;
 #[cfg(feature = "retry")]
 #[cfg_attr(docsrs, doc(cfg(feature = "retry")))]
 pub mod retry;

@@ -10,8 +10,8 @@ use super::sse::{SseBody, SseEncoding};
 use super::{record_error, HttpOptions};
 use crate::protocol::jsonrpc::{decode_request, encode_reply};
 use crate::protocol::{
-    error_code, rpc_error_for_ref, A2AError, A2ARequest, A2AResponse, JsonRpcId, Reply,
-    PROTOCOL_VERSION,
+    error_code, rpc_error_for_ref, server_error, A2AError, A2ARequest, A2AResponse, JsonRpcId,
+    Reply, PROTOCOL_VERSION,
 };
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
@@ -111,17 +111,27 @@ where
 }
 
 /// A JSON-RPC reply; errors are counted in `a2a_errors_total`.
+///
+/// Every JSON-RPC error travels in HTTP 200, a rate-limited one too (the
+/// official SDK clients read the error from a 200 reply only), which also
+/// carries `Retry-After` in whole seconds for HTTP-level clients and proxies.
 fn reply(id: &JsonRpcId, outcome: Result<Reply, A2AError>) -> Response<ResponseBody> {
+    let mut retry_after = None;
     if let Err(e) = &outcome {
         record_error(e);
+        retry_after = server_error::retry_after_secs(e);
     }
     let mut buf = Vec::with_capacity(384);
     encode_reply(&mut buf, id, &outcome);
     let mut resp = Response::new(ResponseBody::from(buf));
-    resp.headers_mut().insert(
+    let headers = resp.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    if let Some(secs) = retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
     resp
 }
 

@@ -6,6 +6,7 @@ use a2a::{error_code, A2AError};
 use abacus_layers::cache::CacheError;
 use abacus_layers::circuit_breaker::CircuitBreakerError;
 use abacus_layers::concurrency::ConcurrencyLimitError;
+use abacus_layers::rate_limit::{RateLimitError, RateLimited};
 use abacus_layers::retry::RetryError;
 use abacus_layers::timeout::{Elapsed, TimeoutError};
 use http::StatusCode;
@@ -23,7 +24,45 @@ pub mod server_error {
     /// The task store could not save (or read) a task's state: the request
     /// did not take effect durably; retry once the store is back.
     pub const STORE_UNAVAILABLE: i32 = -32063;
+    /// The caller used up its rate limit (rate-limit layer); retry after the
+    /// wait in the error's data: a `google.rpc.RetryInfo` (`retryDelay`) and
+    /// `retryAfterSeconds` in the `ErrorInfo` metadata.
+    pub const RATE_LIMITED: i32 = -32064;
+
+    /// The whole seconds a [`RATE_LIMITED`] error asks the client to wait
+    /// (its `ErrorInfo` metadata `retryAfterSeconds`), as a `Retry-After`
+    /// header wants them; `None` for other errors.
+    ///
+    /// ```
+    /// use abacus::protocol::{server_error, ToRpcError};
+    /// use abacus_layers::rate_limit::RateLimited;
+    /// let e = RateLimited { retry_after: std::time::Duration::from_millis(2100) }.to_rpc_error();
+    /// assert_eq!(server_error::retry_after_secs(&e), Some(3));
+    /// ```
+    pub fn retry_after_secs(e: &super::A2AError) -> Option<u64> {
+        if e.code != RATE_LIMITED {
+            return None;
+        }
+        e.details
+            .iter()
+            .flatten()
+            .filter(|d| d.type_url == a2a::errordetails::ERROR_INFO_TYPE)
+            .find_map(|d| {
+                d.value
+                    .get("metadata")?
+                    .get(super::RETRY_AFTER_SECONDS)?
+                    .as_str()?
+                    .parse()
+                    .ok()
+            })
+    }
 }
+
+/// The `ErrorInfo` metadata key of a rate-limited error's wait, in whole seconds.
+const RETRY_AFTER_SECONDS: &str = "retryAfterSeconds";
+
+/// The `@type` of `google.rpc.RetryInfo`.
+const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
 
 /// How one error code is reported on each binding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +93,7 @@ const fn kind(
 
 /// Every error code this server sends, with its mapping on each binding
 /// (the A2A specification's error table, then the server's own codes).
-pub const ERROR_KINDS: [ErrorKind; 18] = [
+pub const ERROR_KINDS: [ErrorKind; 19] = [
     kind(
         error_code::TASK_NOT_FOUND,
         "TASK_NOT_FOUND",
@@ -163,6 +202,12 @@ pub const ERROR_KINDS: [ErrorKind; 18] = [
         StatusCode::SERVICE_UNAVAILABLE,
         "UNAVAILABLE",
     ),
+    kind(
+        server_error::RATE_LIMITED,
+        "RATE_LIMITED",
+        StatusCode::TOO_MANY_REQUESTS,
+        "RESOURCE_EXHAUSTED",
+    ),
 ];
 
 /// The row of `code`; codes outside the table are internal errors.
@@ -263,6 +308,9 @@ pub fn rpc_error_for_ref(e: &(dyn std::error::Error + Send + Sync + 'static)) ->
     if let Some(a2a) = e.downcast_ref::<A2AError>() {
         return a2a.clone();
     }
+    if let Some(limited) = e.downcast_ref::<RateLimited>() {
+        return limited.to_rpc_error();
+    }
     A2AError::internal(format!("internal error: {e}"))
 }
 
@@ -313,6 +361,61 @@ impl<E: ToRpcError> ToRpcError for CircuitBreakerError<E> {
     }
 }
 
+/// `-32064 RATE_LIMITED`, its wait in the data twice: a
+/// `google.rpc.RetryInfo` with `retryDelay` (proto-JSON, `"0.250s"`,
+/// rounded up to the millisecond) and `retryAfterSeconds` in the
+/// `ErrorInfo` metadata (whole seconds, rounded up, as in `Retry-After`).
+///
+/// ```
+/// use abacus::protocol::{wire_error, ToRpcError};
+/// use abacus_layers::rate_limit::RateLimited;
+/// let e = RateLimited { retry_after: std::time::Duration::from_millis(250) }.to_rpc_error();
+/// let data = serde_json::to_value(wire_error(&e)).unwrap()["data"].clone();
+/// assert_eq!(data[0]["@type"], "type.googleapis.com/google.rpc.RetryInfo");
+/// assert_eq!(data[0]["retryDelay"], "0.250s");
+/// assert_eq!(data[1]["reason"], "RATE_LIMITED");
+/// assert_eq!(data[1]["metadata"]["retryAfterSeconds"], "1");
+/// ```
+impl ToRpcError for RateLimited {
+    fn to_rpc_error(&self) -> A2AError {
+        use a2a::errordetails::{TypedDetail, PROTOCOL_DOMAIN};
+        use std::collections::HashMap;
+        let retry_info = TypedDetail::new(
+            RETRY_INFO_TYPE,
+            HashMap::from([(
+                "retryDelay".to_string(),
+                serde_json::Value::from(proto_duration(self.retry_after)),
+            )]),
+        );
+        let metadata = HashMap::from([(
+            RETRY_AFTER_SECONDS.to_string(),
+            self.retry_after_secs().to_string(),
+        )]);
+        let info = TypedDetail::error_info("RATE_LIMITED", PROTOCOL_DOMAIN, Some(metadata));
+        A2AError::new(server_error::RATE_LIMITED, self.to_string())
+            .with_details(vec![retry_info, info])
+    }
+}
+
+/// A duration as proto-JSON writes one (`"1s"`, `"0.250s"`), rounded up
+/// to the millisecond.
+fn proto_duration(d: std::time::Duration) -> String {
+    let ms = d.as_nanos().div_ceil(1_000_000);
+    match ms % 1000 {
+        0 => format!("{}s", ms / 1000),
+        frac => format!("{}.{frac:03}s", ms / 1000),
+    }
+}
+
+impl<E: ToRpcError> ToRpcError for RateLimitError<E> {
+    fn to_rpc_error(&self) -> A2AError {
+        match self {
+            RateLimitError::Limited(limited) => limited.to_rpc_error(),
+            RateLimitError::Inner(e) => e.to_rpc_error(),
+        }
+    }
+}
+
 impl<E: ToRpcError> ToRpcError for RetryError<E> {
     fn to_rpc_error(&self) -> A2AError {
         match self {
@@ -339,5 +442,29 @@ mod tests {
             }
         }
         assert_eq!(ERROR_KINDS[INTERNAL_ROW].code, error_code::INTERNAL_ERROR);
+    }
+
+    #[test]
+    fn a_rate_limited_error_carries_its_wait_and_keeps_its_code_through_a_box() {
+        use std::time::Duration;
+        assert_eq!(proto_duration(Duration::from_secs(2)), "2s");
+        assert_eq!(proto_duration(Duration::from_nanos(1)), "0.001s");
+        assert_eq!(proto_duration(Duration::from_millis(61_500)), "61.500s");
+        let limited = RateLimited {
+            retry_after: Duration::from_millis(1200),
+        };
+        let boxed: tower::BoxError = Box::new(limited);
+        let e = boxed.to_rpc_error();
+        assert_eq!(e.code, server_error::RATE_LIMITED);
+        assert_eq!(server_error::retry_after_secs(&e), Some(2));
+        assert_eq!(
+            error_kind(e.code).http_status,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        let wire = serde_json::to_value(wire_error(&e)).unwrap();
+        assert_eq!(wire["data"][0]["retryDelay"], "1.200s", "{wire}");
+        assert_eq!(wire["data"][1]["reason"], "RATE_LIMITED", "{wire}");
+        let other = A2AError::new(server_error::OVERLOADED, "busy");
+        assert_eq!(server_error::retry_after_secs(&other), None);
     }
 }

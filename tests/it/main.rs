@@ -17,6 +17,7 @@ mod ownership;
 mod persistence;
 mod postgres_outage;
 mod protocol;
+mod rate_limit;
 mod readme;
 mod slow_clients;
 mod storage_faults;

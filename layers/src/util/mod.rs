@@ -6,7 +6,10 @@ pub(crate) mod window;
 #[cfg(feature = "retry")]
 pub(crate) mod rng;
 
-#[cfg(all(feature = "metrics", any(feature = "cache", feature = "concurrency")))]
+#[cfg(all(
+    feature = "metrics",
+    any(feature = "cache", feature = "concurrency", feature = "rate-limit")
+))]
 pub(crate) mod kept;
 
 /// Lock a std mutex, ignoring poisoning (our critical sections never panic

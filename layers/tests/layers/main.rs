@@ -8,6 +8,7 @@ mod circuit_breaker;
 mod concurrency;
 mod jwt;
 mod metrics;
+mod rate_limit;
 mod retry;
 mod stack;
 mod stream;
