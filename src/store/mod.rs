@@ -85,18 +85,34 @@ pub enum StoreError {
 /// assert_eq!((alice.principal(), alice.tenant()), ("alice", "acme"));
 /// assert_eq!(TaskOwner::anonymous(), TaskOwner::new(&Principal::default(), None));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TaskOwner {
     principal: Arc<str>,
     tenant: Arc<str>,
+}
+
+/// The one shared empty string: an anonymous call in the default tenant
+/// (every call without authentication) allocates nothing for its owner.
+fn empty() -> Arc<str> {
+    static EMPTY: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
+    Arc::clone(&EMPTY)
+}
+
+impl Default for TaskOwner {
+    fn default() -> Self {
+        TaskOwner {
+            principal: empty(),
+            tenant: empty(),
+        }
+    }
 }
 
 impl TaskOwner {
     /// The owner of tasks created by `principal` in `tenant`.
     pub fn new(principal: &Principal, tenant: Option<&str>) -> Self {
         TaskOwner {
-            principal: principal.subject().map_or_else(|| Arc::from(""), Arc::from),
-            tenant: tenant.map_or_else(|| Arc::from(""), Arc::from),
+            principal: principal.subject().map_or_else(empty, Arc::from),
+            tenant: tenant.map_or_else(empty, Arc::from),
         }
     }
 
