@@ -388,6 +388,7 @@ mod tests {
                     "DROP INDEX tasks_by_owner;
                      ALTER TABLE tasks DROP COLUMN owner;
                      ALTER TABLE tasks DROP COLUMN tenant;
+                     CREATE INDEX tasks_by_status ON tasks (status_ts DESC, id);
                      DROP TABLE schema_versions;
                      CREATE TABLE schema_migrations (
                          version INTEGER PRIMARY KEY, applied_us INTEGER NOT NULL

@@ -203,12 +203,14 @@ pub(crate) fn heartbeat_schema<D: Dialect>() -> String {
 }
 
 /// Who owns each task (migration 3): the principal and tenant that created
-/// it; rows from before it belong to the anonymous owner. Lists filter on
-/// both, so they lead the index.
+/// it; rows from before it belong to the anonymous owner. Every list filters
+/// on both, so they lead the index that replaces the status index (one index
+/// more to keep up on every save cost durable streams 8 % in instructions).
 pub(crate) fn owner_schema() -> String {
     "ALTER TABLE tasks ADD COLUMN owner TEXT NOT NULL DEFAULT '';
      ALTER TABLE tasks ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
-     CREATE INDEX tasks_by_owner ON tasks (tenant, owner, status_ts DESC, id);"
+     CREATE INDEX tasks_by_owner ON tasks (tenant, owner, status_ts DESC, id);
+     DROP INDEX tasks_by_status;"
         .to_string()
 }
 
