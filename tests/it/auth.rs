@@ -2,7 +2,7 @@
 //! the card declares the schemes, every A2A call needs a credential, the
 //! card and health stay public, the principal reaches the agent.
 
-use crate::common::{get, raw_request, send_body};
+use crate::common::{get, raw_request};
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -19,21 +19,7 @@ async fn start(
     (url, stop)
 }
 
-async fn send(url: &str, auth: &[(&str, &str)]) -> (u16, Option<String>, Bytes) {
-    let mut headers = vec![("content-type", "application/json"), ("a2a-version", "1.0")];
-    headers.extend_from_slice(auth);
-    let (status, head, body) = raw_request(
-        url,
-        "POST",
-        Bytes::from(send_body("SendMessage", "6 * 7")),
-        &headers,
-    )
-    .await;
-    let challenge = head
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_string());
-    (status, challenge, body)
-}
+use crate::common::send_with_auth as send;
 
 #[tokio::test]
 async fn api_keys_and_bearer_tokens_guard_every_a2a_call() {

@@ -143,6 +143,24 @@ pub async fn raw_request(
     (status, headers, bytes)
 }
 
+/// SendMessage "6 * 7" with the `auth` headers: the status, the
+/// `WWW-Authenticate` challenge and the body.
+pub async fn send_with_auth(url: &str, auth: &[(&str, &str)]) -> (u16, Option<String>, Bytes) {
+    let mut headers = vec![("content-type", "application/json"), ("a2a-version", "1.0")];
+    headers.extend_from_slice(auth);
+    let (status, head, body) = raw_request(
+        url,
+        "POST",
+        Bytes::from(send_body("SendMessage", "6 * 7")),
+        &headers,
+    )
+    .await;
+    let challenge = head
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, challenge, body)
+}
+
 /// A JSON-RPC SendMessage body with one text part.
 pub fn send_body(method: &str, text: &str) -> String {
     serde_json::json!({

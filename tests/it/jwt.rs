@@ -2,7 +2,7 @@
 //! made at test time, the JWK set in a file (re-read: revocation) or served
 //! by a loopback HTTP server (cached, refetched on a new key id).
 
-use crate::common::{get, raw_request, send_body};
+use crate::common::get;
 use axum::extract::State;
 use axum::http::header::CACHE_CONTROL;
 use axum::response::IntoResponse;
@@ -144,21 +144,11 @@ impl Served {
     /// A SendMessage of "6 * 7" with `authorization` (if any): the status,
     /// the challenge and the body.
     async fn send(&self, authorization: Option<&str>) -> (u16, Option<String>, Bytes) {
-        let mut headers = vec![("content-type", "application/json"), ("a2a-version", "1.0")];
-        if let Some(a) = authorization {
-            headers.push(("authorization", a));
-        }
-        let (status, head, body) = raw_request(
-            &self.url,
-            "POST",
-            Bytes::from(send_body("SendMessage", "6 * 7")),
-            &headers,
-        )
-        .await;
-        let challenge = head
-            .get("www-authenticate")
-            .map(|v| v.to_str().unwrap().to_string());
-        (status, challenge, body)
+        let auth: Vec<_> = authorization
+            .map(|a| ("authorization", a))
+            .into_iter()
+            .collect();
+        crate::common::send_with_auth(&self.url, &auth).await
     }
 
     /// The status of a call with `token`, after checking an answered one
