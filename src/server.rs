@@ -336,15 +336,12 @@ impl Server {
                 }
             }
         }
-        if let Some(handle) = crate::telemetry::prometheus() {
-            if let Some(listener) = metrics_listener {
-                let routes = [("/metrics", metrics_route(handle))];
-                tokio::spawn(async move {
-                    if let Err(e) = serve_routes(listener, routes, std::future::pending()).await {
-                        tracing::warn!(error = %e, "metrics listener stopped");
-                    }
-                });
-            }
+        if let (Some(route), Some(listener)) = (metrics, metrics_listener) {
+            tokio::spawn(async move {
+                if let Err(e) = serve_routes(listener, [route], std::future::pending()).await {
+                    tracing::warn!(error = %e, "metrics listener stopped");
+                }
+            });
         }
         let layers = A2ALayers::new(&self.config.stack, &core);
         tracing::info!(%addr, url = %self.config.public_url(), "serving A2A");
