@@ -363,8 +363,9 @@ impl Inner {
             .await
             .map_err(store_err)?
             .ok_or_else(|| A2AError::task_not_found(task_id))?;
+        let terminal = task.status.state.is_terminal();
         let fresh = Running::new(task, owner.clone(), Phase::Idle, self.store.clone());
-        if fresh.snapshot().status.state.is_terminal() {
+        if terminal {
             return Ok(fresh);
         }
         let running = self
