@@ -74,7 +74,7 @@ where
     if !is_json {
         return reply(&id, Err(content_type_error()));
     }
-    request.meta = request_meta(&parts, peer);
+    request.meta = request_meta(&parts, peer, crate::protocol::Binding::JsonRpc);
     if let Err(e) = check_version(request.meta.version.as_deref()) {
         return reply(&id, Err(e));
     }

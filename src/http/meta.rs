@@ -1,6 +1,6 @@
 //! [`RequestMeta`] from an HTTP request, the same way for every binding.
 
-use crate::protocol::{Principal, RequestMeta};
+use crate::protocol::{Binding, Principal, RequestMeta};
 use http::HeaderName;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,8 +40,9 @@ pub(crate) fn next_request_id() -> u64 {
 /// a fresh request id, the deadline of `X-Timeout-Ms`, `A2A-Version`, the
 /// extension URIs of `A2A-Extensions` (comma-separated, repeatable), the
 /// peer, and the caller an authentication layer in front put in the
-/// request extensions as a [`Principal`] (anonymous otherwise). The tenant
-/// is left to the binding, which finds it in the parameters or the path.
+/// request extensions as a [`Principal`] (anonymous otherwise), and the
+/// `binding` the request came in on. The tenant is left to the binding,
+/// which finds it in the parameters or the path.
 ///
 /// ```
 /// let req = http::Request::builder()
@@ -51,13 +52,18 @@ pub(crate) fn next_request_id() -> u64 {
 ///     .body(())
 ///     .unwrap();
 /// let (parts, ()) = req.into_parts();
-/// let meta = abacus::http::request_meta(&parts, None);
+/// let meta = abacus::http::request_meta(&parts, None, abacus::protocol::Binding::Rest);
 /// assert_eq!(meta.timeout, Some(std::time::Duration::from_millis(1500)));
 /// assert_eq!(meta.version.as_deref(), Some("1.0"));
 /// assert_eq!(meta.extensions, ["urn:a", "urn:b"]);
 /// assert!(meta.principal.is_anonymous());
+/// assert_eq!(meta.binding, abacus::protocol::Binding::Rest);
 /// ```
-pub fn request_meta(parts: &http::request::Parts, peer: Option<SocketAddr>) -> RequestMeta {
+pub fn request_meta(
+    parts: &http::request::Parts,
+    peer: Option<SocketAddr>,
+    binding: Binding,
+) -> RequestMeta {
     let headers = &parts.headers;
     let text = |name: &HeaderName| {
         headers
@@ -82,6 +88,7 @@ pub fn request_meta(parts: &http::request::Parts, peer: Option<SocketAddr>) -> R
             .get::<Principal>()
             .cloned()
             .unwrap_or_default(),
+        binding,
     }
 }
 
@@ -106,8 +113,8 @@ mod tests {
         req.extensions_mut().insert(PeerAddr(addr));
         req.extensions_mut().insert(Principal::new("alice"));
         let (parts, ()) = req.into_parts();
-        let a = request_meta(&parts, None);
-        let b = request_meta(&parts, None);
+        let a = request_meta(&parts, None, Binding::JsonRpc);
+        let b = request_meta(&parts, None, Binding::JsonRpc);
         assert_ne!(a.request_id, b.request_id);
         assert_eq!(a.peer, Some(addr));
         assert_eq!(a.principal.subject(), Some("alice"));

@@ -67,7 +67,7 @@ where
     let (parts, body) = req.into_parts();
     // Deadline, version, extensions, peer and caller of the upgrade apply
     // to every message of the socket.
-    let meta = request_meta(&parts, peer);
+    let meta = request_meta(&parts, peer, crate::protocol::Binding::WebSocket);
     let mut req = Request::from_parts(parts, body);
     match hyper_tungstenite::upgrade(&mut req, Some(ws_config(max_message))) {
         Ok((response, socket)) => {

@@ -24,7 +24,7 @@ pub use errors::{
     ERROR_KINDS,
 };
 pub use method::Method;
-pub use request::{A2ARequest, Call, Principal, RequestMeta};
+pub use request::{A2ARequest, Binding, Call, Principal, RequestMeta};
 pub use response::{A2AResponse, EventStream, Reply, StreamItem, Unary};
 
 /// The texts of every part in a reply (message, task status, artifacts,

@@ -72,6 +72,60 @@ pub struct RequestMeta {
     pub peer: Option<SocketAddr>,
     /// Who is calling, as authenticated by the edge.
     pub principal: Principal,
+    /// The protocol binding the request came in on (the `binding` label of
+    /// the request metrics).
+    pub binding: Binding,
+}
+
+/// The protocol binding a request came in on.
+///
+/// ```
+/// use abacus::protocol::Binding;
+/// assert_eq!(Binding::Rest.as_str(), "rest");
+/// assert_eq!(Binding::default(), Binding::Local);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Binding {
+    /// A request made in code (tests, an embedding application), not
+    /// received from the network.
+    #[default]
+    Local,
+    /// JSON-RPC 2.0 over HTTP (`POST /`, SSE for streams).
+    JsonRpc,
+    /// HTTP+JSON (REST): `POST /message:send`, `GET /tasks/{id}` ...
+    Rest,
+    /// gRPC (`lf.a2a.v1.A2AService`).
+    Grpc,
+    /// JSON-RPC messages over a WebSocket (`GET /stream`).
+    WebSocket,
+}
+
+impl Binding {
+    /// Every binding.
+    pub const ALL: [Binding; 5] = [
+        Binding::Local,
+        Binding::JsonRpc,
+        Binding::Rest,
+        Binding::Grpc,
+        Binding::WebSocket,
+    ];
+
+    /// The short name: `local`, `jsonrpc`, `rest`, `grpc`, `ws`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Binding::Local => "local",
+            Binding::JsonRpc => "jsonrpc",
+            Binding::Rest => "rest",
+            Binding::Grpc => "grpc",
+            Binding::WebSocket => "ws",
+        }
+    }
+}
+
+impl std::fmt::Display for Binding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The authenticated caller of a request. Anonymous unless an
