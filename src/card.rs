@@ -2,7 +2,7 @@
 
 use crate::protocol::types::{
     AgentCapabilities, AgentCard, AgentExtension, AgentInterface, AgentProvider, AgentSkill,
-    TRANSPORT_PROTOCOL_JSONRPC,
+    TRANSPORT_PROTOCOL_GRPC, TRANSPORT_PROTOCOL_HTTP_JSON, TRANSPORT_PROTOCOL_JSONRPC,
 };
 use crate::protocol::PROTOCOL_VERSION;
 use bytes::Bytes;
@@ -141,6 +141,57 @@ impl CardBuilder {
     }
 }
 
+/// The interfaces of a server at `public_url`, in order of preference:
+/// JSON-RPC at `public_url`, HTTP+JSON at `public_url` without its trailing
+/// slash (clients append `/message:send`), gRPC at `grpc_url` or else at
+/// the host and port of `public_url` (`host:port` without `http://`, as gRPC
+/// clients take a target; an `https://` URL is kept, meaning TLS).
+///
+/// ```
+/// let ifaces = abacus::card::interfaces("http://127.0.0.1:8002/", None);
+/// let urls: Vec<_> = ifaces.iter().map(|i| (i.protocol_binding.as_str(), i.wire_url())).collect();
+/// assert_eq!(urls, [
+///     ("JSONRPC", "http://127.0.0.1:8002/".to_string()),
+///     ("HTTP+JSON", "http://127.0.0.1:8002".to_string()),
+///     ("GRPC", "127.0.0.1:8002".to_string()),
+/// ]);
+/// let grpc = abacus::card::interfaces("https://a.example/a2a/", Some("https://a.example:50051"));
+/// assert_eq!(grpc[1].url, "https://a.example/a2a");
+/// assert_eq!(grpc[2].url, "https://a.example:50051");
+/// ```
+pub fn interfaces(public_url: &str, grpc_url: Option<&str>) -> Vec<AgentInterface> {
+    let grpc = match grpc_url {
+        Some(url) => url.to_string(),
+        None => origin(public_url).to_string(),
+    };
+    let interface = |url: String, binding: &str| AgentInterface {
+        url,
+        protocol_binding: binding.to_string(),
+        protocol_version: PROTOCOL_VERSION.to_string(),
+        tenant: None,
+    };
+    vec![
+        interface(public_url.to_string(), TRANSPORT_PROTOCOL_JSONRPC),
+        interface(
+            public_url.trim_end_matches('/').to_string(),
+            TRANSPORT_PROTOCOL_HTTP_JSON,
+        ),
+        interface(
+            grpc.strip_prefix("http://").unwrap_or(&grpc).to_string(),
+            TRANSPORT_PROTOCOL_GRPC,
+        ),
+    ]
+}
+
+/// `scheme://host:port` of a URL, without its path.
+fn origin(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(slash) => &url[..after_scheme + slash],
+        None => url,
+    }
+}
+
 /// The card as served: JSON bytes plus caching validators, computed once.
 ///
 /// ```
@@ -157,15 +208,11 @@ pub struct ServedCard {
 }
 
 impl ServedCard {
-    /// Fills the JSON-RPC interface with `public_url` and serializes the card.
+    /// Serializes the card, first filling its interfaces, when it names
+    /// none, with the three bindings served at `public_url` ([`interfaces`]).
     pub fn new(mut card: AgentCard, public_url: &str) -> Self {
         if card.supported_interfaces.is_empty() {
-            card.supported_interfaces.push(AgentInterface {
-                url: public_url.to_string(),
-                protocol_binding: TRANSPORT_PROTOCOL_JSONRPC.to_string(),
-                protocol_version: PROTOCOL_VERSION.to_string(),
-                tenant: None,
-            });
+            card.supported_interfaces = interfaces(public_url, None);
         }
         let bytes = Bytes::from(serde_json::to_vec(&card).unwrap_or_default());
         Self::from_bytes(card, bytes)

@@ -5,13 +5,13 @@
 //! reply and on every event.
 
 use super::body::ResponseBody;
-use super::meta::request_meta;
+use super::meta::{check_version, request_meta};
 use super::sse::{SseBody, SseEncoding};
 use super::{record_error, HttpOptions};
 use crate::protocol::jsonrpc::{decode_request, encode_reply};
 use crate::protocol::{
     error_code, rpc_error_for_ref, server_error, A2AError, A2ARequest, A2AResponse, JsonRpcId,
-    Reply, PROTOCOL_VERSION,
+    Reply,
 };
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
@@ -160,16 +160,6 @@ fn body_timed_out(limit: std::time::Duration) -> Response<ResponseBody> {
     resp.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     resp
-}
-
-fn check_version(version: Option<&str>) -> Result<(), A2AError> {
-    match version {
-        Some(v) if v == PROTOCOL_VERSION || v.starts_with("1.0.") => Ok(()),
-        Some(v) => Err(A2AError::version_not_supported(v)),
-        None => Err(A2AError::version_not_supported(
-            "0.3 (no A2A-Version header; this server speaks 1.0)",
-        )),
-    }
 }
 
 /// `application/json` or any `+json` media type.

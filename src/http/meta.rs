@@ -1,6 +1,6 @@
 //! [`RequestMeta`] from an HTTP request, the same way for every binding.
 
-use crate::protocol::{Binding, Principal, RequestMeta};
+use crate::protocol::{A2AError, Binding, Principal, RequestMeta, PROTOCOL_VERSION};
 use http::HeaderName;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -89,6 +89,18 @@ pub fn request_meta(
             .cloned()
             .unwrap_or_default(),
         binding,
+    }
+}
+
+/// Checks the `A2A-Version` a client speaks, the same way on every binding:
+/// 1.0 and its patch releases are served; no header means 0.3 (A2A §6.4).
+pub(crate) fn check_version(version: Option<&str>) -> Result<(), A2AError> {
+    match version {
+        Some(v) if v == PROTOCOL_VERSION || v.starts_with("1.0.") => Ok(()),
+        Some(v) => Err(A2AError::version_not_supported(v)),
+        None => Err(A2AError::version_not_supported(
+            "0.3 (no A2A-Version header; this server speaks 1.0)",
+        )),
     }
 }
 
