@@ -2,9 +2,9 @@
 
 use super::body::ResponseBody;
 use super::routes::{not_routed, plain, Lookup, RouteTable, GET};
-use super::{jsonrpc, ws};
+use super::{jsonrpc, rest, ws};
 use crate::card::ServedCard;
-use crate::protocol::{A2ARequest, A2AResponse};
+use crate::protocol::{A2ARequest, A2AResponse, Method as Operation};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -72,6 +72,8 @@ enum Handler {
     JsonRpc,
     /// The WebSocket binding (`GET /stream`).
     WebSocket,
+    /// A route of the HTTP+JSON binding, by operation.
+    Rest(Operation),
     /// The agent card.
     Card,
     /// An extra `GET` route.
@@ -137,6 +139,7 @@ where
             .route("/", &[Method::POST], Handler::JsonRpc)
             .route("/stream", &[Method::GET], Handler::WebSocket)
             .route("/.well-known/agent-card.json", GET, Handler::Card);
+        routes = rest::routes(routes, Handler::Rest);
         for (path, route) in &opts.routes {
             if !routes.has(path) {
                 routes = routes.exact(path, GET, Handler::Get(route.clone()));
@@ -187,6 +190,10 @@ where
             }
             Lookup::Route(Handler::WebSocket, _) => {
                 ws::upgrade(self.stack, shared.opts.max_body_bytes, self.peer, req)
+            }
+            Lookup::Route(Handler::Rest(op), params) => {
+                let op = *op;
+                rest::handle(self.stack, &shared.opts, self.peer, op, params, req).await
             }
             Lookup::Route(Handler::Card, _) => card(shared, &req),
             Lookup::Route(Handler::Get(route), _) => get_route(route).await,

@@ -6,6 +6,7 @@
 
 use super::body::ResponseBody;
 use super::meta::{check_version, request_meta};
+use super::read::{read_body, BodyError};
 use super::sse::{SseBody, SseEncoding};
 use super::{record_error, HttpOptions};
 use crate::protocol::jsonrpc::{decode_request, encode_reply};
@@ -13,10 +14,7 @@ use crate::protocol::{
     error_code, rpc_error_for_ref, server_error, A2AError, A2ARequest, A2AResponse, JsonRpcId,
     Reply,
 };
-use http::{header, HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
-use std::future::Future;
-use std::task::Poll;
+use http::{header, HeaderValue, Request, Response};
 use tower::{BoxError, Service, ServiceExt};
 use tracing::Instrument;
 
@@ -33,33 +31,10 @@ where
     B: http_body::Body,
     B::Error: Into<BoxError>,
 {
-    let max = opts.max_body_bytes;
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return too_large(max);
-    }
     let (parts, body) = req.into_parts();
-    let mut collect = std::pin::pin!(Limited::new(body, max).collect());
-    // A small body is usually in by now: the deadline's timer only for the rest.
-    let first = std::future::poll_fn(|cx| Poll::Ready(collect.as_mut().poll(cx))).await;
-    let collected = match first {
-        Poll::Ready(r) => Ok(r),
-        Poll::Pending => tokio::time::timeout(opts.body_timeout, collect).await,
-    };
-    let body = match collected {
-        Err(_) => return body_timed_out(opts.body_timeout),
-        Ok(Ok(b)) => b.to_bytes(),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_large(max),
-        Ok(Err(_)) => {
-            return reply(
-                &JsonRpcId::Null,
-                Err(A2AError::invalid_request("request body could not be read")),
-            )
-        }
+    let body = match read_body(&parts, body, opts).await {
+        Ok(b) => b,
+        Err(e) => return body_error(e),
     };
     let is_json = parts
         .headers
@@ -135,30 +110,22 @@ fn reply(id: &JsonRpcId, outcome: Result<Reply, A2AError>) -> Response<ResponseB
     resp
 }
 
-fn too_large(max: usize) -> Response<ResponseBody> {
+/// A body that was not read: 413, 408 (closing the connection, as the
+/// rest of the body may still be on its way) or a JSON-RPC error.
+fn body_error(e: BodyError) -> Response<ResponseBody> {
     let mut resp = reply(
         &JsonRpcId::Null,
-        Err(A2AError::invalid_request(format!(
-            "request body larger than {max} bytes"
-        ))),
+        Err(A2AError::invalid_request(e.message())),
     );
-    *resp.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-    resp
-}
-
-/// 408 for a body that did not arrive in time; the connection is closed, as
-/// the rest of the body may still be on its way.
-fn body_timed_out(limit: std::time::Duration) -> Response<ResponseBody> {
-    let mut resp = reply(
-        &JsonRpcId::Null,
-        Err(A2AError::invalid_request(format!(
-            "request body not received within {} ms",
-            limit.as_millis()
-        ))),
-    );
-    *resp.status_mut() = StatusCode::REQUEST_TIMEOUT;
-    resp.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    match e {
+        BodyError::Unreadable => {}
+        BodyError::TooLarge(_) => *resp.status_mut() = e.status(),
+        BodyError::TimedOut(_) => {
+            *resp.status_mut() = e.status();
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+    }
     resp
 }
 

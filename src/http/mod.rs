@@ -22,6 +22,8 @@ mod app;
 mod body;
 mod jsonrpc;
 mod meta;
+mod read;
+mod rest;
 mod routes;
 mod server;
 pub(crate) mod sse;

@@ -80,7 +80,7 @@ impl Pattern {
                     if value.is_empty() || value.contains(':') {
                         return None;
                     }
-                    params.0.push((name, value.to_string()));
+                    params.push(name, value);
                 }
             }
         }
@@ -100,12 +100,16 @@ pub(crate) struct Params(Vec<(&'static str, String)>);
 
 impl Params {
     /// The value bound to `name`.
-    #[allow(dead_code)] // the HTTP+JSON binding reads task ids from here
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Binds `name` to `value`.
+    pub(crate) fn push(&mut self, name: &'static str, value: &str) {
+        self.0.push((name, value.to_string()));
     }
 }
 
@@ -118,7 +122,7 @@ struct Route<H> {
 /// What a request finds in a [`RouteTable`].
 pub(crate) enum Lookup<'a, H> {
     /// A route for this path and method, with the parameters it bound.
-    Route(&'a H, #[allow(dead_code)] Params), // the HTTP+JSON binding reads them
+    Route(&'a H, Params),
     /// Routes for this path, none for this method.
     MethodNotAllowed(HeaderValue),
     /// No route for this path.

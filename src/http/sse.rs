@@ -18,16 +18,33 @@ const COALESCE_BYTES: usize = 16 * 1024;
 pub(crate) enum SseEncoding {
     /// A JSON-RPC reply carrying the request's id (the JSON-RPC binding).
     JsonRpc(JsonRpcId),
+    /// The `StreamResponse` itself, an error as `{"error": {...}}` in the
+    /// AIP-193 form of its HTTP replies (the HTTP+JSON binding).
+    Rest,
 }
 
 impl SseEncoding {
     /// Appends one event: a `data:` line and the blank line that ends it.
     /// The JSON has no raw line breaks, so one `data:` line always holds it.
     pub(crate) fn write_event(&self, out: &mut Vec<u8>, item: &crate::protocol::StreamItem) {
+        // Every error sent is counted, those that end a stream too.
+        if let Err(e) = item {
+            super::record_error(e);
+        }
         out.reserve(512);
         out.extend_from_slice(b"data: ");
         match self {
             SseEncoding::JsonRpc(id) => encode_event(out, id, item),
+            SseEncoding::Rest => match item {
+                Ok(event) => {
+                    if serde_json::to_writer(&mut *out, event).is_err() {
+                        let e =
+                            crate::protocol::A2AError::internal("event could not be serialized");
+                        out.extend_from_slice(&crate::protocol::http_error_body(&e));
+                    }
+                }
+                Err(e) => out.extend_from_slice(&crate::protocol::http_error_body(e)),
+            },
         }
         out.extend_from_slice(b"\n\n");
     }

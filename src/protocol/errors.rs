@@ -264,6 +264,49 @@ pub fn wire_error(e: &A2AError) -> a2a::JsonRpcError {
     wire
 }
 
+/// The HTTP+JSON binding's error body of `e` (A2A §11.6, AIP-193): a
+/// `google.rpc.Status` as JSON, `code` the HTTP status of [`ERROR_KINDS`],
+/// `status` its gRPC code name, and the same `details` as the JSON-RPC
+/// error's data (among them the `ErrorInfo` with the reason).
+///
+/// ```
+/// use abacus::protocol::{http_error_body, A2AError};
+/// let body = http_error_body(&A2AError::task_not_found("t-1"));
+/// let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+/// assert_eq!(v["error"]["code"], 404);
+/// assert_eq!(v["error"]["status"], "NOT_FOUND");
+/// assert_eq!(v["error"]["details"][0]["reason"], "TASK_NOT_FOUND");
+/// assert_eq!(v["error"]["details"][0]["domain"], "a2a-protocol.org");
+/// ```
+pub fn http_error_body(e: &A2AError) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        error: Status<'a>,
+    }
+    #[derive(serde::Serialize)]
+    struct Status<'a> {
+        code: u16,
+        status: &'static str,
+        message: &'a str,
+        details: serde_json::Value,
+    }
+    let kind = error_kind(e.code);
+    let details = wire_error(e)
+        .data
+        .filter(serde_json::Value::is_array)
+        .unwrap_or_else(|| serde_json::Value::Array(Vec::new()));
+    let body = Body {
+        error: Status {
+            code: kind.http_status.as_u16(),
+            status: kind.grpc_status,
+            message: &e.message,
+            details,
+        },
+    };
+    // Serializing strings, numbers and a JSON value into a Vec cannot fail.
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
 /// Maps an error of the stack to the A2A error the client gets.
 ///
 /// The layers know nothing of A2A; this is where their errors get codes.

@@ -20,8 +20,8 @@ pub use a2a::error_code;
 pub use a2a::{A2AError, JsonRpcId};
 pub(crate) use errors::timeout_error;
 pub use errors::{
-    error_kind, error_reason, rpc_error_for_ref, server_error, wire_error, ErrorKind, ToRpcError,
-    ERROR_KINDS,
+    error_kind, error_reason, http_error_body, rpc_error_for_ref, server_error, wire_error,
+    ErrorKind, ToRpcError, ERROR_KINDS,
 };
 pub use method::Method;
 pub use request::{A2ARequest, Binding, Call, Principal, RequestMeta};
