@@ -44,7 +44,7 @@ use crate::protocol::{
 use abacus_layers::cache::{CacheHandle, CacheLayer, MapCached};
 use abacus_layers::circuit_breaker::{CircuitBreakerHandle, CircuitBreakerLayer, ClassifyFailure};
 use abacus_layers::concurrency::{ConcurrencyHandle, ConcurrencyLimitLayer};
-use abacus_layers::metrics::{ClassifyStatus, MetricsLayer};
+use abacus_layers::metrics::{ClassifyStatus, LabelRequest, MetricsLayer};
 use abacus_layers::rate_limit::{
     Quota, RateLimit, RateLimitError, RateLimitHandle, RateLimitLayer,
 };
@@ -103,6 +103,26 @@ impl<E> ClassifyStatus<A2AResponse, E> for A2AStatus {
             Ok(r) if r.is_success() => "success",
             _ => "error",
         }
+    }
+}
+
+/// The `binding` label of the request metrics: the protocol binding the
+/// request came in on ([`Binding`](crate::protocol::Binding)).
+///
+/// ```
+/// use abacus::protocol::{A2ARequest, Binding, Call};
+/// use abacus::stack::ByBinding;
+/// use abacus_layers::metrics::LabelRequest;
+/// let mut req = A2ARequest::new(Call::GetExtendedAgentCard);
+/// req.meta.binding = Binding::Grpc;
+/// assert_eq!(ByBinding.label(&req), "grpc");
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ByBinding;
+
+impl LabelRequest<A2ARequest> for ByBinding {
+    fn label(&self, req: &A2ARequest) -> &'static str {
+        req.meta.binding.as_str()
     }
 }
 
@@ -199,8 +219,9 @@ pub struct A2ALayers {
     /// itself (outermost, as the default stack does), or the flag does
     /// nothing.
     pub rate_limit: A2ARateLimitLayer,
-    /// `a2a_requests_total`, `a2a_request_duration_seconds`, `a2a_active_requests`.
-    pub metrics: MetricsLayer<A2AStatus>,
+    /// `a2a_requests_total`, `a2a_request_duration_seconds` (labelled by
+    /// binding and status), `a2a_active_requests`.
+    pub metrics: MetricsLayer<A2AStatus, ByBinding>,
     /// In-flight bound, shedding load above it.
     pub concurrency: ConcurrencyLimitLayer,
     /// Request deadline and stream timeouts.
@@ -228,7 +249,8 @@ impl A2ALayers {
             .in_flight_name("a2a_active_requests")
             .label("agent_name", agent_name.to_string())
             .keep_handles(true)
-            .classify_status(A2AStatus);
+            .classify_status(A2AStatus)
+            .request_label("binding", ByBinding);
         let concurrency = ConcurrencyLimitLayer::new(cfg.concurrency_limit.max(1))
             .load_shed(cfg.load_shed)
             .queue_wait_histogram("a2a_queue_wait_seconds")

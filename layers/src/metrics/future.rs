@@ -29,15 +29,17 @@ use crate::stream::TrackEnd;
 pub struct MetricsGuard {
     shared: Arc<Shared>,
     start: Instant,
+    label: &'static str,
     status: &'static str,
 }
 
 impl MetricsGuard {
-    pub(super) fn start(shared: Arc<Shared>) -> Self {
+    pub(super) fn start(shared: Arc<Shared>, label: &'static str) -> Self {
         shared.start();
         Self {
             shared,
             start: Instant::now(),
+            label,
             status: "cancelled",
         }
     }
@@ -66,7 +68,8 @@ impl MetricsGuard {
 
 impl Drop for MetricsGuard {
     fn drop(&mut self) {
-        self.shared.finish(self.status, self.start.elapsed());
+        self.shared
+            .finish(self.label, self.status, self.start.elapsed());
     }
 }
 

@@ -64,6 +64,59 @@ impl<Res, E> ClassifyStatus<Res, E> for OkOrError {
     }
 }
 
+/// Maps a request to the value of the request label (see
+/// [`MetricsLayer::request_label`]), read when the request is called.
+///
+/// Implemented for every `Fn(&Req) -> &'static str`. Keep the set of
+/// values small: each is a time series.
+///
+/// # Example
+///
+/// ```
+/// use abacus_layers::metrics::LabelRequest;
+/// let by_method = |r: &http::Request<()>| if r.method() == http::Method::GET { "read" } else { "write" };
+/// assert_eq!(by_method.label(&http::Request::new(())), "read");
+/// ```
+pub trait LabelRequest<Req> {
+    /// The request label value for `req`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use abacus_layers::metrics::{LabelRequest, NoRequestLabel};
+    /// assert_eq!(NoRequestLabel.label(&1u8), "");
+    /// ```
+    fn label(&self, req: &Req) -> &'static str;
+}
+
+impl<Req, F> LabelRequest<Req> for F
+where
+    F: Fn(&Req) -> &'static str,
+{
+    #[inline]
+    fn label(&self, req: &Req) -> &'static str {
+        self(req)
+    }
+}
+
+/// No request label (the default).
+///
+/// # Example
+///
+/// ```
+/// let layer = abacus_layers::metrics::MetricsLayer::new();
+/// let _: &abacus_layers::metrics::MetricsLayer<_, abacus_layers::metrics::NoRequestLabel> = &layer;
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoRequestLabel;
+
+impl<Req> LabelRequest<Req> for NoRequestLabel {
+    #[inline]
+    fn label(&self, _: &Req) -> &'static str {
+        ""
+    }
+}
+
 pub(super) static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
@@ -73,12 +126,15 @@ struct Config {
     duration: SharedString,
     in_flight: SharedString,
     status_label: SharedString,
+    /// The name of the per-request label, when there is one.
+    request_label: Option<SharedString>,
     labels: Vec<Label>,
     /// Register each metric once and keep its handle.
     keep_handles: bool,
 }
 
 struct StatusKeys {
+    label: &'static str,
     status: &'static str,
     requests: Key,
     duration: Key,
@@ -93,8 +149,9 @@ pub(super) struct Shared {
     kept: Option<Kept>,
 }
 
-/// Statuses whose handles are kept; further ones are looked up per request.
-const KEPT_STATUSES: usize = 8;
+/// (request label, status) pairs whose handles are kept; further ones are
+/// looked up per request.
+const KEPT_STATUSES: usize = 16;
 
 struct Kept {
     in_flight: OnceLock<Gauge>,
@@ -103,6 +160,7 @@ struct Kept {
 }
 
 struct StatusHandles {
+    label: &'static str,
     status: &'static str,
     requests: Counter,
     duration: Histogram,
@@ -131,10 +189,10 @@ impl Shared {
         }
     }
 
-    pub(super) fn finish(&self, status: &'static str, elapsed: Duration) {
+    pub(super) fn finish(&self, label: &'static str, status: &'static str, elapsed: Duration) {
         if let Some(kept) = &self.kept {
             self.kept_in_flight(kept).decrement(1.0);
-            if let Some(h) = self.kept_status(kept, status) {
+            if let Some(h) = self.kept_status(kept, label, status) {
                 h.requests.increment(1);
                 h.duration.record(elapsed.as_secs_f64());
                 return;
@@ -144,7 +202,7 @@ impl Shared {
             if self.kept.is_none() {
                 r.register_gauge(&self.in_flight, &METADATA).decrement(1.0);
             }
-            self.with_status_keys(status, |keys| {
+            self.with_status_keys(label, status, |keys| {
                 r.register_counter(&keys.requests, &METADATA).increment(1);
                 r.register_histogram(&keys.duration, &METADATA)
                     .record(elapsed.as_secs_f64());
@@ -158,13 +216,18 @@ impl Shared {
         })
     }
 
-    /// The kept handles of `status`, registering them in a free slot;
-    /// `None` once every slot holds another status.
-    fn kept_status<'a>(&self, kept: &'a Kept, status: &'static str) -> Option<&'a StatusHandles> {
+    /// The kept handles of `label` and `status`, registering them in a free
+    /// slot; `None` once every slot holds another pair.
+    fn kept_status<'a>(
+        &self,
+        kept: &'a Kept,
+        label: &'static str,
+        status: &'static str,
+    ) -> Option<&'a StatusHandles> {
         kept.by_status.iter().find_map(|slot| {
             let h = slot.get_or_init(|| {
                 let (requests, duration) = ::metrics::with_recorder(|r| {
-                    self.with_status_keys(status, |keys| {
+                    self.with_status_keys(label, status, |keys| {
                         (
                             r.register_counter(&keys.requests, &METADATA),
                             r.register_histogram(&keys.duration, &METADATA),
@@ -172,36 +235,47 @@ impl Shared {
                     })
                 });
                 StatusHandles {
+                    label,
                     status,
                     requests,
                     duration,
                 }
             });
-            (h.status == status).then_some(h)
+            (h.label == label && h.status == status).then_some(h)
         })
     }
 
-    fn with_status_keys<T>(&self, status: &'static str, f: impl FnOnce(&StatusKeys) -> T) -> T {
+    fn with_status_keys<T>(
+        &self,
+        label: &'static str,
+        status: &'static str,
+        f: impl FnOnce(&StatusKeys) -> T,
+    ) -> T {
+        let found = |k: &&StatusKeys| k.label == label && k.status == status;
         {
             let keys = self.by_status.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(k) = keys.iter().find(|k| k.status == status) {
+            if let Some(k) = keys.iter().find(found) {
                 return f(k);
             }
         }
         let mut keys = self.by_status.write().unwrap_or_else(|e| e.into_inner());
-        if !keys.iter().any(|k| k.status == status) {
+        if !keys.iter().any(|k| found(&k)) {
             let mut labels = self.config.labels.clone();
+            if let Some(name) = &self.config.request_label {
+                labels.push(Label::new(name.clone(), SharedString::const_str(label)));
+            }
             labels.push(Label::new(
                 self.config.status_label.clone(),
                 SharedString::const_str(status),
             ));
             keys.push(StatusKeys {
+                label,
                 status,
                 requests: Key::from_parts(self.config.requests.clone(), labels.clone()),
                 duration: Key::from_parts(self.config.duration.clone(), labels),
             });
         }
-        let k = keys.iter().find(|k| k.status == status).expect("inserted");
+        let k = keys.iter().find(found).expect("inserted");
         f(k)
     }
 }
@@ -219,9 +293,10 @@ impl Shared {
 ///     .label("agent_name", "abacus");
 /// # let _ = layer;
 /// ```
-pub struct MetricsLayer<C = OkOrError> {
+pub struct MetricsLayer<C = OkOrError, L = NoRequestLabel> {
     pub(super) shared: Arc<Shared>,
     pub(super) classifier: C,
+    pub(super) labeler: L,
 }
 
 impl MetricsLayer {
@@ -240,10 +315,12 @@ impl MetricsLayer {
                 duration: SharedString::const_str("request_duration_seconds"),
                 in_flight: SharedString::const_str("requests_in_flight"),
                 status_label: SharedString::const_str("status"),
+                request_label: None,
                 labels: Vec::new(),
                 keep_handles: false,
             })),
             classifier: OkOrError,
+            labeler: NoRequestLabel,
         }
     }
 }
@@ -254,7 +331,7 @@ impl Default for MetricsLayer {
     }
 }
 
-impl<C> MetricsLayer<C> {
+impl<C, L> MetricsLayer<C, L> {
     fn rebuild(mut self, f: impl FnOnce(&mut Config)) -> Self {
         let mut config = self.shared.config.clone();
         f(&mut config);
@@ -358,24 +435,50 @@ impl<C> MetricsLayer<C> {
     ///     .classify_status(|r: &Result<u8, std::io::Error>| if r.is_ok() { "success" } else { "failure" });
     /// # let _ = l;
     /// ```
-    pub fn classify_status<D>(self, classifier: D) -> MetricsLayer<D> {
+    pub fn classify_status<D>(self, classifier: D) -> MetricsLayer<D, L> {
         MetricsLayer {
             shared: self.shared,
             classifier,
+            labeler: self.labeler,
+        }
+    }
+
+    /// Add a label named `name` to the request counter and the duration
+    /// histogram, its value taken from each request by `labeler` (see
+    /// [`LabelRequest`]); say the protocol a request came in on. The
+    /// in-flight gauge keeps the static labels only.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let l = abacus_layers::metrics::MetricsLayer::new()
+    ///     .request_label("binding", |r: &http::Request<()>| {
+    ///         if r.uri().path() == "/" { "jsonrpc" } else { "rest" }
+    ///     });
+    /// # let _ = l;
+    /// ```
+    pub fn request_label<M>(self, name: impl Into<SharedString>, labeler: M) -> MetricsLayer<C, M> {
+        let name = name.into();
+        let rebuilt = self.rebuild(|c| c.request_label = Some(name));
+        MetricsLayer {
+            shared: rebuilt.shared,
+            classifier: rebuilt.classifier,
+            labeler,
         }
     }
 }
 
-impl<C: Clone> Clone for MetricsLayer<C> {
+impl<C: Clone, L: Clone> Clone for MetricsLayer<C, L> {
     fn clone(&self) -> Self {
         Self {
             shared: self.shared.clone(),
             classifier: self.classifier.clone(),
+            labeler: self.labeler.clone(),
         }
     }
 }
 
-impl<C> fmt::Debug for MetricsLayer<C> {
+impl<C, L> fmt::Debug for MetricsLayer<C, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MetricsLayer")
             .field("config", &self.shared.config)
@@ -383,14 +486,15 @@ impl<C> fmt::Debug for MetricsLayer<C> {
     }
 }
 
-impl<S, C: Clone> Layer<S> for MetricsLayer<C> {
-    type Service = Metrics<S, C>;
+impl<S, C: Clone, L: Clone> Layer<S> for MetricsLayer<C, L> {
+    type Service = Metrics<S, C, L>;
 
     fn layer(&self, inner: S) -> Self::Service {
         Metrics {
             inner,
             shared: self.shared.clone(),
             classifier: self.classifier.clone(),
+            labeler: self.labeler.clone(),
         }
     }
 }

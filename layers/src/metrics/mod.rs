@@ -4,12 +4,14 @@
 //!
 //! | metric (default name) | kind | labels |
 //! |---|---|---|
-//! | `requests_total` | counter | static labels + `status` |
-//! | `request_duration_seconds` | histogram (seconds) | static labels + `status` |
+//! | `requests_total` | counter | static labels + request label + `status` |
+//! | `request_duration_seconds` | histogram (seconds) | static labels + request label + `status` |
 //! | `requests_in_flight` | gauge | static labels |
 //!
 //! Names, the status label's name and the static labels (say
-//! `agent_name="abacus"`) are configurable; the status value comes from a
+//! `agent_name="abacus"`) are configurable, and so is one label whose value
+//! is read from each request ([`LabelRequest`], say the protocol it came in
+//! on; none by default); the status value comes from a
 //! user-supplied classifier on `&Result<Res, Err>` ([`ClassifyStatus`]; by
 //! default `"ok"` / `"error"`). A response future dropped before it resolves
 //! is recorded with status `"cancelled"`.
@@ -66,5 +68,5 @@ pub mod prometheus;
 mod service;
 
 pub use future::{MetricsGuard, ResponseFuture};
-pub use layer::{ClassifyStatus, MetricsLayer, OkOrError};
+pub use layer::{ClassifyStatus, LabelRequest, MetricsLayer, NoRequestLabel, OkOrError};
 pub use service::Metrics;

@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 use tower_service::Service;
 
 use super::future::{MetricsGuard, ResponseFuture};
-use super::layer::{ClassifyStatus, OkOrError, Shared};
+use super::layer::{ClassifyStatus, LabelRequest, NoRequestLabel, OkOrError, Shared};
 use crate::stream::TrackEnd;
 
 /// Records request metrics; built by [`MetricsLayer`](super::MetricsLayer).
@@ -25,13 +25,14 @@ use crate::stream::TrackEnd;
 /// assert_eq!(svc.oneshot(3).await.unwrap(), 3);
 /// # }
 /// ```
-pub struct Metrics<S, C = OkOrError> {
+pub struct Metrics<S, C = OkOrError, L = NoRequestLabel> {
     pub(super) inner: S,
     pub(super) shared: Arc<Shared>,
     pub(super) classifier: C,
+    pub(super) labeler: L,
 }
 
-impl<S, C> Metrics<S, C> {
+impl<S, C, L> Metrics<S, C, L> {
     /// A reference to the inner service.
     ///
     /// # Example
@@ -59,17 +60,18 @@ impl<S, C> Metrics<S, C> {
     }
 }
 
-impl<S: Clone, C: Clone> Clone for Metrics<S, C> {
+impl<S: Clone, C: Clone, L: Clone> Clone for Metrics<S, C, L> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
             shared: self.shared.clone(),
             classifier: self.classifier.clone(),
+            labeler: self.labeler.clone(),
         }
     }
 }
 
-impl<S: fmt::Debug, C> fmt::Debug for Metrics<S, C> {
+impl<S: fmt::Debug, C, L> fmt::Debug for Metrics<S, C, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Metrics")
             .field("inner", &self.inner)
@@ -77,11 +79,12 @@ impl<S: fmt::Debug, C> fmt::Debug for Metrics<S, C> {
     }
 }
 
-impl<S, C, Req> Service<Req> for Metrics<S, C>
+impl<S, C, L, Req> Service<Req> for Metrics<S, C, L>
 where
     S: Service<Req>,
     S::Response: TrackEnd,
     C: ClassifyStatus<S::Response, S::Error> + Clone,
+    L: LabelRequest<Req>,
 {
     type Response = <S::Response as TrackEnd>::Output<MetricsGuard>;
     type Error = S::Error;
@@ -93,7 +96,7 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        let guard = MetricsGuard::start(self.shared.clone());
+        let guard = MetricsGuard::start(self.shared.clone(), self.labeler.label(&req));
         ResponseFuture::new(self.inner.call(req), guard, self.classifier.clone())
     }
 }

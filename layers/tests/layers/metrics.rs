@@ -124,11 +124,72 @@ async fn custom_status_classifier() {
     assert_eq!(m.counter("requests_total", &[("outcome", "http_error")]), 2);
 }
 
+#[tokio::test]
+async fn the_request_label_is_read_from_each_request() {
+    for keep in [false, true] {
+        let m = TestMetrics::install();
+        let layer =
+            a2a_layer()
+                .keep_handles(keep)
+                .request_label("binding", |path: &&'static str| match *path {
+                    "/" => "jsonrpc",
+                    _ => "rest",
+                });
+        let svc = layer.layer(service_fn(|path: &'static str| async move {
+            if path.ends_with(":boom") {
+                Err(std::io::Error::other("boom"))
+            } else {
+                Ok(Resp::Unary(1))
+            }
+        }));
+        for path in ["/", "/", "/message:send", "/tasks/t:boom"] {
+            let _ = svc.clone().oneshot(path).await;
+        }
+        let labels = |binding, status| {
+            [
+                ("agent_name", "abacus"),
+                ("binding", binding),
+                ("status", status),
+            ]
+        };
+        assert_eq!(
+            m.counter("a2a_requests_total", &labels("jsonrpc", "ok")),
+            2,
+            "keep {keep}"
+        );
+        assert_eq!(
+            m.counter("a2a_requests_total", &labels("rest", "ok")),
+            1,
+            "keep {keep}"
+        );
+        assert_eq!(
+            m.counter("a2a_requests_total", &labels("rest", "error")),
+            1,
+            "keep {keep}"
+        );
+        assert_eq!(
+            m.counter("a2a_requests_total", &labels("jsonrpc", "error")),
+            0,
+            "keep {keep}"
+        );
+        assert_eq!(
+            m.histogram("a2a_request_duration_seconds", &labels("jsonrpc", "ok"))
+                .len(),
+            2
+        );
+        // The gauge keeps the static labels only.
+        assert_eq!(m.gauge("a2a_active_requests", LABELS), 0.0);
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn kept_handles_record_the_same_as_lookups() {
-    const STATUSES: [&str; 10] = ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"];
+    const STATUSES: [&str; 18] = [
+        "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13",
+        "s14", "s15", "s16", "s17",
+    ];
     let m = TestMetrics::install();
-    // Ten statuses: eight get kept handles, the last two fall back to lookups.
+    // Eighteen statuses: sixteen get kept handles, the last two fall back to lookups.
     let layer = a2a_layer().keep_handles(true).classify_status(
         |r: &Result<usize, std::io::Error>| match r {
             Ok(i) => STATUSES[*i],
@@ -151,9 +212,9 @@ async fn kept_handles_record_the_same_as_lookups() {
             assert_eq!(m.counter("a2a_requests_total", labels), round + 1);
         }
     }
-    let s9 = &[("agent_name", "abacus"), ("status", "s9")];
+    let s17 = &[("agent_name", "abacus"), ("status", "s17")];
     assert_eq!(
-        m.histogram("a2a_request_duration_seconds", s9),
+        m.histogram("a2a_request_duration_seconds", s17),
         vec![0.1, 0.1]
     );
     let s0 = &[("agent_name", "abacus"), ("status", "s0")];
