@@ -3,6 +3,7 @@
 mod common;
 
 mod auth;
+mod bindings;
 mod card_sign;
 mod cpu;
 
