@@ -654,3 +654,94 @@ async fn rest_routes_tenants_and_content_types() {
     );
     s.stop().await;
 }
+
+/// HTTP+JSON behind the same access control as JSON-RPC: no key is 401
+/// with a challenge, each principal sees only its own tasks, the rate
+/// limit answers 429 with `Retry-After`, and every request is counted
+/// under its binding.
+#[tokio::test]
+async fn rest_has_the_same_access_control_limits_and_metrics() {
+    let (listener, mut config) = crate::common::bound_memory_config().await;
+    config.api_keys = Some("alice:k-alice, bob:k-bob".into());
+    config.stack.rate_limit = Some("5/s".parse().unwrap());
+    config.stack.rate_limit_burst = Some(4);
+    let url = format!("http://127.0.0.1:{}/", config.port);
+    let card = CardBuilder::new("script", "test agent").build();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = abacus::Server::new(ScriptAgent, card).config(config);
+    tokio::spawn(server.run_on(listener, async move {
+        let _ = stopped.await;
+    }));
+    let base = url.trim_end_matches('/').to_string();
+    let headers = |key: &'static str| {
+        let mut h = vec![("content-type", "application/json"), ("a2a-version", "1.0")];
+        if !key.is_empty() {
+            h.push(("x-api-key", key));
+        }
+        h
+    };
+    let send = Bytes::from(message("own-1", "hello").to_string());
+    let (status, head, _) = raw_request(
+        &format!("{base}/message:send"),
+        "POST",
+        send.clone(),
+        &headers(""),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert!(head.contains_key("www-authenticate"));
+    let (status, _, body) = raw_request(
+        &format!("{base}/message:send"),
+        "POST",
+        send,
+        &headers("k-alice"),
+    )
+    .await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, 200, "{v}");
+    let id = v["task"]["id"].as_str().unwrap();
+    let task_url = format!("{base}/tasks/{id}");
+    let mine = raw_request(&task_url, "GET", Bytes::new(), &headers("k-alice"))
+        .await
+        .0;
+    let theirs = raw_request(&task_url, "GET", Bytes::new(), &headers("k-bob"))
+        .await
+        .0;
+    assert_eq!((mine, theirs), (200, 404));
+    // Bob's burst: four requests pass, the next is limited.
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..6 {
+        let (status, head, _) = raw_request(
+            &format!("{base}/tasks/nope"),
+            "GET",
+            Bytes::new(),
+            &headers("k-bob"),
+        )
+        .await;
+        statuses.push(status);
+        if status == 429 {
+            retry_after = head
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(statuses[..3], [404, 404, 404], "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert!(retry_after.is_some_and(|s| s.parse::<u64>().unwrap() >= 1));
+    let (status, _, scrape) = raw_request(
+        &format!("{base}/metrics"),
+        "GET",
+        Bytes::new(),
+        &headers("k-alice"),
+    )
+    .await;
+    let scrape = String::from_utf8_lossy(&scrape);
+    let rest_requests: f64 = scrape
+        .lines()
+        .filter(|l| l.starts_with("a2a_requests_total{") && l.contains("binding=\"rest\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(rest_requests >= 5.0, "{status} {scrape}");
+    let _ = stop.send(());
+}
