@@ -91,9 +91,90 @@ const fn kind(
     }
 }
 
+/// A revision of the A2A specification's error table (§5.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorTableRevision {
+    /// Specification 1.0.0, which the pinned conformance suite checks
+    /// (TaskNotCancelable is HTTP 409, ContentTypeNotSupported 415 ...).
+    V1_0_0,
+    /// Specification 1.0.1: see [`V1_0_1_CHANGES`].
+    V1_0_1,
+}
+
+/// The revision [`ERROR_KINDS`] follows: switching to 1.0.1 is this one change.
+///
+/// ```
+/// use abacus::protocol::{error_kind, ErrorTableRevision, ERROR_TABLE_REVISION};
+/// assert_eq!(ERROR_TABLE_REVISION, ErrorTableRevision::V1_0_0);
+/// assert_eq!(error_kind(-32002).http_status, http::StatusCode::CONFLICT);
+/// ```
+pub const ERROR_TABLE_REVISION: ErrorTableRevision = ErrorTableRevision::V1_0_0;
+
+/// Where specification 1.0.1's error table differs from 1.0.0's: the code,
+/// then its HTTP status and gRPC status in 1.0.1 (every other row, and
+/// every JSON-RPC code, is the same).
+pub const V1_0_1_CHANGES: [(i32, StatusCode, &str); 6] = [
+    (
+        error_code::TASK_NOT_CANCELABLE,
+        StatusCode::BAD_REQUEST,
+        "FAILED_PRECONDITION",
+    ),
+    (
+        error_code::PUSH_NOTIFICATION_NOT_SUPPORTED,
+        StatusCode::BAD_REQUEST,
+        "FAILED_PRECONDITION",
+    ),
+    (
+        error_code::UNSUPPORTED_OPERATION,
+        StatusCode::BAD_REQUEST,
+        "FAILED_PRECONDITION",
+    ),
+    (
+        error_code::CONTENT_TYPE_NOT_SUPPORTED,
+        StatusCode::BAD_REQUEST,
+        "INVALID_ARGUMENT",
+    ),
+    (
+        error_code::INVALID_AGENT_RESPONSE,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL",
+    ),
+    (
+        error_code::VERSION_NOT_SUPPORTED,
+        StatusCode::BAD_REQUEST,
+        "FAILED_PRECONDITION",
+    ),
+];
+
+/// `table` as the revision `revision` of the specification has it.
+const fn revised(mut table: [ErrorKind; 19], revision: ErrorTableRevision) -> [ErrorKind; 19] {
+    if matches!(revision, ErrorTableRevision::V1_0_0) {
+        return table;
+    }
+    let mut i = 0;
+    while i < table.len() {
+        let mut j = 0;
+        while j < V1_0_1_CHANGES.len() {
+            let (code, http_status, grpc_status) = V1_0_1_CHANGES[j];
+            if table[i].code == code {
+                table[i].http_status = http_status;
+                table[i].grpc_status = grpc_status;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    table
+}
+
 /// Every error code this server sends, with its mapping on each binding
-/// (the A2A specification's error table, then the server's own codes).
-pub const ERROR_KINDS: [ErrorKind; 19] = [
+/// (the A2A specification's error table in [`ERROR_TABLE_REVISION`], then
+/// the server's own codes). Every binding maps errors through this table
+/// only: JSON-RPC by code, HTTP+JSON by `http_status`, gRPC by `grpc_status`.
+pub const ERROR_KINDS: [ErrorKind; 19] = revised(SPEC_1_0_0_KINDS, ERROR_TABLE_REVISION);
+
+/// The table as specification 1.0.0 has it.
+const SPEC_1_0_0_KINDS: [ErrorKind; 19] = [
     kind(
         error_code::TASK_NOT_FOUND,
         "TASK_NOT_FOUND",
@@ -485,6 +566,31 @@ mod tests {
             }
         }
         assert_eq!(ERROR_KINDS[INTERNAL_ROW].code, error_code::INTERNAL_ERROR);
+    }
+
+    #[test]
+    fn the_1_0_1_revision_changes_only_its_rows() {
+        let v101 = revised(SPEC_1_0_0_KINDS, ErrorTableRevision::V1_0_1);
+        let changed: Vec<i32> = SPEC_1_0_0_KINDS
+            .iter()
+            .zip(&v101)
+            .filter(|(a, b)| a != b)
+            .map(|(a, _)| a.code)
+            .collect();
+        let listed: Vec<i32> = V1_0_1_CHANGES.iter().map(|c| c.0).collect();
+        assert_eq!(changed, listed);
+        let cancel = v101
+            .iter()
+            .find(|k| k.code == error_code::TASK_NOT_CANCELABLE)
+            .unwrap();
+        assert_eq!(
+            (cancel.http_status, cancel.grpc_status),
+            (StatusCode::BAD_REQUEST, "FAILED_PRECONDITION")
+        );
+        assert_eq!(
+            revised(SPEC_1_0_0_KINDS, ErrorTableRevision::V1_0_0),
+            SPEC_1_0_0_KINDS
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub use a2a::{A2AError, JsonRpcId};
 pub(crate) use errors::timeout_error;
 pub use errors::{
     error_kind, error_reason, http_error_body, rpc_error_for_ref, server_error, wire_error,
-    ErrorKind, ToRpcError, ERROR_KINDS,
+    ErrorKind, ErrorTableRevision, ToRpcError, ERROR_KINDS, ERROR_TABLE_REVISION, V1_0_1_CHANGES,
 };
 pub use method::Method;
 pub use request::{A2ARequest, Binding, Call, Principal, RequestMeta};
