@@ -1,15 +1,26 @@
 -- wrk script for bench/run.sh.
 -- env: METHOD (GET|POST), TEXT (the question; "{n}" is replaced by a counter
--- so every request asks something new), STREAM=1 for SendStreamingMessage.
+-- so every request asks something new), STREAM=1 for SendStreamingMessage,
+-- BINDING=rest for the HTTP+JSON binding (POST /message:send or
+-- /message:stream with the bare SendMessageRequest; JSON-RPC by default).
 -- done() prints one line: "WRKJSON {...}" with requests, errors and latency (ms).
 local method = os.getenv("METHOD") or "POST"
 local text = os.getenv("TEXT") or "2 + 2"
 local rpc = (os.getenv("STREAM") == "1") and "SendStreamingMessage" or "SendMessage"
 local unique = string.find(text, "{n}", 1, true) ~= nil
+local rest = os.getenv("BINDING") == "rest"
 local counter = 0
 
 local function body(t)
-  return '{"jsonrpc":"2.0","id":1,"method":"' .. rpc .. '","params":{"message":{"messageId":"bench","role":"ROLE_USER","parts":[{"text":"' .. t .. '"}]}}}'
+  local params = '{"message":{"messageId":"bench","role":"ROLE_USER","parts":[{"text":"' .. t .. '"}]}}'
+  if rest then
+    return params
+  end
+  return '{"jsonrpc":"2.0","id":1,"method":"' .. rpc .. '","params":' .. params .. '}'
+end
+
+if rest and method == "POST" then
+  wrk.path = (os.getenv("STREAM") == "1") and "/message:stream" or "/message:send"
 end
 
 wrk.method = method
