@@ -126,3 +126,37 @@ fn the_table_check_catches_missing_wrong_and_extra_rows() {
     assert!(problems[1].starts_with("--quiet has no row"));
     assert!(problems[2].starts_with("--gone is not a flag"));
 }
+
+/// The README's error table is `ERROR_KINDS`, row for row: code, reason,
+/// HTTP status and gRPC status.
+#[test]
+fn the_error_table_is_the_one_the_server_uses() {
+    let rows: Vec<(i32, String, u16, String)> = README
+        .lines()
+        .skip_while(|l| !l.starts_with("| JSON-RPC code | reason | HTTP | gRPC |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|row| {
+            let c: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+            let reason = c[1].split('`').nth(1).unwrap_or(c[1]).to_string();
+            (
+                c[0].parse().unwrap(),
+                reason,
+                c[2].parse().unwrap(),
+                c[3].trim_matches('`').to_string(),
+            )
+        })
+        .collect();
+    let kinds: Vec<(i32, String, u16, String)> = abacus::protocol::ERROR_KINDS
+        .iter()
+        .map(|k| {
+            (
+                k.code,
+                k.reason.to_string(),
+                k.http_status.as_u16(),
+                k.grpc_status.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(rows, kinds);
+}
