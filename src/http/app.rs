@@ -85,10 +85,12 @@ enum Handler {
 /// `tower::Service<http::Request<B>>`, so it can be wrapped in tower-http
 /// layers (trace, CORS, compression) or mounted in an axum `Router`.
 ///
-/// Routes: `POST /` (JSON-RPC, SSE for the streaming methods), `GET /stream`
-/// (WebSocket), `GET /.well-known/agent-card.json`, and the extra `GET`
-/// routes of [`HttpOptions::routes`]; other paths are 404, other methods
-/// 405 with `Allow`.
+/// Routes: `POST /` (JSON-RPC, SSE for the streaming methods), the
+/// HTTP+JSON routes (`POST /message:send`, `GET /tasks/{id}` …, each also
+/// under `/{tenant}`), `GET /stream` (WebSocket),
+/// `GET /.well-known/agent-card.json`, and the extra `GET` routes of
+/// [`HttpOptions::routes`]; other paths are 404, other methods 405 with
+/// `Allow`.
 ///
 /// ```no_run
 /// # async fn run(core: abacus::core::Core) -> std::io::Result<()> {

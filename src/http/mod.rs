@@ -9,6 +9,7 @@
 //! | module      | route            | binding                                  |
 //! |-------------|------------------|------------------------------------------|
 //! | `jsonrpc`   | `POST /`         | JSON-RPC 2.0, SSE for streaming methods  |
+//! | `rest`      | `POST /message:send`, `GET /tasks/{id}` … (and under `/{tenant}`) | HTTP+JSON, SSE for streaming methods |
 //! | `ws`        | `GET /stream`    | WebSocket, one stream per message        |
 //!
 //! The agent card lives at `/.well-known/agent-card.json`; extra `GET`
