@@ -595,7 +595,9 @@ async fn not_found_and_method_not_allowed_come_from_the_route_table() {
         ),
         ("POST", "stream", 405, Some("GET")),
         ("GET", "nope", 404, None),
-        ("GET", "tasks/t-1", 404, None),
+        ("PUT", "tasks/t-1", 405, Some("GET")),
+        ("GET", "tasks/t-1/x/y", 404, None),
+        ("GET", "message:send", 405, Some("POST")),
     ];
     for (method, path, status, allow) in cases {
         let url = format!("{}{path}", s.url);
