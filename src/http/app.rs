@@ -29,7 +29,8 @@ pub type GetRoute =
 /// ```
 #[derive(Clone)]
 pub struct HttpOptions {
-    /// Largest accepted request body (and WebSocket message) in bytes (413 above).
+    /// Largest accepted request body (and WebSocket message, and gRPC
+    /// request message) in bytes (413 above; `RESOURCE_EXHAUSTED` on gRPC).
     pub max_body_bytes: usize,
     /// Deadline for receiving a whole request body (408 and the connection
     /// closed after it): a client trickling its body cannot hold a request open.
@@ -86,7 +87,8 @@ enum Handler {
 /// Routes: `POST /` (JSON-RPC, SSE for the streaming methods), `GET /stream`
 /// (WebSocket), `GET /.well-known/agent-card.json`, and the extra `GET`
 /// routes of [`HttpOptions::routes`]; other paths are 404, other methods
-/// 405 with `Allow`.
+/// 405 with `Allow`. A request with `content-type: application/grpc` is a
+/// gRPC call ([`crate::grpc`]) on any path.
 ///
 /// ```no_run
 /// # async fn run(core: abacus::core::Core) -> std::io::Result<()> {
@@ -174,13 +176,20 @@ where
         self
     }
 
-    /// Handles one HTTP request.
+    /// Handles one HTTP request: gRPC ones (`content-type:
+    /// application/grpc`) go to the gRPC binding ([`crate::grpc`]) whatever
+    /// their path, the others by the route table.
     pub async fn handle<B>(self, req: Request<B>) -> Response<ResponseBody>
     where
+        S: Sync,
         B: http_body::Body + Send + 'static,
         B::Error: Into<BoxError>,
     {
         let shared = &self.shared;
+        if crate::grpc::is_grpc(req.headers()) {
+            let max = shared.opts.max_body_bytes;
+            return crate::grpc::handle(self.stack, max, self.peer, req).await;
+        }
         match shared.routes.find(req.method(), req.uri().path()) {
             Lookup::Route(Handler::JsonRpc, _) => {
                 jsonrpc::handle(self.stack, &shared.opts, self.peer, req).await
