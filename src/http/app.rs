@@ -30,7 +30,7 @@ pub type GetRoute =
 #[derive(Clone)]
 pub struct HttpOptions {
     /// Largest accepted request body (and WebSocket message, and gRPC
-    /// request message) in bytes (413 above; `RESOURCE_EXHAUSTED` on gRPC).
+    /// request message) in bytes (413 above; `OUT_OF_RANGE` on gRPC).
     pub max_body_bytes: usize,
     /// Deadline for receiving a whole request body (408 and the connection
     /// closed after it): a client trickling its body cannot hold a request open.
