@@ -8,8 +8,7 @@ use crate::protocol::{
     RequestMeta,
 };
 use a2a::{
-    AgentCard, ListTaskPushNotificationConfigsResponse, StreamResponse,
-    TaskPushNotificationConfig,
+    AgentCard, ListTaskPushNotificationConfigsResponse, StreamResponse, TaskPushNotificationConfig,
 };
 use a2a_pb::pbconv;
 use futures_util::stream::BoxStream;

@@ -109,7 +109,10 @@ mod tests {
             assert!(info.metadata.contains_key("timestamp"), "{info:?}");
         }
         // Outside the table: an internal error.
-        assert_eq!(status(&A2AError::new(-1, "?")).code(), tonic::Code::Internal);
+        assert_eq!(
+            status(&A2AError::new(-1, "?")).code(),
+            tonic::Code::Internal
+        );
     }
 
     #[test]

@@ -488,16 +488,17 @@ mod tests {
             let code = k.grpc_code();
             assert_ne!(code, tonic::Code::Unknown, "{}", k.reason);
             // The name is the code's canonical upper-snake-case name.
-            let canonical = format!("{code:?}")
-                .chars()
-                .enumerate()
-                .fold(String::new(), |mut out, (i, c)| {
-                    if c.is_uppercase() && i > 0 {
-                        out.push('_');
-                    }
-                    out.push(c.to_ascii_uppercase());
-                    out
-                });
+            let canonical =
+                format!("{code:?}")
+                    .chars()
+                    .enumerate()
+                    .fold(String::new(), |mut out, (i, c)| {
+                        if c.is_uppercase() && i > 0 {
+                            out.push('_');
+                        }
+                        out.push(c.to_ascii_uppercase());
+                        out
+                    });
             assert_eq!(canonical, k.grpc_status, "{}", k.reason);
         }
     }

@@ -166,7 +166,11 @@ async fn send_message_answers_the_math_agent_on_the_api_port_the_card_names() {
     assert_eq!(grpc[0]["url"], format!("127.0.0.1:{port}"), "{card}");
 
     let mut c = client(&s.url).await;
-    let reply = c.send_message(req(send("6 * 7"))).await.unwrap().into_inner();
+    let reply = c
+        .send_message(req(send("6 * 7")))
+        .await
+        .unwrap()
+        .into_inner();
     match reply.payload {
         Some(send_message_response::Payload::Message(m)) => {
             assert_eq!(texts(&m.parts), ["42"]);
@@ -210,10 +214,8 @@ async fn send_streaming_message_streams_every_event_in_order_to_the_end() {
         .iter()
         .position(|e| matches!(e, Payload::ArtifactUpdate(_)))
         .expect("an artifact event");
-    assert!(
-        matches!(&seen[artifact], Payload::ArtifactUpdate(a)
-            if a.task_id == first.id && texts(&a.artifact.as_ref().unwrap().parts) == ["echo: hello"])
-    );
+    assert!(matches!(&seen[artifact], Payload::ArtifactUpdate(a)
+            if a.task_id == first.id && texts(&a.artifact.as_ref().unwrap().parts) == ["echo: hello"]));
     // The artifact comes between working and completed, which ends the stream.
     assert!(artifact > 1 && artifact < seen.len() - 1, "{seen:?}");
     assert!(matches!(seen.last(), Some(Payload::StatusUpdate(u)) if u.task_id == first.id));
@@ -421,7 +423,10 @@ async fn errors_are_statuses_with_their_error_info_and_are_counted() {
         .unwrap_err();
     assert_eq!(
         code_and_reason(&push),
-        (Code::Unimplemented, "PUSH_NOTIFICATION_NOT_SUPPORTED".into())
+        (
+            Code::Unimplemented,
+            "PUSH_NOTIFICATION_NOT_SUPPORTED".into()
+        )
     );
     let listed = c
         .list_task_push_notification_configs(req(pb::ListTaskPushNotificationConfigsRequest {
@@ -460,7 +465,10 @@ async fn errors_are_statuses_with_their_error_info_and_are_counted() {
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(headers["grpc-status"], (Code::Unimplemented as i32).to_string());
+    assert_eq!(
+        headers["grpc-status"],
+        (Code::Unimplemented as i32).to_string()
+    );
     assert!(headers.contains_key("grpc-status-details-bin"));
     assert!(body.is_empty());
     s.stop().await;
@@ -567,7 +575,11 @@ async fn api_keys_guard_grpc_calls_and_a_task_stays_its_owners() {
         .metadata_mut()
         .insert("authorization", MetadataValue::from_static("Bearer t0ken"));
     let ci = c.get_task(bearer).await.unwrap_err();
-    assert_eq!(ci.code(), Code::NotFound, "authenticated, but not alice: {ci:?}");
+    assert_eq!(
+        ci.code(),
+        Code::NotFound,
+        "authenticated, but not alice: {ci:?}"
+    );
     let mine = c.get_task(keyed(get_task(&task.id, None), "k-alice")).await;
     assert_eq!(mine.unwrap().into_inner().id, task.id);
     // Bob gets what a task that does not exist gets.

@@ -143,7 +143,11 @@ fn credential_lists_are_checked_and_never_printed() {
 async fn a_grpc_request_is_refused_as_grpc_refuses_it() {
     let keys = ApiKeys::parse("alice:key-a").unwrap();
     let svc = AuthLayer::new(keys).layer(echo());
-    for ct in ["application/grpc", "application/grpc+proto", "Application/gRPC"] {
+    for ct in [
+        "application/grpc",
+        "application/grpc+proto",
+        "Application/gRPC",
+    ] {
         let req = Request::builder()
             .uri("/lf.a2a.v1.A2AService/GetTask")
             .header("content-type", ct)
@@ -157,7 +161,10 @@ async fn a_grpc_request_is_refused_as_grpc_refuses_it() {
         assert_eq!(h["grpc-status"], "16");
         assert_eq!(h["www-authenticate"], "ApiKey header=\"x-api-key\"");
         let message = h["grpc-message"].to_str().unwrap();
-        assert!(message.contains("X-API-Key") || message.contains("x-api-key"), "{message}");
+        assert!(
+            message.contains("X-API-Key") || message.contains("x-api-key"),
+            "{message}"
+        );
         let body = resp.into_body().collect().await.unwrap().to_bytes();
         assert!(body.is_empty());
     }
