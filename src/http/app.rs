@@ -87,8 +87,7 @@ enum Handler {
 /// Routes: `POST /` (JSON-RPC, SSE for the streaming methods), `GET /stream`
 /// (WebSocket), `GET /.well-known/agent-card.json`, and the extra `GET`
 /// routes of [`HttpOptions::routes`]; other paths are 404, other methods
-/// 405 with `Allow`. A request with `content-type: application/grpc` is a
-/// gRPC call ([`crate::grpc`]) on any path.
+/// 405 with `Allow`.
 ///
 /// ```no_run
 /// # async fn run(core: abacus::core::Core) -> std::io::Result<()> {
