@@ -23,13 +23,13 @@
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use abacus::grpc::pb::a2a_service_client::A2aServiceClient;
-//! use abacus::grpc::pb::{Message, Part, SendMessageRequest, part};
+//! use abacus::grpc::pb::{self, Message, Part, SendMessageRequest, part};
 //!
 //! let mut client = A2aServiceClient::connect("http://127.0.0.1:8002").await?;
 //! let mut request = tonic::Request::new(SendMessageRequest {
 //!     message: Some(Message {
 //!         message_id: "m-1".into(),
-//!         role: 1, // ROLE_USER
+//!         role: pb::Role::User as i32,
 //!         parts: vec![Part { content: Some(part::Content::Text("6 * 7".into())), ..Default::default() }],
 //!         ..Default::default()
 //!     }),
