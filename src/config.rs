@@ -193,6 +193,10 @@ pub struct Config {
     #[arg(long, env = "ABACUS_METRICS_PORT")]
     pub metrics_port: Option<u16>,
 
+    /// Also serve the gRPC binding on this port of the same host, with the API port's TLS and authentication (the card's gRPC interface then names it); gRPC is served on the API port in any case
+    #[arg(long, env = "ABACUS_GRPC_PORT")]
+    pub grpc_port: Option<u16>,
+
     /// Readiness fails above this host CPU usage, in percent (0: only
     /// reported, as a warning above 90).
     #[arg(long, env = "ABACUS_HEALTH_CPU_MAX", default_value_t = defaults::HEALTH_CPU_MAX)]
@@ -274,6 +278,7 @@ impl Default for Config {
             sqlite_sync: defaults::SQLITE_SYNC,
             admin_addr: None,
             metrics_port: None,
+            grpc_port: None,
             health_cpu_max: defaults::HEALTH_CPU_MAX,
             health_memory_max: defaults::HEALTH_MEMORY_MAX,
             health_disk_max: defaults::HEALTH_DISK_MAX,
@@ -312,6 +317,27 @@ impl Config {
                 format!("{scheme}://{host}:{}/", self.port)
             }
         }
+    }
+
+    /// The gRPC target the agent card names when `--grpc-port` is set: the
+    /// public URL's host at that port (`host:port`, or `https://host:port`
+    /// with TLS); `None` without the flag (gRPC is then named at the API
+    /// port, see [`crate::card::interfaces`]).
+    ///
+    /// ```
+    /// let mut config = abacus::config::Config::default();
+    /// assert_eq!(config.grpc_url(), None);
+    /// config.grpc_port = Some(50051);
+    /// assert_eq!(config.grpc_url().as_deref(), Some("http://127.0.0.1:50051"));
+    /// config.public_url = Some("https://agent.example/a2a/".into());
+    /// assert_eq!(config.grpc_url().as_deref(), Some("https://agent.example:50051"));
+    /// ```
+    pub fn grpc_url(&self) -> Option<String> {
+        let port = self.grpc_port?;
+        let public = self.public_url();
+        let uri: http::Uri = public.parse().ok()?;
+        let scheme = uri.scheme_str().unwrap_or("http");
+        Some(format!("{scheme}://{}:{port}", uri.host()?))
     }
 
     /// The listener's TLS files: `None` for plain HTTP; an error when only

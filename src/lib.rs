@@ -37,6 +37,7 @@ pub mod external;
 #[cfg(any(test, fuzzing))]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod grpc;
 pub mod health;
 pub mod http;
 pub mod math;

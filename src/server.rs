@@ -226,6 +226,15 @@ impl Server {
         if self.config.port == 0 {
             self.config.port = addr.port();
         }
+        // The gRPC port first: the card names it.
+        let grpc_listener = match self.config.grpc_port {
+            Some(port) => {
+                let listener = TcpListener::bind((self.config.host.as_str(), port)).await?;
+                self.config.grpc_port = Some(listener.local_addr()?.port());
+                Some(listener)
+            }
+            None => None,
+        };
         // The JWK set stays fresh while `_jwks` lives: until serving ends.
         let (credentials, _jwks) = Credentials::load(&self.config)
             .await
@@ -266,6 +275,12 @@ impl Server {
             }
             (None, _) => None,
         };
+        if let Some(grpc) = self.config.grpc_url() {
+            if self.card.supported_interfaces.is_empty() {
+                self.card.supported_interfaces =
+                    crate::card::interfaces(&self.config.public_url(), Some(&grpc));
+            }
+        }
         // Signed last: the signatures cover the card exactly as served.
         let served = ServedCard::new(self.card.clone(), &self.config.public_url())
             .signed(&signing_keys)
@@ -345,16 +360,23 @@ impl Server {
         }
         let layers = A2ALayers::new(&self.config.stack, &core);
         tracing::info!(%addr, url = %self.config.public_url(), "serving A2A");
+        if let Some(listener) = &grpc_listener {
+            tracing::info!(addr = %listener.local_addr()?, "serving gRPC on its own port too");
+        }
+        let listeners = Listeners {
+            api: listener,
+            grpc: grpc_listener,
+        };
         let (drain, mut limits) = (self.config.drain(), self.config.serve_options());
         limits.tls = tls;
         let result = match self.custom_stack {
             Some(build) => {
                 let app = HttpApp::new(build(core, &layers), served, http);
-                serve_app(listener, app, credentials, shutdown, drain, &limits).await
+                serve_app(listeners, app, credentials, shutdown, drain, &limits).await
             }
             None => {
                 let app = HttpApp::new(layers.default_stack(core), served, http);
-                serve_app(listener, app, credentials, shutdown, drain, &limits).await
+                serve_app(listeners, app, credentials, shutdown, drain, &limits).await
             }
         };
         drop(admin_stop);
@@ -362,9 +384,53 @@ impl Server {
     }
 }
 
-/// Serves `app`, behind the authentication layer when credentials are
-/// configured (the peer then travels in each request's extensions).
+/// The API port's listener and the optional one of `--grpc-port`.
+struct Listeners {
+    api: TcpListener,
+    grpc: Option<TcpListener>,
+}
+
+/// Serves `app` on every listener until `shutdown` resolves, with the same
+/// TLS and authentication on each.
 async fn serve_app<S>(
+    listeners: Listeners,
+    app: HttpApp<S>,
+    credentials: Option<Credentials>,
+    shutdown: impl Future<Output = ()>,
+    drain: std::time::Duration,
+    limits: &crate::http::ServeOptions,
+) -> std::io::Result<()>
+where
+    S: tower::Service<crate::protocol::A2ARequest, Response = crate::protocol::A2AResponse>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Error: Into<tower::BoxError>,
+    S::Future: Send,
+{
+    let Some(grpc) = listeners.grpc else {
+        return serve_one(listeners.api, app, credentials, shutdown, drain, limits).await;
+    };
+    let shutdown = shutdown.shared();
+    let (api, grpc) = tokio::join!(
+        serve_one(
+            listeners.api,
+            app.clone(),
+            credentials.clone(),
+            shutdown.clone(),
+            drain,
+            limits
+        ),
+        serve_one(grpc, app, credentials, shutdown, drain, limits),
+    );
+    api.and(grpc)
+}
+
+/// Serves `app` on `listener`, behind the authentication layer when
+/// credentials are configured (the peer then travels in each request's
+/// extensions).
+async fn serve_one<S>(
     listener: TcpListener,
     app: HttpApp<S>,
     credentials: Option<Credentials>,

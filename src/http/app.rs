@@ -29,7 +29,8 @@ pub type GetRoute =
 /// ```
 #[derive(Clone)]
 pub struct HttpOptions {
-    /// Largest accepted request body (and WebSocket message) in bytes (413 above).
+    /// Largest accepted request body (and WebSocket message, and gRPC
+    /// request message) in bytes (413 above; `OUT_OF_RANGE` on gRPC).
     pub max_body_bytes: usize,
     /// Deadline for receiving a whole request body (408 and the connection
     /// closed after it): a client trickling its body cannot hold a request open.
@@ -179,13 +180,20 @@ where
         self
     }
 
-    /// Handles one HTTP request.
+    /// Handles one HTTP request: gRPC ones (`content-type:
+    /// application/grpc`) go to the gRPC binding ([`crate::grpc`]) whatever
+    /// their path, the others by the route table.
     pub async fn handle<B>(self, req: Request<B>) -> Response<ResponseBody>
     where
+        S: Sync,
         B: http_body::Body + Send + 'static,
         B::Error: Into<BoxError>,
     {
         let shared = &self.shared;
+        if crate::grpc::is_grpc(req.headers()) {
+            let max = shared.opts.max_body_bytes;
+            return crate::grpc::handle(self.stack, max, self.peer, req).await;
+        }
         match shared.routes.find(req.method(), req.uri().path()) {
             Lookup::Route(Handler::JsonRpc, _) => {
                 jsonrpc::handle(self.stack, &shared.opts, self.peer, req).await

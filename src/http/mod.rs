@@ -11,10 +11,12 @@
 //! | `jsonrpc`   | `POST /`         | JSON-RPC 2.0, SSE for streaming methods  |
 //! | `rest`      | `POST /message:send`, `GET /tasks/{id}` … (and under `/{tenant}`) | HTTP+JSON, SSE for streaming methods |
 //! | `ws`        | `GET /stream`    | WebSocket, one stream per message        |
+//! | [`grpc`]    | `content-type: application/grpc` | gRPC (`lf.a2a.v1.A2AService`) |
 //!
 //! The agent card lives at `/.well-known/agent-card.json`; extra `GET`
 //! routes (health, metrics) come from [`HttpOptions::routes`].
 //!
+//! [`grpc`]: crate::grpc
 //! [`A2ARequest`]: crate::protocol::A2ARequest
 //! [`A2AResponse`]: crate::protocol::A2AResponse
 //! [`RequestMeta`]: crate::protocol::RequestMeta
@@ -34,6 +36,7 @@ pub mod ws;
 
 pub use app::{GetRoute, HttpApp, HttpOptions};
 pub use body::ResponseBody;
+pub(crate) use meta::check_version;
 pub use meta::{request_meta, PeerAddr, EXTENSIONS_HEADER, TIMEOUT_HEADER, VERSION_HEADER};
 pub(crate) use server::serve_app;
 pub use server::{serve, serve_routes, serve_with, shutdown_signal, ServeOptions};

@@ -549,6 +549,44 @@ impl<E: ToRpcError> ToRpcError for RetryError<E> {
     }
 }
 
+impl ErrorKind {
+    /// The [`tonic::Code`] of [`grpc_status`](ErrorKind::grpc_status), the
+    /// status the gRPC binding answers this error with.
+    ///
+    /// ```
+    /// use abacus::protocol::error_kind;
+    /// assert_eq!(error_kind(-32001).grpc_code(), tonic::Code::NotFound);
+    /// assert_eq!(error_kind(-32002).grpc_code(), tonic::Code::FailedPrecondition);
+    /// ```
+    pub fn grpc_code(&self) -> tonic::Code {
+        grpc_code(self.grpc_status)
+    }
+}
+
+/// The gRPC status code named `name` (`NOT_FOUND`); unknown names are `UNKNOWN`.
+fn grpc_code(name: &str) -> tonic::Code {
+    use tonic::Code;
+    match name {
+        "OK" => Code::Ok,
+        "CANCELLED" => Code::Cancelled,
+        "INVALID_ARGUMENT" => Code::InvalidArgument,
+        "DEADLINE_EXCEEDED" => Code::DeadlineExceeded,
+        "NOT_FOUND" => Code::NotFound,
+        "ALREADY_EXISTS" => Code::AlreadyExists,
+        "PERMISSION_DENIED" => Code::PermissionDenied,
+        "RESOURCE_EXHAUSTED" => Code::ResourceExhausted,
+        "FAILED_PRECONDITION" => Code::FailedPrecondition,
+        "ABORTED" => Code::Aborted,
+        "OUT_OF_RANGE" => Code::OutOfRange,
+        "UNIMPLEMENTED" => Code::Unimplemented,
+        "INTERNAL" => Code::Internal,
+        "UNAVAILABLE" => Code::Unavailable,
+        "DATA_LOSS" => Code::DataLoss,
+        "UNAUTHENTICATED" => Code::Unauthenticated,
+        _ => Code::Unknown,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -615,5 +653,26 @@ mod tests {
         assert_eq!(wire["data"][1]["reason"], "RATE_LIMITED", "{wire}");
         let other = A2AError::new(server_error::OVERLOADED, "busy");
         assert_eq!(server_error::retry_after_secs(&other), None);
+    }
+
+    #[test]
+    fn every_grpc_status_name_is_a_grpc_code() {
+        for k in &ERROR_KINDS {
+            let code = k.grpc_code();
+            assert_ne!(code, tonic::Code::Unknown, "{}", k.reason);
+            // The name is the code's canonical upper-snake-case name.
+            let canonical =
+                format!("{code:?}")
+                    .chars()
+                    .enumerate()
+                    .fold(String::new(), |mut out, (i, c)| {
+                        if c.is_uppercase() && i > 0 {
+                            out.push('_');
+                        }
+                        out.push(c.to_ascii_uppercase());
+                        out
+                    });
+            assert_eq!(canonical, k.grpc_status, "{}", k.reason);
+        }
     }
 }

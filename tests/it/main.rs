@@ -10,6 +10,7 @@ mod cpu;
 mod deploy;
 mod examples;
 mod external;
+mod grpc;
 mod health;
 mod jwt;
 mod math_agent;

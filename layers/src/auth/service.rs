@@ -3,7 +3,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use http::header::{CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue, WWW_AUTHENTICATE};
+use http::request::Parts;
 use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
@@ -12,17 +13,29 @@ use super::{AuthLayer, Authenticate, Rejection};
 
 /// Authenticates each request before the inner service sees it: the
 /// principal goes into the request's extensions; a rejection is answered
-/// with HTTP 401 at once. Built by [`AuthLayer`].
+/// with HTTP 401 at once, or for a gRPC request (`content-type:
+/// application/grpc...`) as gRPC answers it: HTTP 200, `grpc-status: 16`
+/// (`UNAUTHENTICATED`), the hint percent-encoded in `grpc-message`, the
+/// `WWW-Authenticate` challenge kept and no body. Built by [`AuthLayer`].
 ///
 /// # Example
 ///
 /// ```
 /// use abacus_layers::auth::{ApiKeys, AuthLayer};
 /// use tower::{Layer, service_fn};
+/// use tower::ServiceExt;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// let svc = AuthLayer::new(ApiKeys::parse("a:k").unwrap()).layer(service_fn(
 ///     |_: http::Request<()>| async { Ok::<_, std::convert::Infallible>(http::Response::new(String::new())) },
 /// ));
-/// # let _ = svc;
+/// let grpc = http::Request::builder().header("content-type", "application/grpc").body(()).unwrap();
+/// let resp = svc.oneshot(grpc).await.unwrap();
+/// assert_eq!(resp.status(), 200);
+/// assert_eq!(resp.headers()["grpc-status"], "16");
+/// assert_eq!(resp.headers()["grpc-message"], "send your API key in the x-api-key header");
+/// assert!(resp.body().is_empty());
+/// # }
 /// ```
 pub struct Auth<S, A> {
     pub(super) inner: S,
@@ -77,7 +90,7 @@ where
                     if let Some(hook) = &self.layer.on_reject {
                         hook(&parts, &rejection);
                     }
-                    return ResponseFuture::rejected(unauthorized(&rejection));
+                    return ResponseFuture::rejected(unauthorized(&parts, &rejection));
                 }
             }
         }
@@ -85,7 +98,10 @@ where
     }
 }
 
-fn unauthorized<B: From<String>>(rejection: &Rejection) -> Response<B> {
+fn unauthorized<B: From<String>>(parts: &Parts, rejection: &Rejection) -> Response<B> {
+    if is_grpc(parts) {
+        return grpc_unauthenticated(rejection);
+    }
     let mut response = Response::new(B::from(format!("{}\n", rejection.hint())));
     *response.status_mut() = StatusCode::UNAUTHORIZED;
     let headers = response.headers_mut();
@@ -95,6 +111,50 @@ fn unauthorized<B: From<String>>(rejection: &Rejection) -> Response<B> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
+}
+
+/// A gRPC request (`content-type: application/grpc`, `application/grpc+proto`,
+/// `application/grpc-web` ...).
+fn is_grpc(parts: &Parts) -> bool {
+    parts.headers.get(CONTENT_TYPE).is_some_and(|ct| {
+        let prefix = b"application/grpc";
+        ct.as_bytes()
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    })
+}
+
+/// `UNAUTHENTICATED` (16) as gRPC answers it: HTTP 200, a trailers-only
+/// response (the status in the headers, an empty body) with the hint in
+/// `grpc-message` and the `WWW-Authenticate` challenge kept.
+fn grpc_unauthenticated<B: From<String>>(rejection: &Rejection) -> Response<B> {
+    let mut response = Response::new(B::from(String::new()));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert(&GRPC_STATUS, HeaderValue::from_static("16"));
+    if let Ok(message) = HeaderValue::from_str(&grpc_message(rejection.hint())) {
+        headers.insert(&GRPC_MESSAGE, message);
+    }
+    headers.insert(WWW_AUTHENTICATE, rejection.challenge().clone());
+    response
+}
+
+static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+static GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+
+/// `grpc-message` encoding: bytes outside printable ASCII, and `%`, as
+/// `%XX` (the gRPC over HTTP/2 specification).
+fn grpc_message(text: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if (0x20..=0x7e).contains(&b) && b != b'%' {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
 }
 
 pin_project! {

@@ -138,3 +138,44 @@ fn credential_lists_are_checked_and_never_printed() {
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn a_grpc_request_is_refused_as_grpc_refuses_it() {
+    let keys = ApiKeys::parse("alice:key-a").unwrap();
+    let svc = AuthLayer::new(keys).layer(echo());
+    for ct in [
+        "application/grpc",
+        "application/grpc+proto",
+        "Application/gRPC",
+    ] {
+        let req = Request::builder()
+            .uri("/lf.a2a.v1.A2AService/GetTask")
+            .header("content-type", ct)
+            .body(())
+            .unwrap();
+        let resp = svc.clone().oneshot(req).await.unwrap();
+        // Trailers-only: HTTP 200, the status in the headers, no body.
+        assert_eq!(resp.status(), StatusCode::OK, "{ct}");
+        let h = resp.headers();
+        assert_eq!(h["content-type"], "application/grpc");
+        assert_eq!(h["grpc-status"], "16");
+        assert_eq!(h["www-authenticate"], "ApiKey header=\"x-api-key\"");
+        let message = h["grpc-message"].to_str().unwrap();
+        assert!(
+            message.contains("X-API-Key") || message.contains("x-api-key"),
+            "{message}"
+        );
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(body.is_empty());
+    }
+    // The right key passes, as over HTTP.
+    let req = Request::builder()
+        .header("content-type", "application/grpc")
+        .header("x-api-key", "key-a")
+        .body(())
+        .unwrap();
+    let resp = svc.clone().oneshot(req).await.unwrap();
+    assert!(resp.headers().get("grpc-status").is_none());
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "alice/apiKey");
+}
