@@ -181,14 +181,19 @@ fn push_call(method: Method, params: impl Serialize) -> Result<Call, A2AError> {
     Ok(Call::PushConfig(method, params))
 }
 
-/// The a2a-lf form of a send request; the message is required.
+/// The a2a-lf form of a send request. The message and its id are required,
+/// as the JSON bindings require them (proto3 cannot tell an empty id from
+/// none, so an empty one is missing).
 fn send_request(r: &pb::SendMessageRequest) -> Result<a2a::SendMessageRequest, A2AError> {
-    if r.message.is_none() {
-        return Err(A2AError::invalid_params(
+    match &r.message {
+        None => Err(A2AError::invalid_params(
             "invalid params: missing field `message`",
-        ));
+        )),
+        Some(m) if m.message_id.is_empty() => Err(A2AError::invalid_params(
+            "invalid params: message: missing field `messageId`",
+        )),
+        Some(_) => Ok(pbconv::from_proto_send_message_request(r)),
     }
-    Ok(pbconv::from_proto_send_message_request(r))
 }
 
 #[async_trait::async_trait]

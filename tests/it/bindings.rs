@@ -4,8 +4,10 @@
 //! proto-JSON results and the same error reasons.
 
 use crate::common::{eventually, raw_request, TestServer};
+use a2a_pb::protojson as pj;
 use abacus::agent::{Agent, RequestContext, TaskUpdater};
 use abacus::card::CardBuilder;
+use abacus::grpc::pb::{self, a2a_service_client::A2aServiceClient};
 use abacus::http::{SseDecoder, SseEvent};
 use abacus::protocol::types::{A2AError, Part};
 use abacus::protocol::Method;
@@ -64,9 +66,53 @@ type Events = BoxStream<'static, Outcome>;
 enum Wire {
     JsonRpc,
     Rest,
+    Grpc,
 }
 
-const WIRES: [Wire; 2] = [Wire::JsonRpc, Wire::Rest];
+const WIRES: [Wire; 3] = [Wire::JsonRpc, Wire::Rest, Wire::Grpc];
+
+/// A proto-JSON value as the protobuf message `P`, through the
+/// proto-JSON-capable generated type `J` of the same message.
+fn to_pb<J, P>(v: Value) -> P
+where
+    J: serde::de::DeserializeOwned + prost::Message,
+    P: prost::Message + Default,
+{
+    let json: J = serde_json::from_value(v).unwrap();
+    P::decode(json.encode_to_vec().as_slice()).unwrap()
+}
+
+/// A protobuf message as proto-JSON, through `J`.
+fn from_pb<P: prost::Message, J: serde::Serialize + prost::Message + Default>(p: &P) -> Value {
+    let json = J::decode(p.encode_to_vec().as_slice()).unwrap();
+    serde_json::to_value(json).unwrap()
+}
+
+/// A gRPC status as a [`Failure`]: its `ErrorInfo` reason and code.
+fn grpc_failure(status: &tonic::Status) -> Failure {
+    use tonic_types::StatusExt;
+    Failure {
+        reason: status
+            .get_details_error_info()
+            .map_or("(no ErrorInfo)".into(), |i| i.reason),
+        status: format!("{:?}", status.code()),
+    }
+}
+
+/// A tonic request with `headers` as metadata.
+fn grpc_request<T>(message: T, headers: &[(&'static str, &str)]) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(message);
+    for (k, v) in headers {
+        req.metadata_mut().insert(*k, v.parse().unwrap());
+    }
+    req
+}
+
+async fn grpc_client(s: &TestServer) -> A2aServiceClient<tonic::transport::Channel> {
+    A2aServiceClient::connect(s.url.trim_end_matches('/').to_string())
+        .await
+        .unwrap()
+}
 
 /// The `ErrorInfo` reason among `details`.
 fn reason(details: &Value) -> String {
@@ -92,9 +138,42 @@ impl Wire {
         s: &TestServer,
         method: Method,
         params: Value,
-        headers: &[(&str, &str)],
+        headers: &[(&'static str, &str)],
     ) -> Outcome {
         match self {
+            Wire::Grpc => {
+                let mut client = grpc_client(s).await;
+                macro_rules! unary {
+                    ($rpc:ident, $req:ident, $resp:ident) => {{
+                        let msg = to_pb::<pj::$req, pb::$req>(params);
+                        match client.$rpc(grpc_request(msg, headers)).await {
+                            Ok(r) => Ok(from_pb::<_, pj::$resp>(&r.into_inner())),
+                            Err(status) => Err(grpc_failure(&status)),
+                        }
+                    }};
+                }
+                match method {
+                    Method::SendMessage => {
+                        unary!(send_message, SendMessageRequest, SendMessageResponse)
+                    }
+                    Method::GetTask => unary!(get_task, GetTaskRequest, Task),
+                    Method::ListTasks => unary!(list_tasks, ListTasksRequest, ListTasksResponse),
+                    Method::CancelTask => unary!(cancel_task, CancelTaskRequest, Task),
+                    Method::CreateTaskPushNotificationConfig => unary!(
+                        create_task_push_notification_config,
+                        TaskPushNotificationConfig,
+                        TaskPushNotificationConfig
+                    ),
+                    Method::GetExtendedAgentCard => {
+                        unary!(
+                            get_extended_agent_card,
+                            GetExtendedAgentCardRequest,
+                            AgentCard
+                        )
+                    }
+                    other => panic!("no gRPC call written for {other}"),
+                }
+            }
             Wire::JsonRpc => {
                 let body =
                     json!({"jsonrpc": "2.0", "id": 1, "method": method.name(), "params": params});
@@ -134,6 +213,34 @@ impl Wire {
     /// Calls a streaming operation; an error before the stream is its only item.
     async fn stream(self, s: &TestServer, method: Method, params: Value) -> Events {
         match self {
+            Wire::Grpc => {
+                let mut client = grpc_client(s).await;
+                let headers = [("a2a-version", "1.0")];
+                let started = match method {
+                    Method::SendStreamingMessage => {
+                        let msg = to_pb::<pj::SendMessageRequest, pb::SendMessageRequest>(params);
+                        client
+                            .send_streaming_message(grpc_request(msg, &headers))
+                            .await
+                    }
+                    Method::SubscribeToTask => {
+                        let msg =
+                            to_pb::<pj::SubscribeToTaskRequest, pb::SubscribeToTaskRequest>(params);
+                        client.subscribe_to_task(grpc_request(msg, &headers)).await
+                    }
+                    other => panic!("{other} does not stream"),
+                };
+                match started {
+                    Err(status) => stream::once(async move { Err(grpc_failure(&status)) }).boxed(),
+                    Ok(events) => events
+                        .into_inner()
+                        .map(|item| match item {
+                            Ok(event) => Ok(from_pb::<_, pj::StreamResponse>(&event)),
+                            Err(status) => Err(grpc_failure(&status)),
+                        })
+                        .boxed(),
+                }
+            }
             Wire::JsonRpc => {
                 let body =
                     json!({"jsonrpc": "2.0", "id": 1, "method": method.name(), "params": params});
@@ -516,43 +623,42 @@ async fn subscribe_follows_a_running_task_until_it_is_canceled() {
 async fn errors_carry_the_same_reason_on_every_binding() {
     let s = script_server().await;
     for wire in WIRES {
-        let cases: [(Method, Value, &str, &str, &str); 4] = [
+        // The reason, then the status on JSON-RPC, HTTP+JSON and gRPC.
+        let cases: [(Method, Value, &str, [&str; 3]); 5] = [
             (
                 Method::GetTask,
                 json!({"id": "no-such-task"}),
                 "TASK_NOT_FOUND",
-                "-32001",
-                "404",
+                ["-32001", "404", "NotFound"],
             ),
             (
                 Method::CancelTask,
                 json!({"id": "no-such-task"}),
                 "TASK_NOT_FOUND",
-                "-32001",
-                "404",
+                ["-32001", "404", "NotFound"],
             ),
             (
                 Method::CreateTaskPushNotificationConfig,
                 json!({"taskId": "t", "url": "https://example.com/hook"}),
                 "PUSH_NOTIFICATION_NOT_SUPPORTED",
-                "-32003",
-                "400",
+                ["-32003", "400", "Unimplemented"],
             ),
             (
                 Method::SendMessage,
-                json!({"message": {"role": "ROLE_USER"}}),
+                json!({}),
                 "INVALID_PARAMS",
-                "-32602",
-                "400",
+                ["-32602", "400", "InvalidArgument"],
+            ),
+            (
+                Method::SendMessage,
+                json!({"message": {"role": "ROLE_USER", "parts": [{"text": "no id"}]}}),
+                "INVALID_PARAMS",
+                ["-32602", "400", "InvalidArgument"],
             ),
         ];
-        for (method, params, want, rpc_code, http_status) in cases {
+        for (method, params, want, statuses) in cases {
             let e = wire.call(&s, method, params).await.unwrap_err();
-            let status = if wire == Wire::JsonRpc {
-                rpc_code
-            } else {
-                http_status
-            };
+            let status = statuses[wire as usize];
             assert_eq!(
                 (e.reason.as_str(), e.status.as_str()),
                 (want, status),
