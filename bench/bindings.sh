@@ -15,7 +15,8 @@
 #           rest_send_c64 / rest_stream_c16     HTTP+JSON (wrk, bench/request.lua BINDING=rest)
 #           grpc_send_c64 / grpc_stream_c16     gRPC (the grpc_load client of benches/)
 #
-# env: DURATION (seconds per scenario, default 10), SERVER_CPU (1), LOAD_CPU (0), PORT (8102)
+# env: DURATION (seconds per scenario, default 10), SERVER_CPU (1), LOAD_CPU (0), PORT (8102),
+#      ABACUS (an abacus binary to measure instead of building one)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
@@ -23,15 +24,17 @@ LIMIT=${1:?usage: bench/bindings.sh LIMIT_BIN}
 DURATION=${DURATION:-10}
 PORT=${PORT:-8102}
 command -v wrk >/dev/null || { echo "bench: needs wrk (apt-get install wrk)" >&2; exit 2; }
-(cd "$ROOT" && cargo build --release --bin abacus -p abacus -q && cargo build --release -q -p abacus-benches --bin grpc_load)
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
+[ -n "${ABACUS:-}" ] || (cd "$ROOT" && cargo build --release -q --bin abacus -p abacus)
+ABACUS=${ABACUS:-$BIN/abacus}
+(cd "$ROOT" && cargo build --release -q -p abacus-benches --bin grpc_load)
 PIN_SERVER=(); PIN_LOAD=()
 if command -v taskset >/dev/null; then
     PIN_SERVER=(taskset -c "${SERVER_CPU:-1}"); PIN_LOAD=(taskset -c "${LOAD_CPU:-0}")
 fi
 DATA=$(mktemp -d)
 PID=""
-stop() { [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; PID=""; }
+stop() { if [ -n "$PID" ]; then kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null || true; fi; PID=""; }
 trap 'stop; rm -rf "$DATA"' EXIT
 up() { for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/.well-known/agent-card.json" && return; sleep 0.1; done; echo "server did not start" >&2; exit 2; }
 
@@ -40,7 +43,7 @@ wrk_run() { # name connections binding stream
     local out
     out=$(METHOD=POST TEXT="2 + 2" BINDING=$3 STREAM=$4 "${PIN_LOAD[@]}" wrk -t 2 -c "$2" -d "${DURATION}s" \
         --timeout 5s -s "$HERE/request.lua" "http://127.0.0.1:$PORT/" | grep WRKJSON | sed 's/^WRKJSON //')
-    python3 -c 'import json,sys; d=json.loads(sys.argv[2]); print(f"{sys.argv[1]}\t{d[\"rps\"]:.0f}\t{d[\"p99_ms\"]:.3f}\t{d[\"errors\"]}")' "$1" "$out" >>"$RESULTS"
+    python3 -c 'import json, sys; d = json.loads(sys.argv[2]); print("%s\t%.0f\t%.3f\t%d" % (sys.argv[1], d["rps"], d["p99_ms"], d["errors"]))' "$1" "$out" >>"$RESULTS"
 }
 grpc_run() { # name connections stream
     "${PIN_LOAD[@]}" "$BIN/grpc_load" --url "http://127.0.0.1:$PORT" --concurrency "$2" \
@@ -53,7 +56,7 @@ wrk_run limit_send_c64 64 jsonrpc 0
 wrk_run limit_stream_c16 16 jsonrpc 1
 stop; sleep 1
 
-"${PIN_SERVER[@]}" "$BIN/abacus" serve --port "$PORT" --data-dir "$DATA/abacus" >"$DATA/abacus.log" 2>&1 &
+"${PIN_SERVER[@]}" "$ABACUS" serve --port "$PORT" --data-dir "$DATA/abacus" >"$DATA/abacus.log" 2>&1 &
 PID=$!; up
 wrk_run jsonrpc_send_c64 64 jsonrpc 0
 wrk_run rest_send_c64 64 rest 0

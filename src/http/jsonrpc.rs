@@ -36,11 +36,7 @@ where
         Ok(b) => b,
         Err(e) => return body_error(e),
     };
-    let is_json = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(is_json_type);
+    let is_json = has_json_body(&parts.headers);
     let (id, mut request) = match decode_request(&body) {
         Ok(r) => r,
         Err((id, e)) if is_json => return reply(&id, Err(e)),
@@ -129,6 +125,15 @@ fn body_error(e: BodyError) -> Response<ResponseBody> {
     resp
 }
 
+/// True when `headers` declare a JSON body (`application/json`, or a
+/// `+json` type such as `application/a2a+json`).
+pub(crate) fn has_json_body(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(is_json_type)
+}
+
 /// `application/json` or any `+json` media type.
 pub(crate) fn is_json_type(ct: &str) -> bool {
     let essence = ct.split(';').next().unwrap_or("").trim();
@@ -138,9 +143,10 @@ pub(crate) fn is_json_type(ct: &str) -> bool {
             && essence.to_ascii_lowercase().ends_with("+json"))
 }
 
-fn content_type_error() -> A2AError {
+/// The error of a body that is not declared JSON, on every JSON binding.
+pub(crate) fn content_type_error() -> A2AError {
     A2AError::new(
         error_code::CONTENT_TYPE_NOT_SUPPORTED,
-        "Content-Type must be application/json",
+        "Content-Type must be application/json (or application/a2a+json)",
     )
 }

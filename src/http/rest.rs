@@ -25,11 +25,12 @@
 //! says `POST`, its proto's HTTP annotation `GET`.
 
 use super::body::ResponseBody;
+use super::jsonrpc::{content_type_error, has_json_body};
 use super::meta::{check_version, request_meta};
 use super::read::{read_body, BodyError};
 use super::routes::{Params, RouteTable};
 use super::sse::{SseBody, SseEncoding};
-use super::{jsonrpc::is_json_type, record_error, HttpOptions};
+use super::{record_error, HttpOptions};
 use crate::protocol::{
     error_code, error_kind, http_error_body, rpc_error_for_ref, server_error, A2AError, A2ARequest,
     A2AResponse, Binding, Method,
@@ -162,18 +163,8 @@ where
     if let Err(e) = check_version(meta.version.as_deref()) {
         return error(&e);
     }
-    if !body.is_empty() {
-        let json = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(is_json_type);
-        if !json {
-            return error(&A2AError::new(
-                error_code::CONTENT_TYPE_NOT_SUPPORTED,
-                "Content-Type must be application/json or application/a2a+json",
-            ));
-        }
+    if !body.is_empty() && !has_json_body(&parts.headers) {
+        return error(&content_type_error());
     }
     let mut request = match decode(method, &params, parts.uri.query(), &body) {
         Ok(r) => r,
