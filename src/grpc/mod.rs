@@ -56,7 +56,6 @@ use crate::http::{request_meta, ResponseBody};
 use crate::protocol::{A2AError, A2ARequest, A2AResponse, Binding, Method, RequestMeta};
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderName, Request, Response};
-use http_body_util::BodyExt;
 use pb::a2a_service_server::A2aServiceServer;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -163,10 +162,13 @@ fn method_of(path: &str) -> Option<Method> {
 
 /// Handles one gRPC request through `stack`: an unknown rpc is answered
 /// `UNIMPLEMENTED` (`METHOD_NOT_FOUND`) here, a known one by tonic with a
-/// [`GrpcService`], its [`RequestMeta`] in the request extensions.
+/// [`GrpcService`], its [`RequestMeta`] in the request extensions. The
+/// request message may be `max_message_bytes` long and must have arrived
+/// within `body_timeout`, as on the other bindings.
 pub(crate) async fn handle<S, B>(
     stack: S,
     max_message_bytes: usize,
+    body_timeout: Duration,
     peer: Option<SocketAddr>,
     req: Request<B>,
 ) -> Response<ResponseBody>
@@ -184,12 +186,69 @@ where
     }
     let meta = grpc_meta(&parts, peer);
     parts.extensions.insert(meta);
-    let body = body.map_err(Into::<BoxError>::into);
+    let body = DeadlineBody {
+        inner: body,
+        deadline: tokio::time::sleep(body_timeout),
+        limit: body_timeout,
+    };
     let mut server =
         A2aServiceServer::new(GrpcService::new(stack)).max_decoding_message_size(max_message_bytes);
     match server.call(Request::from_parts(parts, body)).await {
         Ok(resp) => resp.map(ResponseBody::Grpc),
         Err(never) => match never {},
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request body that fails once `deadline` passes before its end: a
+    /// client trickling its request cannot hold the call open (tonic reads
+    /// the body itself, so the edge's whole-body timeout does not apply).
+    /// tower-http's `TimeoutBody` does this, but restarts its timer on
+    /// every frame, which a trickle keeps alive; tower-http is no
+    /// dependency either.
+    struct DeadlineBody<B> {
+        #[pin]
+        inner: B,
+        #[pin]
+        deadline: tokio::time::Sleep,
+        limit: Duration,
+    }
+}
+
+impl<B> http_body::Body for DeadlineBody<B>
+where
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
+{
+    type Data = B::Data;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<B::Data>, BoxError>>> {
+        use std::future::Future;
+        use std::task::Poll;
+        let this = self.project();
+        if let Poll::Ready(frame) = this.inner.poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        match this.deadline.poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(format!(
+                "request message not received within {} ms",
+                this.limit.as_millis()
+            )
+            .into()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -191,8 +191,8 @@ where
     {
         let shared = &self.shared;
         if crate::grpc::is_grpc(req.headers()) {
-            let max = shared.opts.max_body_bytes;
-            return crate::grpc::handle(self.stack, max, self.peer, req).await;
+            let (max, timeout) = (shared.opts.max_body_bytes, shared.opts.body_timeout);
+            return crate::grpc::handle(self.stack, max, timeout, self.peer, req).await;
         }
         match shared.routes.find(req.method(), req.uri().path()) {
             Lookup::Route(Handler::JsonRpc, _) => {

@@ -521,6 +521,64 @@ async fn an_expired_grpc_timeout_is_deadline_exceeded() {
     s.stop().await;
 }
 
+/// A client that sends the first bytes of a request message and then
+/// nothing more gets a status once the body timeout passes: it cannot hold
+/// the call (and the stack) open.
+#[tokio::test]
+async fn a_request_message_that_stops_arriving_is_refused_in_bounded_time() {
+    let opts = abacus::http::HttpOptions {
+        body_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let s = TestServer::start_with(Script, CardBuilder::new("s", "t").build(), opts).await;
+    let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<http_body_util::StreamBody<
+            futures_util::stream::BoxStream<
+                'static,
+                Result<http_body::Frame<Bytes>, std::io::Error>,
+            >,
+        >>();
+    // A gRPC frame header announcing 100 bytes, then 10 of them, then silence.
+    let mut first = vec![0u8, 0, 0, 0, 100];
+    first.extend_from_slice(&[0u8; 10]);
+    let frames =
+        futures_util::stream::once(async move { Ok(http_body::Frame::data(Bytes::from(first))) })
+            .chain(futures_util::stream::pending())
+            .boxed();
+    let req = http::Request::post(format!("{}lf.a2a.v1.A2AService/SendMessage", s.url))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("a2a-version", "1.0")
+        .body(http_body_util::StreamBody::new(frames))
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(20), async {
+        let resp = http.request(req).await.unwrap();
+        let headers = resp.headers().clone();
+        let trailers = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .ok()
+            .and_then(|c| c.trailers().cloned());
+        let status = headers
+            .get("grpc-status")
+            .or_else(|| trailers.as_ref().and_then(|t| t.get("grpc-status")))
+            .map(|v| v.to_str().unwrap().to_string());
+        status
+    })
+    .await
+    .expect("the server answers once the body timeout passes");
+    let code = answer.expect("a grpc-status");
+    assert_ne!(code, "0", "a trickled request must not succeed");
+    // The server still answers others.
+    let mut c = client(&s.url).await;
+    assert!(c.send_message(req_of("after")).await.is_ok());
+    s.stop().await;
+}
+
+fn req_of(text: &str) -> Request<pb::SendMessageRequest> {
+    req(send(text))
+}
+
 /// `Script` served by `abacus::Server` with `config_of` applied to a memory
 /// store config: the API URL and the sender that stops it.
 async fn serve_script(
