@@ -4,12 +4,11 @@
 //! proto-JSON results and the same error reasons.
 
 use crate::common::{eventually, raw_request, TestServer};
+use crate::protocol::{script_server, ScriptAgent};
 use a2a_pb::protojson as pj;
-use abacus::agent::{Agent, RequestContext, TaskUpdater};
 use abacus::card::CardBuilder;
 use abacus::grpc::pb::{self, a2a_service_client::A2aServiceClient};
 use abacus::http::{SseDecoder, SseEvent};
-use abacus::protocol::types::{A2AError, Part};
 use abacus::protocol::Method;
 use bytes::Bytes;
 use futures_util::stream::{self, BoxStream};
@@ -17,38 +16,6 @@ use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
-
-/// Behaviour chosen by the first word of the text.
-struct ScriptAgent;
-
-#[async_trait::async_trait]
-impl Agent for ScriptAgent {
-    async fn execute(&self, ctx: RequestContext, up: TaskUpdater) -> Result<(), A2AError> {
-        let text = ctx.text();
-        match text.split_whitespace().next().unwrap_or("") {
-            "slow" => {
-                up.start_work().await?;
-                ctx.cancelled().await;
-                Ok(())
-            }
-            "reply" => up.reply(up.agent_message(vec![Part::text("direct")])).await,
-            _ => {
-                up.start_work().await?;
-                up.add_artifact(vec![Part::text(format!("echo: {text}"))])
-                    .await?;
-                up.complete(None).await
-            }
-        }
-    }
-}
-
-async fn script_server() -> TestServer {
-    TestServer::start(
-        ScriptAgent,
-        CardBuilder::new("script", "test agent").build(),
-    )
-    .await
-}
 
 /// An A2A error as every binding reports it: the `ErrorInfo` reason, and
 /// the binding's own status (JSON-RPC code, HTTP status, gRPC code).

@@ -13,8 +13,9 @@ use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
-/// Behaviour chosen by the first word of the text.
-struct ScriptAgent;
+/// Behaviour chosen by the first word of the text (`slow`, `ask`, `reply`,
+/// anything else: an artifact echoing it); the cross-binding tests use it too.
+pub(crate) struct ScriptAgent;
 
 #[async_trait::async_trait]
 impl Agent for ScriptAgent {
@@ -41,7 +42,7 @@ impl Agent for ScriptAgent {
     }
 }
 
-async fn script_server() -> TestServer {
+pub(crate) async fn script_server() -> TestServer {
     TestServer::start(
         ScriptAgent,
         CardBuilder::new("script", "test agent").build(),
