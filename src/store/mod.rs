@@ -25,6 +25,7 @@
 
 mod memory;
 mod postgres;
+mod push;
 mod query;
 mod sql;
 mod sqlite;
@@ -37,6 +38,7 @@ pub(crate) use postgres::testing as pg_testing;
 
 pub use memory::{MemoryTaskStore, MemoryTaskStoreBuilder};
 pub use postgres::{PostgresDatabase, PostgresOptions, PostgresTaskStore};
+pub use push::{Notification, PushStore};
 pub use sql::migrate::{Migration, Migrations};
 pub use sqlite::{SqliteDatabase, SqliteSync, SqliteTaskStore};
 
