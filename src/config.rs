@@ -103,6 +103,14 @@ pub mod defaults {
     pub const HISTORY_RETENTION: usize = 100_000;
     /// `--cpu-queue`.
     pub const CPU_QUEUE: usize = 64;
+    /// `--push`.
+    pub const PUSH: bool = true;
+    /// `--push-deadline-secs`.
+    pub const PUSH_DEADLINE_SECS: u64 = 3600;
+    /// `--push-attempt-timeout-ms`.
+    pub const PUSH_ATTEMPT_TIMEOUT_MS: u64 = 10_000;
+    /// `--push-host-concurrency`.
+    pub const PUSH_HOST_CONCURRENCY: usize = 8;
 }
 
 /// Server configuration (flags override environment, which overrides defaults).
@@ -255,6 +263,10 @@ pub struct Config {
     /// The tower stack.
     #[command(flatten)]
     pub stack: StackConfig,
+
+    /// Push notifications.
+    #[command(flatten)]
+    pub push: PushConfig,
 }
 
 impl Default for Config {
@@ -293,6 +305,7 @@ impl Default for Config {
             jwt_issuer: None,
             jwt_audience: None,
             stack: StackConfig::default(),
+            push: PushConfig::default(),
         }
     }
 }
@@ -516,6 +529,83 @@ impl StackConfig {
     /// Lifetime of a cached reply.
     pub fn cache_ttl(&self) -> Duration {
         Duration::from_secs(self.cache_ttl_secs)
+    }
+}
+
+/// Push notifications: whether they are served, which receivers may be
+/// targeted, how long delivery is tried (see [`crate::push`]).
+///
+/// ```
+/// use clap::Parser;
+/// #[derive(Parser)]
+/// struct Cli { #[command(flatten)] push: abacus::config::PushConfig }
+/// let cli = Cli::parse_from(["abacus", "--push-allow", "127.0.0.1/32,hooks.internal", "--push-allow-http"]);
+/// let settings = cli.push.settings(None);
+/// assert_eq!(settings.allow, ["127.0.0.1/32", "hooks.internal"]);
+/// assert_eq!(settings.allow_http, abacus::push::guard::AllowHttp::Yes);
+/// assert!(cli.push.push);
+/// ```
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Push notifications")]
+pub struct PushConfig {
+    /// Serve the push-notification config methods and deliver task events to webhooks (`false`: the card declares no push support and the methods answer PushNotificationNotSupported)
+    #[arg(long = "push", env = "ABACUS_PUSH", default_value_t = defaults::PUSH, action = clap::ArgAction::Set)]
+    pub push: bool,
+    /// Comma-separated CIDRs or host names that webhooks may target although private or loopback (e.g. `127.0.0.1/32`)
+    #[arg(long, env = "ABACUS_PUSH_ALLOW", value_delimiter = ',')]
+    pub push_allow: Vec<String>,
+    /// Also accept `http://` webhook URLs (development; the default is https only)
+    #[arg(long, env = "ABACUS_PUSH_ALLOW_HTTP")]
+    pub push_allow_http: bool,
+    /// How long a notification is retried before it is given up (dead), in seconds from its event
+    #[arg(long, env = "ABACUS_PUSH_DEADLINE_SECS", default_value_t = defaults::PUSH_DEADLINE_SECS)]
+    pub push_deadline_secs: u64,
+    /// Deadline of one delivery attempt (connect, send, answer), in ms
+    #[arg(long, env = "ABACUS_PUSH_ATTEMPT_TIMEOUT_MS", default_value_t = defaults::PUSH_ATTEMPT_TIMEOUT_MS)]
+    pub push_attempt_timeout_ms: u64,
+    /// Delivery attempts in flight per receiver host at most
+    #[arg(long, env = "ABACUS_PUSH_HOST_CONCURRENCY", default_value_t = defaults::PUSH_HOST_CONCURRENCY)]
+    pub push_host_concurrency: usize,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            push: defaults::PUSH,
+            push_allow: Vec::new(),
+            push_allow_http: false,
+            push_deadline_secs: defaults::PUSH_DEADLINE_SECS,
+            push_attempt_timeout_ms: defaults::PUSH_ATTEMPT_TIMEOUT_MS,
+            push_host_concurrency: defaults::PUSH_HOST_CONCURRENCY,
+        }
+    }
+}
+
+impl PushConfig {
+    /// The delivery settings; `https://` receivers are verified against
+    /// `ca` (`--outbound-ca`) or the system's trust store.
+    pub fn settings(&self, ca: Option<&std::path::Path>) -> crate::push::PushSettings {
+        use crate::push::guard::AllowHttp;
+        let mut settings = crate::push::PushSettings {
+            allow: self
+                .push_allow
+                .iter()
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty())
+                .collect(),
+            allow_http: if self.push_allow_http {
+                AllowHttp::Yes
+            } else {
+                AllowHttp::No
+            },
+            deadline: Duration::from_secs(self.push_deadline_secs.max(1)),
+            ca: ca.map(std::path::Path::to_path_buf),
+            ..crate::push::PushSettings::default()
+        };
+        settings.delivery.attempt_timeout =
+            Duration::from_millis(self.push_attempt_timeout_ms.max(1));
+        settings.delivery.host_concurrency = self.push_host_concurrency.max(1);
+        settings
     }
 }
 

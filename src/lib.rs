@@ -42,6 +42,7 @@ pub mod health;
 pub mod http;
 pub mod math;
 pub mod protocol;
+pub mod push;
 mod server;
 pub mod stack;
 pub mod store;

@@ -9,6 +9,7 @@ use crate::health::{liveness, Health, HealthCheck, ResourceCheck, SelfTest, Stor
 use crate::http::{serve_routes, shutdown_signal, GetRoute, HttpApp, HttpOptions};
 use crate::protocol::types::AgentCard;
 use crate::protocol::{A2AError, A2ARequest, A2AResponse};
+use crate::push::Pusher;
 use crate::stack::A2ALayers;
 use crate::store::{open, Stores};
 use abacus_layers::auth::AuthLayer;
@@ -77,7 +78,7 @@ fn health_routes(health: Health) -> [(&'static str, GetRoute); 2] {
 /// # }
 /// ```
 pub struct Server {
-    core: Box<dyn FnOnce(AgentCard, Option<AgentCard>, Stores) -> Core + Send>,
+    core: Box<dyn FnOnce(AgentCard, Option<AgentCard>, Stores, Option<Pusher>) -> Core + Send>,
     card: AgentCard,
     extended_card: Option<AgentCard>,
     config: Config,
@@ -99,8 +100,11 @@ impl Server {
     /// A server for `agent` described by `card`, with the default config.
     pub fn new(agent: impl Agent, card: AgentCard) -> Self {
         Server {
-            core: Box::new(move |card, extended, stores| {
-                let core = Core::builder(agent, card).store(stores.tasks);
+            core: Box::new(move |card, extended, stores, pusher| {
+                let mut core = Core::builder(agent, card).store(stores.tasks);
+                if let Some(pusher) = pusher {
+                    core = core.push(pusher);
+                }
                 match extended {
                     Some(extended) => core.extended_card(extended).build(),
                     None => core.build(),
@@ -264,6 +268,23 @@ impl Server {
                 .await
                 .map_err(|e| std::io::Error::other(format!("cannot open the store: {e}")))?,
         };
+        // Pending notifications are queued again before any request is
+        // taken, so that they keep their order ahead of new events.
+        let pusher = if self.config.push.push {
+            let settings = self
+                .config
+                .push
+                .settings(self.config.outbound_ca.as_deref());
+            let pusher = Pusher::start(stores.push.clone(), settings)
+                .await
+                .map_err(|e| {
+                    std::io::Error::other(format!("cannot start push notifications: {e}"))
+                })?;
+            Some(pusher)
+        } else {
+            None
+        };
+        self.card.capabilities.push_notifications = Some(pusher.is_some());
         let extended = match (self.extended_card.take(), &credentials) {
             (Some(card), Some(_)) => {
                 self.card.capabilities.extended_agent_card = Some(true);
@@ -294,7 +315,7 @@ impl Server {
             card
         });
         let task_store = stores.tasks.clone();
-        let core = (self.core)(self.card, extended, stores);
+        let core = (self.core)(self.card, extended, stores, pusher);
         let mut http = self.http.unwrap_or_else(|| HttpOptions {
             max_body_bytes: self.config.max_body_bytes,
             body_timeout: self.config.body_timeout(),

@@ -3,9 +3,11 @@
 //! passes on its way to the sinks.
 
 use crate::protocol::types::{
-    A2AError, Message, StreamResponse, Task, TaskState, TaskStatus, TaskStatusUpdateEvent,
+    A2AError, Message, StreamResponse, Task, TaskPushNotificationConfig, TaskState, TaskStatus,
+    TaskStatusUpdateEvent,
 };
 use crate::protocol::{server_error, StreamItem};
+use crate::push::Pusher;
 use crate::store::{StoreError, TaskOwner, TaskStore};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{broadcast, Notify};
@@ -107,6 +109,8 @@ pub(crate) struct Running {
     emit_lock: tokio::sync::Mutex<()>,
     settled: Notify,
     store: Arc<dyn TaskStore>,
+    /// The push sink, when push notifications are enabled.
+    push: Option<Pusher>,
 }
 
 pub(crate) struct RunState {
@@ -119,6 +123,9 @@ pub(crate) struct RunState {
     pub(crate) failure: Option<A2AError>,
     /// Created on the first subscription only: unary calls never pay for it.
     tx: Option<broadcast::Sender<StreamItem>>,
+    /// The task's push configs (empty for almost every task: then the push
+    /// sink costs nothing).
+    push_configs: Vec<TaskPushNotificationConfig>,
 }
 
 /// The error of a state the store could not save.
@@ -142,6 +149,7 @@ impl Running {
         owner: TaskOwner,
         phase: Phase,
         store: Arc<dyn TaskStore>,
+        push: Option<Pusher>,
     ) -> Arc<Self> {
         Arc::new(Running {
             task_id: task.id.clone(),
@@ -154,10 +162,12 @@ impl Running {
                 reply: None,
                 failure: None,
                 tx: None,
+                push_configs: Vec::new(),
             }),
             emit_lock: tokio::sync::Mutex::new(()),
             settled: Notify::new(),
             store,
+            push,
         })
     }
 
@@ -188,6 +198,22 @@ impl Running {
         drop(st);
         self.settled.notify_waiters();
         keep
+    }
+
+    /// Adds `config`, or replaces the one with its id.
+    pub(crate) fn set_push_config(&self, config: TaskPushNotificationConfig) {
+        let mut st = self.lock();
+        match st.push_configs.iter_mut().find(|c| c.id == config.id) {
+            Some(existing) => *existing = config,
+            None => st.push_configs.push(config),
+        }
+    }
+
+    /// Removes the config `id`.
+    pub(crate) fn remove_push_config(&self, id: &str) {
+        self.lock()
+            .push_configs
+            .retain(|c| c.id.as_deref() != Some(id));
     }
 
     /// Live event subscriptions.
@@ -251,12 +277,13 @@ impl Running {
     ///    intermediate states are written without waiting (a crash may lose
     ///    them; the store keeps the newest status, so a late write never
     ///    overwrites a newer one); artifacts are stored with the next status;
-    /// 2. **the snapshot and live subscribers**, under one lock, so that a
+    /// 2. **the push outbox**, for a task with push configs: one
+    ///    notification per config, written and awaited (an acknowledged
+    ///    event is never lost) and delivered off the emitter's path (a slow
+    ///    receiver never slows the task);
+    /// 3. **the snapshot and live subscribers**, under one lock, so that a
     ///    new subscriber sees either the old snapshot and the event, or the
-    ///    new snapshot;
-    /// 3. push notifications will be the third sink: after the store (never
-    ///    announce what may be lost), off the emitter's path (a slow
-    ///    receiver must not slow the task).
+    ///    new snapshot; nobody hears of an event a crash could lose.
     ///
     /// Emitters are serialized, so each event is through every sink before
     /// the next is validated.
@@ -265,12 +292,12 @@ impl Running {
         match emit {
             Emit::Reply(message) => self.reply(message),
             Emit::Event(StreamResponse::StatusUpdate(ev)) => {
-                let next = {
+                let (next, push) = {
                     let st = self.lock();
                     check_open(&st)?;
                     let mut next = st.task.clone();
                     apply_status(&mut next, &ev);
-                    next
+                    (next, st.push_configs.clone())
                 };
                 let settles = if is_final(&next.status.state) {
                     Settles::Yes
@@ -278,19 +305,22 @@ impl Running {
                     Settles::No
                 };
                 self.store_sink(&next, settles).await?;
-                self.publish(StreamResponse::StatusUpdate(ev), settles, |st| {
-                    st.task = next
-                });
+                let event = StreamResponse::StatusUpdate(ev);
+                self.push_sink(&push, &event).await?;
+                self.publish(event, settles, |st| st.task = next);
                 Ok(())
             }
             Emit::Event(StreamResponse::ArtifactUpdate(ev)) => {
-                {
+                let push = {
                     let st = self.lock();
                     check_open(&st)?;
-                }
+                    st.push_configs.clone()
+                };
                 let artifact = ev.artifact.clone();
                 let append = ev.append == Some(true);
-                self.publish(StreamResponse::ArtifactUpdate(ev), Settles::No, |st| {
+                let event = StreamResponse::ArtifactUpdate(ev);
+                self.push_sink(&push, &event).await?;
+                self.publish(event, Settles::No, |st| {
                     apply_artifact(&mut st.task, artifact, append)
                 });
                 Ok(())
@@ -338,6 +368,36 @@ impl Running {
         }
     }
 
+    /// Sink 2: the push outbox (see [`Running::emit`]). An event whose
+    /// notifications cannot be written ends the exchange like a state the
+    /// store cannot save.
+    async fn push_sink(
+        &self,
+        configs: &[TaskPushNotificationConfig],
+        event: &StreamResponse,
+    ) -> Result<(), A2AError> {
+        let Some(pusher) = self.push.as_ref().filter(|_| !configs.is_empty()) else {
+            return Ok(());
+        };
+        match pusher
+            .accept(&self.owner, &self.task_id, configs, event)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let error = A2AError::new(
+                    server_error::STORE_UNAVAILABLE,
+                    format!(
+                        "push notification outbox unavailable, the event was not accepted: {e}"
+                    ),
+                );
+                tracing::warn!(task_id = %self.task_id, error = %e, "push notifications not written");
+                self.fail(error.clone());
+                Err(error)
+            }
+        }
+    }
+
     /// Ends the current exchange with `error`: waiters return it, live
     /// subscribers get it as their stream's last event.
     fn fail(&self, error: A2AError) {
@@ -351,7 +411,7 @@ impl Running {
         self.settled.notify_waiters();
     }
 
-    /// Sink 2: applies the event to the snapshot and hands it to live
+    /// Sink 3: applies the event to the snapshot and hands it to live
     /// subscribers, atomically.
     fn publish(&self, event: StreamResponse, settles: Settles, apply: impl FnOnce(&mut RunState)) {
         let mut st = self.lock();

@@ -6,7 +6,11 @@ use crate::protocol::types::{
     ListTasksResponse, Message, Role, SendMessageRequest, SubscribeToTaskRequest, Task, TaskState,
     TaskStatus,
 };
-use crate::protocol::{A2AError, A2ARequest, A2AResponse, Call, Principal, Reply};
+use crate::protocol::types::{ListTaskPushNotificationConfigsResponse, TaskPushNotificationConfig};
+use crate::protocol::{
+    error_code, A2AError, A2ARequest, A2AResponse, Call, Principal, PushCall, Reply,
+};
+use crate::push::Pusher;
 use crate::store::{ListQuery, MemoryTaskStore, StoreError, TaskOwner, TaskStore};
 use dashmap::DashMap;
 use futures_util::future::BoxFuture;
@@ -50,6 +54,8 @@ struct Inner {
     /// The extended agent card, as JSON, for authenticated callers.
     extended_card: Option<serde_json::Value>,
     running: DashMap<String, Arc<Running>>,
+    /// Push notifications, when enabled.
+    push: Option<Pusher>,
 }
 
 /// Builds a [`Core`].
@@ -74,6 +80,7 @@ pub struct CoreBuilder {
     card: AgentCard,
     store: Option<Arc<dyn TaskStore>>,
     extended_card: Option<AgentCard>,
+    push: Option<Pusher>,
 }
 
 impl CoreBuilder {
@@ -90,6 +97,15 @@ impl CoreBuilder {
         self
     }
 
+    /// Serves the push-notification config methods and delivers task
+    /// events to the configs (without it they answer
+    /// `PushNotificationNotSupported`). The card should declare
+    /// `capabilities.pushNotifications`.
+    pub fn push(mut self, pusher: Pusher) -> Self {
+        self.push = Some(pusher);
+        self
+    }
+
     /// The service.
     pub fn build(self) -> Core {
         Core {
@@ -103,6 +119,7 @@ impl CoreBuilder {
                     .extended_card
                     .and_then(|c| serde_json::to_value(c).ok()),
                 running: DashMap::new(),
+                push: self.push,
             }),
         }
     }
@@ -117,6 +134,7 @@ impl Core {
             card,
             store: None,
             extended_card: None,
+            push: None,
         }
     }
 
@@ -212,7 +230,7 @@ impl Inner {
                 .await
                 .map(|t| A2AResponse::ok(Reply::Task(t))),
             Call::SubscribeToTask(p) => self.subscribe(p, &owner).await,
-            Call::PushConfig(..) => Err(A2AError::push_notification_not_supported()),
+            Call::PushConfig(call) => self.push_config(call, &owner).await,
             Call::GetExtendedAgentCard => {
                 if self.card.capabilities.extended_agent_card == Some(true) {
                     match &self.extended_card {
@@ -243,9 +261,10 @@ impl Inner {
         let history_length = config.and_then(|c| c.history_length);
         check_history_length(history_length)?;
         let return_immediately = config.and_then(|c| c.return_immediately) == Some(true);
+        let push = config.and_then(|c| c.task_push_notification_config.clone());
 
         let (running, ctx) = self
-            .begin(params.message, principal, owner, delivery)
+            .begin(params.message, principal, owner, delivery, push)
             .await?;
         let updater = TaskUpdater {
             running: running.clone(),
@@ -288,10 +307,17 @@ impl Inner {
         principal: Principal,
         owner: TaskOwner,
         delivery: Delivery,
+        push: Option<TaskPushNotificationConfig>,
     ) -> Result<(Arc<Running>, RequestContext), A2AError> {
         let (running, existing) = match message.task_id.clone() {
             Some(task_id) => {
                 let running = self.reopen(&task_id, &owner).await?;
+                if let Some(config) = push {
+                    // Registered before the execution starts: its first
+                    // event is delivered too.
+                    let config = self.register_push(&owner, &task_id, config).await?;
+                    running.set_push_config(config);
+                }
                 let previous = running.snapshot();
                 if previous.status.state.is_terminal() {
                     return Err(A2AError::unsupported_operation(format!(
@@ -318,6 +344,10 @@ impl Inner {
             None => {
                 let context_id = message.context_id.clone().unwrap_or_else(new_context_id);
                 let task_id = new_task_id();
+                let push = match push {
+                    Some(config) => Some(self.register_push(&owner, &task_id, config).await?),
+                    None => None,
+                };
                 message.context_id = Some(context_id.clone());
                 message.task_id = Some(task_id.clone());
                 let task = Task {
@@ -332,8 +362,16 @@ impl Inner {
                     history: Some(vec![message.clone()]),
                     metadata: None,
                 };
-                let running =
-                    Running::new(task, owner, Phase::Started(Origin::New), self.store.clone());
+                let running = Running::new(
+                    task,
+                    owner,
+                    Phase::Started(Origin::New),
+                    self.store.clone(),
+                    self.push.clone(),
+                );
+                if let Some(config) = push {
+                    running.set_push_config(config);
+                }
                 self.running
                     .insert(running.task_id.clone(), running.clone());
                 (running, None)
@@ -364,18 +402,28 @@ impl Inner {
             .map_err(store_err)?
             .ok_or_else(|| A2AError::task_not_found(task_id))?;
         let terminal = task.status.state.is_terminal();
-        let fresh = Running::new(task, owner.clone(), Phase::Idle, self.store.clone());
+        let fresh = Running::new(
+            task,
+            owner.clone(),
+            Phase::Idle,
+            self.store.clone(),
+            self.push.clone(),
+        );
         if terminal {
             return Ok(fresh);
         }
-        let running = self
-            .running
-            .entry(task_id.to_string())
-            .or_insert(fresh)
-            .clone();
+        let (running, registered) = match self.running.entry(task_id.to_string()) {
+            dashmap::Entry::Occupied(e) => (e.get().clone(), false),
+            dashmap::Entry::Vacant(e) => (e.insert(fresh).clone(), true),
+        };
         // Registered meanwhile by its owner: still theirs only.
         if &running.owner != owner {
             return Err(A2AError::task_not_found(task_id));
+        }
+        if registered {
+            // Loaded once registered: a config created meanwhile is either
+            // in the store already or added to this handle by its creator.
+            self.load_push_configs(&running).await?;
         }
         Ok(running)
     }
@@ -411,6 +459,122 @@ impl Inner {
         // and skip the spawn. A pending future is re-polled by the runtime.
         if (&mut run).now_or_never().is_none() {
             tokio::spawn(tracing::Instrument::in_current_span(run));
+        }
+    }
+
+    /// The stored push configs of a task just taken live.
+    async fn load_push_configs(&self, running: &Running) -> Result<(), A2AError> {
+        let Some(pusher) = &self.push else {
+            return Ok(());
+        };
+        let configs = pusher
+            .store()
+            .list_configs(&running.owner, &running.task_id)
+            .await
+            .map_err(store_err)?;
+        for config in configs {
+            running.set_push_config(config);
+        }
+        Ok(())
+    }
+
+    /// Checks and stores a push config of task `task_id` (its URL through
+    /// the SSRF guard); the id defaults to the task id, as in the other
+    /// SDKs, so a second config without an id replaces the first.
+    async fn register_push(
+        &self,
+        owner: &TaskOwner,
+        task_id: &str,
+        mut config: TaskPushNotificationConfig,
+    ) -> Result<TaskPushNotificationConfig, A2AError> {
+        let pusher = self
+            .push
+            .as_ref()
+            .ok_or_else(A2AError::push_notification_not_supported)?;
+        if config.url.trim().is_empty() {
+            return Err(A2AError::invalid_params(
+                "field `url` of the push notification config must not be empty",
+            ));
+        }
+        pusher
+            .check_config(&config)
+            .await
+            .map_err(A2AError::invalid_params)?;
+        config.task_id = task_id.to_string();
+        let id = config
+            .id
+            .take()
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| task_id.to_string());
+        config.id = Some(id.clone());
+        let store = pusher.store();
+        let existing = store
+            .list_configs(owner, task_id)
+            .await
+            .map_err(store_err)?;
+        let max = pusher.settings().max_configs_per_task;
+        if existing.len() >= max && !existing.iter().any(|c| c.id.as_deref() == Some(&id)) {
+            return Err(A2AError::invalid_params(format!(
+                "task {task_id} already has {max} push notification configs; delete one first"
+            )));
+        }
+        store.put_config(owner, &config).await.map_err(store_err)?;
+        Ok(config)
+    }
+
+    /// The four push-config methods. The task must exist for `owner`.
+    async fn push_config(
+        &self,
+        call: PushCall,
+        owner: &TaskOwner,
+    ) -> Result<A2AResponse, A2AError> {
+        let Some(pusher) = &self.push else {
+            return Err(A2AError::push_notification_not_supported());
+        };
+        let task_id = call.task_id().to_string();
+        if task_id.is_empty() {
+            return Err(A2AError::invalid_params("field `taskId` must not be empty"));
+        }
+        self.find(&task_id, owner).await?;
+        let store = pusher.store();
+        match call {
+            PushCall::Create(config) => {
+                let config = self.register_push(owner, &task_id, config).await?;
+                if let Some(r) = self.live(&task_id, owner)? {
+                    r.set_push_config(config.clone());
+                }
+                json_reply(&config)
+            }
+            PushCall::Get(r) => match store
+                .get_config(owner, &task_id, &r.id)
+                .await
+                .map_err(store_err)?
+            {
+                Some(config) => json_reply(&config),
+                None => Err(config_not_found(&task_id, &r.id)),
+            },
+            PushCall::List(r) => {
+                let configs = store
+                    .list_configs(owner, &task_id)
+                    .await
+                    .map_err(store_err)?;
+                json_reply(&page_configs(
+                    configs,
+                    r.page_size,
+                    r.page_token.as_deref(),
+                )?)
+            }
+            PushCall::Delete(r) => {
+                store
+                    .delete_config(owner, &task_id, &r.id)
+                    .await
+                    .map_err(store_err)?;
+                if let Some(live) = self.live(&task_id, owner)? {
+                    live.remove_push_config(&r.id);
+                }
+                pusher.forget(&task_id, &r.id);
+                Ok(A2AResponse::ok(Reply::Json(serde_json::json!({}))))
+            }
         }
     }
 
@@ -517,6 +681,53 @@ impl Inner {
         }
         Ok(A2AResponse::Stream(follow(running, sub, EndAt::Terminal)))
     }
+}
+
+/// A JSON reply of a push-config method.
+fn json_reply<T: serde::Serialize>(value: &T) -> Result<A2AResponse, A2AError> {
+    serde_json::to_value(value)
+        .map(|v| A2AResponse::ok(Reply::Json(v)))
+        .map_err(|e| A2AError::internal(format!("cannot encode the reply: {e}")))
+}
+
+/// A config the task does not have (or another owner's): not found, as a
+/// task of another owner is.
+fn config_not_found(task_id: &str, id: &str) -> A2AError {
+    A2AError::new(
+        error_code::TASK_NOT_FOUND,
+        format!("task {task_id} has no push notification config {id:?}"),
+    )
+}
+
+/// One page of a task's configs; the token is the offset of the next page.
+fn page_configs(
+    configs: Vec<TaskPushNotificationConfig>,
+    page_size: Option<i32>,
+    page_token: Option<&str>,
+) -> Result<ListTaskPushNotificationConfigsResponse, A2AError> {
+    let start = match page_token.filter(|t| !t.is_empty()) {
+        None => 0,
+        Some(t) => t
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n <= configs.len())
+            .ok_or_else(|| A2AError::invalid_params("invalid pageToken"))?,
+    };
+    let size = match page_size {
+        None | Some(0) => configs.len().max(1),
+        Some(n) if n < 0 => {
+            return Err(A2AError::invalid_params(format!(
+                "pageSize must be >= 0, got {n}"
+            )))
+        }
+        Some(n) => n as usize,
+    };
+    let end = start.saturating_add(size).min(configs.len());
+    let next_page_token = (end < configs.len()).then(|| end.to_string());
+    Ok(ListTaskPushNotificationConfigsResponse {
+        configs: configs.into_iter().skip(start).take(end - start).collect(),
+        next_page_token,
+    })
 }
 
 /// How the answer to a message is delivered.

@@ -4,7 +4,7 @@ use super::pb;
 use super::status::fail;
 use crate::http::check_version;
 use crate::protocol::{
-    rpc_error_for_ref, A2AError, A2ARequest, A2AResponse, Call, EventStream, Method, Reply,
+    rpc_error_for_ref, A2AError, A2ARequest, A2AResponse, Call, EventStream, PushCall, Reply,
     RequestMeta,
 };
 use a2a::{
@@ -14,7 +14,6 @@ use a2a_pb::pbconv;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use tonic::{Request, Response, Status};
 use tower::{BoxError, Service, ServiceExt};
 use tracing::Instrument;
@@ -173,14 +172,6 @@ fn json<T: DeserializeOwned>(reply: Reply) -> Result<T, Status> {
     }
 }
 
-/// The JSON parameters of a push-config method, as the JSON-RPC binding
-/// passes them on ([`Call::PushConfig`]).
-fn push_call(method: Method, params: impl Serialize) -> Result<Call, A2AError> {
-    let params = serde_json::to_value(params)
-        .map_err(|e| A2AError::invalid_params(format!("invalid params: {e}")))?;
-    Ok(Call::PushConfig(method, params))
-}
-
 /// The a2a-lf form of a send request. The message and its id are required,
 /// as the JSON bindings require them (proto3 cannot tell an empty id from
 /// none, so an empty one is missing).
@@ -296,8 +287,9 @@ where
     ) -> Result<Response<pb::TaskPushNotificationConfig>, Status> {
         let reply = self
             .unary(request, |r| {
-                let params = pbconv::from_proto_task_push_notification_config(&r);
-                let call = push_call(Method::CreateTaskPushNotificationConfig, params)?;
+                let call = Call::PushConfig(PushCall::Create(
+                    pbconv::from_proto_task_push_notification_config(&r),
+                ));
                 Ok((call, r.tenant))
             })
             .await?;
@@ -313,8 +305,9 @@ where
     ) -> Result<Response<pb::TaskPushNotificationConfig>, Status> {
         let reply = self
             .unary(request, |r| {
-                let params = pbconv::from_proto_get_task_push_notification_config_request(&r);
-                let call = push_call(Method::GetTaskPushNotificationConfig, params)?;
+                let call = Call::PushConfig(PushCall::Get(
+                    pbconv::from_proto_get_task_push_notification_config_request(&r),
+                ));
                 Ok((call, r.tenant))
             })
             .await?;
@@ -330,8 +323,9 @@ where
     ) -> Result<Response<pb::ListTaskPushNotificationConfigsResponse>, Status> {
         let reply = self
             .unary(request, |r| {
-                let params = pbconv::from_proto_list_task_push_notification_configs_request(&r);
-                let call = push_call(Method::ListTaskPushNotificationConfigs, params)?;
+                let call = Call::PushConfig(PushCall::List(
+                    pbconv::from_proto_list_task_push_notification_configs_request(&r),
+                ));
                 Ok((call, r.tenant))
             })
             .await?;
@@ -357,8 +351,9 @@ where
         request: Request<pb::DeleteTaskPushNotificationConfigRequest>,
     ) -> Result<Response<()>, Status> {
         self.unary(request, |r| {
-            let params = pbconv::from_proto_delete_task_push_notification_config_request(&r);
-            let call = push_call(Method::DeleteTaskPushNotificationConfig, params)?;
+            let call = Call::PushConfig(PushCall::Delete(
+                pbconv::from_proto_delete_task_push_notification_config_request(&r),
+            ));
             Ok((call, r.tenant))
         })
         .await?;

@@ -429,10 +429,10 @@ mod tests {
             &Bytes::new(),
         )
         .unwrap();
-        let Call::PushConfig(_, json) = req.call else {
+        let Call::PushConfig(crate::protocol::PushCall::Get(get)) = req.call else {
             panic!()
         };
-        assert_eq!(json, serde_json::json!({"taskId": "t1", "id": "c1"}));
+        assert_eq!((get.task_id.as_str(), get.id.as_str()), ("t1", "c1"));
     }
 
     #[test]

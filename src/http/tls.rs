@@ -373,10 +373,10 @@ pub fn client_config(ca: Option<&Path>) -> Result<ClientConfig, TlsError> {
 ///     Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
 /// # let _ = client;
 /// ```
-pub fn https_connector(
+pub fn https_connector<R>(
     ca: Option<&Path>,
-    mut http: HttpConnector,
-) -> Result<HttpsConnector<HttpConnector>, TlsError> {
+    mut http: HttpConnector<R>,
+) -> Result<HttpsConnector<HttpConnector<R>>, TlsError> {
     http.enforce_http(false);
     Ok(hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(client_config(ca)?)

@@ -1,7 +1,7 @@
 //! The A2A v1.0 operations, in one table: name, parameter decoder.
 
 use super::json::params;
-use super::request::Call;
+use super::request::{Call, PushCall};
 use a2a::A2AError;
 
 /// One A2A operation, independent of the binding that carries it.
@@ -65,42 +65,22 @@ const TABLE: [(Method, &str, Decode); 11] = [
     (
         Method::CreateTaskPushNotificationConfig,
         "CreateTaskPushNotificationConfig",
-        |p| {
-            Ok(Call::PushConfig(
-                Method::CreateTaskPushNotificationConfig,
-                params(p)?,
-            ))
-        },
+        |p| Ok(Call::PushConfig(PushCall::Create(params(p)?))),
     ),
     (
         Method::GetTaskPushNotificationConfig,
         "GetTaskPushNotificationConfig",
-        |p| {
-            Ok(Call::PushConfig(
-                Method::GetTaskPushNotificationConfig,
-                params(p)?,
-            ))
-        },
+        |p| Ok(Call::PushConfig(PushCall::Get(params(p)?))),
     ),
     (
         Method::ListTaskPushNotificationConfigs,
         "ListTaskPushNotificationConfigs",
-        |p| {
-            Ok(Call::PushConfig(
-                Method::ListTaskPushNotificationConfigs,
-                params(p)?,
-            ))
-        },
+        |p| Ok(Call::PushConfig(PushCall::List(params(p)?))),
     ),
     (
         Method::DeleteTaskPushNotificationConfig,
         "DeleteTaskPushNotificationConfig",
-        |p| {
-            Ok(Call::PushConfig(
-                Method::DeleteTaskPushNotificationConfig,
-                params(p)?,
-            ))
-        },
+        |p| Ok(Call::PushConfig(PushCall::Delete(params(p)?))),
     ),
     (Method::GetExtendedAgentCard, "GetExtendedAgentCard", |_| {
         Ok(Call::GetExtendedAgentCard)

@@ -24,7 +24,7 @@ pub use errors::{
     ErrorKind, ErrorTableRevision, ToRpcError, ERROR_KINDS, ERROR_TABLE_REVISION, V1_0_1_CHANGES,
 };
 pub use method::Method;
-pub use request::{A2ARequest, Binding, Call, Principal, RequestMeta};
+pub use request::{A2ARequest, Binding, Call, Principal, PushCall, RequestMeta};
 pub use response::{A2AResponse, EventStream, Reply, StreamItem, Unary};
 
 /// The texts of every part in a reply (message, task status, artifacts,

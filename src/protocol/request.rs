@@ -1,8 +1,9 @@
 use super::method::Method;
 use a2a::{
-    CancelTaskRequest, GetTaskRequest, ListTasksRequest, SendMessageRequest, SubscribeToTaskRequest,
+    CancelTaskRequest, DeleteTaskPushNotificationConfigRequest,
+    GetTaskPushNotificationConfigRequest, GetTaskRequest, ListTaskPushNotificationConfigsRequest,
+    ListTasksRequest, SendMessageRequest, SubscribeToTaskRequest, TaskPushNotificationConfig,
 };
-use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -182,8 +183,8 @@ pub enum Call {
     CancelTask(CancelTaskRequest),
     /// `SubscribeToTask` (answered with a stream).
     SubscribeToTask(SubscribeToTaskRequest),
-    /// One of the four push-notification config methods, with raw params.
-    PushConfig(Method, Value),
+    /// One of the four push-notification config methods.
+    PushConfig(PushCall),
     /// `GetExtendedAgentCard`.
     GetExtendedAgentCard,
 }
@@ -198,7 +199,7 @@ impl Call {
             Call::ListTasks(_) => Method::ListTasks,
             Call::CancelTask(_) => Method::CancelTask,
             Call::SubscribeToTask(_) => Method::SubscribeToTask,
-            Call::PushConfig(method, _) => *method,
+            Call::PushConfig(push) => push.method(),
             Call::GetExtendedAgentCard => Method::GetExtendedAgentCard,
         }
     }
@@ -224,9 +225,59 @@ impl Call {
             Call::ListTasks(r) => &r.tenant,
             Call::CancelTask(r) => &r.tenant,
             Call::SubscribeToTask(r) => &r.tenant,
-            Call::PushConfig(_, params) => return params.get("tenant").and_then(Value::as_str),
+            Call::PushConfig(PushCall::Create(r)) => &r.tenant,
+            Call::PushConfig(PushCall::Get(r)) => &r.tenant,
+            Call::PushConfig(PushCall::List(r)) => &r.tenant,
+            Call::PushConfig(PushCall::Delete(r)) => &r.tenant,
             Call::GetExtendedAgentCard => return None,
         };
         tenant.as_deref().filter(|t| !t.is_empty())
+    }
+}
+
+/// The push-notification config methods with their typed parameters.
+///
+/// ```
+/// use abacus::protocol::{Method, PushCall};
+/// use abacus::protocol::types::GetTaskPushNotificationConfigRequest;
+/// let get = PushCall::Get(GetTaskPushNotificationConfigRequest {
+///     task_id: "t1".into(),
+///     id: "hook".into(),
+///     tenant: None,
+/// });
+/// assert_eq!(get.method(), Method::GetTaskPushNotificationConfig);
+/// assert_eq!(get.task_id(), "t1");
+/// ```
+#[derive(Debug, Clone)]
+pub enum PushCall {
+    /// `CreateTaskPushNotificationConfig`.
+    Create(TaskPushNotificationConfig),
+    /// `GetTaskPushNotificationConfig`.
+    Get(GetTaskPushNotificationConfigRequest),
+    /// `ListTaskPushNotificationConfigs`.
+    List(ListTaskPushNotificationConfigsRequest),
+    /// `DeleteTaskPushNotificationConfig`.
+    Delete(DeleteTaskPushNotificationConfigRequest),
+}
+
+impl PushCall {
+    /// The operation.
+    pub fn method(&self) -> Method {
+        match self {
+            PushCall::Create(_) => Method::CreateTaskPushNotificationConfig,
+            PushCall::Get(_) => Method::GetTaskPushNotificationConfig,
+            PushCall::List(_) => Method::ListTaskPushNotificationConfigs,
+            PushCall::Delete(_) => Method::DeleteTaskPushNotificationConfig,
+        }
+    }
+
+    /// The task the call is about.
+    pub fn task_id(&self) -> &str {
+        match self {
+            PushCall::Create(r) => &r.task_id,
+            PushCall::Get(r) => &r.task_id,
+            PushCall::List(r) => &r.task_id,
+            PushCall::Delete(r) => &r.task_id,
+        }
     }
 }

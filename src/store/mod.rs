@@ -17,7 +17,12 @@
 //! ledger and a dialect trait for what differs, in `store/sql`), and the
 //! filters of a [`ListQuery`] are written once for SQL and memory.
 //!
-//! The server builds a store with [`open`] from a [`StoreConfig`]. The
+//! Push-notification configs and the outbox of notifications awaiting
+//! delivery live next to the tasks, in the same database ([`push`]): a
+//! [`PushStore`] per backend ([`SqlitePushStore`], [`PostgresPushStore`],
+//! [`MemoryPushStore`]), sharing their SQL as the task stores do.
+//!
+//! The server builds its [`Stores`] with [`open`] from a [`StoreConfig`]. The
 //! returned [`Backend`] lets an agent keep its own tables in the same
 //! database: a [`SqliteDatabase`] (the shared writer thread and readers) or
 //! a [`PostgresDatabase`] (the pool), each applying the agent's
@@ -25,7 +30,7 @@
 
 mod memory;
 mod postgres;
-mod push;
+pub mod push;
 mod query;
 mod sql;
 mod sqlite;
@@ -38,7 +43,7 @@ pub(crate) use postgres::testing as pg_testing;
 
 pub use memory::{MemoryTaskStore, MemoryTaskStoreBuilder};
 pub use postgres::{PostgresDatabase, PostgresOptions, PostgresTaskStore};
-pub use push::{Notification, PushStore};
+pub use push::{MemoryPushStore, Notification, PostgresPushStore, PushStore, SqlitePushStore};
 pub use sql::migrate::{Migration, Migrations};
 pub use sqlite::{SqliteDatabase, SqliteSync, SqliteTaskStore};
 
@@ -115,6 +120,16 @@ impl TaskOwner {
         TaskOwner {
             principal: principal.subject().map_or_else(empty, Arc::from),
             tenant: tenant.map_or_else(empty, Arc::from),
+        }
+    }
+
+    /// The owner as a store keeps it (empty strings for the anonymous
+    /// owner and the default tenant).
+    pub(crate) fn from_stored(principal: &str, tenant: &str) -> Self {
+        let keep = |s: &str| if s.is_empty() { empty() } else { Arc::from(s) };
+        TaskOwner {
+            principal: keep(principal),
+            tenant: keep(tenant),
         }
     }
 
@@ -350,12 +365,16 @@ impl Backend {
     }
 }
 
-/// The task store the server runs on and the database under it, built by
-/// [`open`].
+/// The stores the server runs on and the database under them, built by
+/// [`open`]: the tasks, the push configs and notification outbox kept next
+/// to them (same file, same database or memory, see [`push::open`]), and
+/// the backend itself for agent-owned stores.
 #[derive(Clone)]
 pub struct Stores {
     /// Task persistence.
     pub tasks: Arc<dyn TaskStore>,
+    /// Push configs and the outbox, in the same database as `tasks`.
+    pub push: Arc<dyn PushStore>,
     /// The database `tasks` lives in, for agent-owned stores.
     pub backend: Backend,
 }
@@ -364,35 +383,33 @@ impl std::fmt::Debug for Stores {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Stores")
             .field("tasks", &self.tasks.kind())
+            .field("push", &self.push.kind())
             .field("backend", &self.backend)
             .finish()
     }
 }
 
 /// Opens the configured backend: creates the data directory or connects to
-/// PostgreSQL, runs the task store's schema migrations and starts the
-/// SQLite writer thread.
+/// PostgreSQL, runs the task and push stores' schema migrations and starts
+/// the SQLite writer thread.
 pub async fn open(config: &StoreConfig) -> Result<Stores, StoreError> {
-    match config.effective_kind() {
+    let (tasks, backend): (Arc<dyn TaskStore>, Backend) = match config.effective_kind() {
         StoreKind::Memory => {
             let tasks = MemoryTaskStore::builder()
                 .capacity(config.memory_capacity)
                 .ttl(config.memory_ttl)
                 .build();
-            Ok(Stores {
-                tasks: Arc::new(tasks),
-                backend: Backend::Memory,
-            })
+            (Arc::new(tasks), Backend::Memory)
         }
         StoreKind::Postgres => {
             let url = config.database_url.as_deref().ok_or_else(|| {
                 StoreError::Backend("the postgres store needs a database URL".into())
             })?;
             let db = PostgresDatabase::connect(url).await?;
-            Ok(Stores {
-                tasks: Arc::new(PostgresTaskStore::new(db.clone())),
-                backend: Backend::Postgres(db),
-            })
+            (
+                Arc::new(PostgresTaskStore::new(db.clone())),
+                Backend::Postgres(db),
+            )
         }
         StoreKind::Sqlite | StoreKind::Auto => {
             let dir = config.data_dir.clone();
@@ -406,12 +423,17 @@ pub async fn open(config: &StoreConfig) -> Result<Stores, StoreError> {
                     ))
                 })?;
             let db = SqliteDatabase::open(config.sqlite_path(), config.sqlite_sync).await?;
-            Ok(Stores {
-                tasks: Arc::new(SqliteTaskStore::new(db.clone())),
-                backend: Backend::Sqlite(db),
-            })
+            (
+                Arc::new(SqliteTaskStore::new(db.clone())),
+                Backend::Sqlite(db),
+            )
         }
-    }
+    };
+    Ok(Stores {
+        push: push::open(&backend).await?,
+        tasks,
+        backend,
+    })
 }
 
 /// The sort key of a status timestamp: nanoseconds since the Unix epoch,

@@ -16,6 +16,7 @@ use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
+use std::time::Duration;
 
 /// An A2A error as every binding reports it: the `ErrorInfo` reason, and
 /// the binding's own status (JSON-RPC code, HTTP status, gRPC code).
@@ -131,6 +132,29 @@ impl Wire {
                         TaskPushNotificationConfig,
                         TaskPushNotificationConfig
                     ),
+                    Method::GetTaskPushNotificationConfig => unary!(
+                        get_task_push_notification_config,
+                        GetTaskPushNotificationConfigRequest,
+                        TaskPushNotificationConfig
+                    ),
+                    Method::ListTaskPushNotificationConfigs => unary!(
+                        list_task_push_notification_configs,
+                        ListTaskPushNotificationConfigsRequest,
+                        ListTaskPushNotificationConfigsResponse
+                    ),
+                    Method::DeleteTaskPushNotificationConfig => {
+                        let msg = to_pb::<
+                            pj::DeleteTaskPushNotificationConfigRequest,
+                            pb::DeleteTaskPushNotificationConfigRequest,
+                        >(params);
+                        match client
+                            .delete_task_push_notification_config(grpc_request(msg, headers))
+                            .await
+                        {
+                            Ok(_) => Ok(json!({})),
+                            Err(status) => Err(grpc_failure(&status)),
+                        }
+                    }
                     Method::GetExtendedAgentCard => {
                         unary!(
                             get_extended_agent_card,
@@ -302,8 +326,21 @@ fn rest_route(method: Method, params: &Value) -> (&'static str, String, Bytes) {
                 body(),
             )
         }
+        Method::GetTaskPushNotificationConfig
+        | Method::ListTaskPushNotificationConfigs
+        | Method::DeleteTaskPushNotificationConfig => {
+            let task = params["taskId"].as_str().unwrap_or("");
+            let verb = match method {
+                Method::DeleteTaskPushNotificationConfig => "DELETE",
+                _ => "GET",
+            };
+            let path = match params["id"].as_str() {
+                Some(config) => format!("/tasks/{task}/pushNotificationConfigs/{config}"),
+                None => format!("/tasks/{task}/pushNotificationConfigs"),
+            };
+            (verb, path, Bytes::new())
+        }
         Method::GetExtendedAgentCard => ("GET", "/extendedAgentCard".into(), Bytes::new()),
-        other => panic!("no route written for {other}"),
     }
 }
 
@@ -817,4 +854,99 @@ async fn rest_has_the_same_access_control_limits_and_metrics() {
         .sum();
     assert!(rest_requests >= 5.0, "{status} {scrape}");
     let _ = stop.send(());
+}
+
+#[tokio::test]
+async fn push_configs_and_deliveries_on_every_binding() {
+    use crate::push::{loopback_settings, push_server, send_with_push, Receiver};
+    for wire in WIRES {
+        let receiver = Receiver::ok().await;
+        let (s, _) = push_server(loopback_settings()).await;
+        // A config in the message: the task's first event is delivered.
+        let r = wire
+            .call(
+                &s,
+                Method::SendMessage,
+                send_with_push("ask", &receiver.url(), None),
+            )
+            .await
+            .unwrap();
+        let task = r["task"]["id"].as_str().unwrap().to_string();
+        let got = receiver.wait_delivered(1, Duration::from_secs(10)).await;
+        assert_eq!(got[0].kind(), "TASK_STATE_INPUT_REQUIRED", "{wire:?}");
+        assert_eq!(
+            got[0].header("authorization"),
+            "Bearer cred-456",
+            "{wire:?}"
+        );
+        // Its id defaults to the task id.
+        let first = json!({"taskId": task, "id": task});
+        let c = wire
+            .call(&s, Method::GetTaskPushNotificationConfig, first.clone())
+            .await
+            .unwrap();
+        assert_eq!(c["url"], receiver.url(), "{wire:?}: {c}");
+        // A second one, listed, deleted (twice), gone.
+        let second = json!({"taskId": task, "id": "second", "url": receiver.url(), "token": "t2"});
+        let c = wire
+            .call(&s, Method::CreateTaskPushNotificationConfig, second)
+            .await
+            .unwrap();
+        assert_eq!(
+            (c["id"].as_str(), c["taskId"].as_str()),
+            (Some("second"), Some(task.as_str())),
+            "{wire:?}: {c}"
+        );
+        let l = wire
+            .call(
+                &s,
+                Method::ListTaskPushNotificationConfigs,
+                json!({"taskId": task}),
+            )
+            .await
+            .unwrap();
+        let ids: Vec<_> = l["configs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, [task.as_str(), "second"], "{wire:?}");
+        let del = json!({"taskId": task, "id": "second"});
+        for _ in 0..2 {
+            wire.call(&s, Method::DeleteTaskPushNotificationConfig, del.clone())
+                .await
+                .unwrap();
+        }
+        let gone = wire
+            .call(&s, Method::GetTaskPushNotificationConfig, del)
+            .await
+            .unwrap_err();
+        assert_eq!(gone.reason, "TASK_NOT_FOUND", "{wire:?}");
+        let missing = wire
+            .call(
+                &s,
+                Method::ListTaskPushNotificationConfigs,
+                json!({"taskId": "no-such-task"}),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(missing.reason, "TASK_NOT_FOUND", "{wire:?}");
+        // The rest of the task reaches the remaining config, in order.
+        let go = json!({"message": {"messageId": uuid::Uuid::new_v4().to_string(), "role": "ROLE_USER", "taskId": task, "parts": [{"text": "go"}]}});
+        wire.call(&s, Method::SendMessage, go).await.unwrap();
+        let got = receiver.wait_delivered(4, Duration::from_secs(10)).await;
+        let kinds: Vec<_> = got.iter().map(|r| r.kind()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "TASK_STATE_INPUT_REQUIRED",
+                "TASK_STATE_WORKING",
+                "artifact",
+                "TASK_STATE_COMPLETED"
+            ],
+            "{wire:?}"
+        );
+        s.stop().await;
+    }
 }

@@ -42,7 +42,15 @@ impl TestServer {
         opts: HttpOptions,
         stack: StackConfig,
     ) -> Self {
-        let core = Core::builder(agent, card).build();
+        Self::start_core_with(Core::builder(agent, card).build(), opts, stack).await
+    }
+
+    /// A server for an already built core, with the default stack.
+    pub async fn start_core(core: Core) -> Self {
+        Self::start_core_with(core, HttpOptions::default(), StackConfig::default()).await
+    }
+
+    async fn start_core_with(core: Core, opts: HttpOptions, stack: StackConfig) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/", listener.local_addr().unwrap());
         let layers = A2ALayers::new(&stack, &core);

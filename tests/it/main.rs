@@ -19,6 +19,7 @@ mod ownership;
 mod persistence;
 mod postgres_outage;
 mod protocol;
+mod push;
 mod rate_limit;
 mod readme;
 mod slow_clients;

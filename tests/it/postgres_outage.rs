@@ -9,7 +9,9 @@
 use crate::common::free_port;
 use crate::outage::{send_task, under_load, Outcome};
 use abacus::client::Client;
-use abacus::store::{Backend, PostgresDatabase, PostgresOptions, PostgresTaskStore, Stores};
+use abacus::store::{
+    Backend, PostgresDatabase, PostgresOptions, PostgresPushStore, PostgresTaskStore, Stores,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -258,6 +260,7 @@ async fn postgres_frozen_under_load_gives_clear_errors_in_bounded_time() {
         .expect("connect");
     let stores = Stores {
         tasks: Arc::new(PostgresTaskStore::new(db.clone())),
+        push: Arc::new(PostgresPushStore::open(&db).await.expect("push store")),
         backend: Backend::Postgres(db),
     };
     let (base, stop, handle) = serve(
@@ -298,6 +301,7 @@ async fn an_exhausted_pool_gives_clear_errors_in_bounded_time() {
         .expect("connect");
     let stores = Stores {
         tasks: Arc::new(PostgresTaskStore::new(db.clone())),
+        push: Arc::new(PostgresPushStore::open(&db).await.expect("push store")),
         backend: Backend::Postgres(db.clone()),
     };
     let (base, stop, handle) = serve(

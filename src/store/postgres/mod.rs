@@ -150,7 +150,7 @@ fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
 
 /// The error of a statement that got no answer in `after`. The connection
 /// is dropped rather than pooled again: its answer may never come.
-fn abandon(client: Object, what: &str, after: Duration) -> StoreError {
+pub(in crate::store) fn abandon(client: Object, what: &str, after: Duration) -> StoreError {
     drop(Object::take(client));
     StoreError::Backend(format!("postgres {what}: no answer in {after:?}"))
 }

@@ -31,10 +31,23 @@
 //! # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
 //! ```
 
-use super::{StoreError, TaskOwner};
+mod memory;
+mod postgres;
+mod sql;
+mod sqlite;
+
+#[cfg(test)]
+pub(crate) mod conformance;
+
+pub use memory::MemoryPushStore;
+pub use postgres::PostgresPushStore;
+pub use sqlite::SqlitePushStore;
+
+use super::{Backend, StoreError, TaskOwner};
 use crate::protocol::types::TaskPushNotificationConfig;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 /// One notification in the outbox: one event of a task, for one of its
 /// configs.
@@ -116,8 +129,7 @@ pub trait PushStore: Send + Sync + 'static {
     async fn enqueue(&self, batch: &[Notification]) -> Result<(), StoreError>;
     /// Up to `limit` pending notifications with `seq > after_seq`, by
     /// ascending `seq`: how deliveries resume after a restart.
-    async fn pending(&self, after_seq: i64, limit: usize)
-        -> Result<Vec<Notification>, StoreError>;
+    async fn pending(&self, after_seq: i64, limit: usize) -> Result<Vec<Notification>, StoreError>;
     /// Removes a delivered (or given up) notification; removing one that
     /// is not there is not an error.
     async fn settle(&self, event_id: &str, config_id: &str) -> Result<(), StoreError>;
@@ -125,4 +137,35 @@ pub trait PushStore: Send + Sync + 'static {
     async fn depth(&self) -> Result<u64, StoreError>;
     /// A short name for logs (`memory`, `sqlite`, `postgres`).
     fn kind(&self) -> &'static str;
+}
+
+/// The push store for the database the task store was opened on: in the
+/// same SQLite file or PostgreSQL database (tables created or migrated
+/// first), or in memory for the memory backend.
+pub async fn open(backend: &Backend) -> Result<Arc<dyn PushStore>, StoreError> {
+    Ok(match backend {
+        Backend::Memory => Arc::new(MemoryPushStore::new()),
+        Backend::Sqlite(db) => Arc::new(SqlitePushStore::open(db).await?),
+        Backend::Postgres(db) => Arc::new(PostgresPushStore::open(db).await?),
+    })
+}
+
+/// The id of a config about to be stored: stores key configs by it, so
+/// one without an id is refused rather than stored under `""`.
+fn config_id(config: &TaskPushNotificationConfig) -> Result<&str, StoreError> {
+    config
+        .id
+        .as_deref()
+        .ok_or_else(|| StoreError::Backend("push config without an id".into()))
+}
+
+/// Serializes a config for storage.
+fn encode_config(config: &TaskPushNotificationConfig) -> Result<String, StoreError> {
+    serde_json::to_string(config)
+        .map_err(|e| StoreError::Corrupt(format!("encode push config: {e}")))
+}
+
+/// Decodes a stored config.
+fn decode_config(doc: &str) -> Result<TaskPushNotificationConfig, StoreError> {
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("decode push config: {e}")))
 }

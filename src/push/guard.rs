@@ -1,0 +1,1026 @@
+//! The SSRF guard for outbound push-notification webhooks.
+//!
+//! A client registers a URL and the server POSTs task events to it. Without
+//! a guard that is a server-side request forgery: any client could make the
+//! server post to `http://169.254.169.254/` (cloud metadata), to
+//! `http://127.0.0.1:5432/` or to anything else on the operator's network.
+//! The [`Guard`] refuses such targets unless the operator's allow-list
+//! (`--push-allow`) names them, and refuses `http://` unless
+//! `--push-allow-http` is given.
+//!
+//! Two checks, at two times:
+//!
+//! * **At config creation** the caller runs [`Guard::check_url`] and then
+//!   [`Guard::resolve`], and turns a [`Refusal`] into an InvalidParams error.
+//!   A name that does not resolve ([`Refusal::is_unresolvable`]) is accepted
+//!   then (receivers are often registered before their DNS exists, and the
+//!   conformance suite registers `https://example.com/...` on machines
+//!   without DNS); a name that resolves only to refused addresses is not.
+//! * **At delivery** the caller runs [`Guard::check_url`] again and connects
+//!   through a connector built on [`GuardedResolver`], so the name is
+//!   resolved once and the connection goes to exactly the addresses that
+//!   passed the check: a DNS answer that changes between the check and the
+//!   connect (DNS rebinding) cannot slip a private address in.
+//!
+//! [`classify`] says which special-purpose block an address belongs to; the
+//! blocks follow the IANA IPv4 and IPv6 special-purpose address registries.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::Uri;
+use hyper_util::client::legacy::connect::dns::Name;
+use ipnet::IpNet;
+
+#[cfg(test)]
+mod tests;
+
+/// How long [`Guard::resolve`] waits for the system resolver by default.
+pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The hint appended to a refusal the operator can lift.
+const ALLOW_HINT: &str = " (allow it with --push-allow)";
+
+/// Whether `http://` receivers are accepted (`--push-allow-http`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AllowHttp {
+    /// Only `https://` receivers (the default).
+    #[default]
+    No,
+    /// `http://` receivers too.
+    Yes,
+}
+
+/// The scheme of a checked [`Target`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `http://`, only with [`AllowHttp::Yes`].
+    Http,
+    /// `https://`.
+    Https,
+}
+
+impl Scheme {
+    /// The port used when the URL names none.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
+
+    /// The scheme as written in a URL, without `://`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of host a [`Target`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKind {
+    /// An IP literal (`10.0.0.1`, `[::1]`), already checked by
+    /// [`Guard::check_url`].
+    Ip(IpAddr),
+    /// A host name, checked when it is resolved ([`Guard::resolve`],
+    /// [`GuardedResolver`]).
+    Name,
+}
+
+/// A push-notification URL that passed [`Guard::check_url`].
+///
+/// Only `check_url` makes one, so [`Guard::resolve`] only sees checked URLs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    scheme: Scheme,
+    host: String,
+    port: u16,
+    kind: HostKind,
+}
+
+impl Target {
+    /// `http` or `https`.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// The host as given, lowercased, an IPv6 literal without its brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port: the URL's, or the scheme's default (80, 443).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether the host is an IP literal or a name.
+    pub fn kind(&self) -> HostKind {
+        self.kind
+    }
+}
+
+/// The special-purpose block an address belongs to; see [`classify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AddressClass {
+    /// A cloud metadata endpoint (169.254.169.254, 169.254.170.2,
+    /// 169.254.170.23, 100.100.100.200, 168.63.129.16, fd00:ec2::254,
+    /// fd00:ec2::23, fd20:ce::254).
+    Metadata,
+    /// 127.0.0.0/8, ::1.
+    Loopback,
+    /// 0.0.0.0/8 ("this network"), ::.
+    Unspecified,
+    /// 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, and the deprecated IPv6
+    /// site-local fec0::/10.
+    Private,
+    /// 100.64.0.0/10, shared address space behind carrier-grade NAT.
+    CarrierGradeNat,
+    /// 169.254.0.0/16, fe80::/10.
+    LinkLocal,
+    /// fc00::/7.
+    UniqueLocal,
+    /// 224.0.0.0/4, ff00::/8.
+    Multicast,
+    /// 255.255.255.255.
+    Broadcast,
+    /// Not globally reachable for another reason: 240.0.0.0/4, the IETF
+    /// protocol assignments (192.0.0.0/24, 2001::/23), benchmarking
+    /// (198.18.0.0/15), documentation (192.0.2.0/24, 198.51.100.0/24,
+    /// 203.0.113.0/24, 2001:db8::/32, 3fff::/20), the deprecated 6to4 relay
+    /// anycast (192.88.99.0/24), discard-only (100::/64), local-use NAT64
+    /// (64:ff9b:1::/48), SRv6 SIDs (5f00::/16) and any IPv6 address outside
+    /// the global unicast space 2000::/3.
+    Reserved,
+}
+
+impl AddressClass {
+    /// The class with its article, as it reads in a sentence.
+    fn phrase(self) -> String {
+        let article = match self {
+            AddressClass::Unspecified => "an",
+            AddressClass::Broadcast => "the",
+            _ => "a",
+        };
+        format!("{article} {self}")
+    }
+
+    /// The hint for the operator; none for metadata endpoints, which a
+    /// webhook never legitimately targets.
+    fn hint(self) -> &'static str {
+        match self {
+            AddressClass::Metadata => "",
+            _ => ALLOW_HINT,
+        }
+    }
+}
+
+impl fmt::Display for AddressClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AddressClass::Metadata => "metadata endpoint",
+            AddressClass::Loopback => "loopback address",
+            AddressClass::Unspecified => "unspecified address",
+            AddressClass::Private => "private address",
+            AddressClass::CarrierGradeNat => "carrier-grade NAT address",
+            AddressClass::LinkLocal => "link-local address",
+            AddressClass::UniqueLocal => "unique local address",
+            AddressClass::Multicast => "multicast address",
+            AddressClass::Broadcast => "broadcast address",
+            AddressClass::Reserved => "reserved address",
+        })
+    }
+}
+
+/// Why a name did not resolve; see [`Refusal::Unresolvable`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unresolved {
+    /// The resolver answered with no addresses.
+    NoAddresses,
+    /// The resolver failed; its message.
+    Lookup(String),
+    /// The resolver did not answer in time.
+    TimedOut(Duration),
+}
+
+impl fmt::Display for Unresolved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unresolved::NoAddresses => f.write_str("has no addresses"),
+            Unresolved::Lookup(message) => write!(f, "does not resolve ({message})"),
+            Unresolved::TimedOut(limit) => write!(f, "did not resolve within {limit:?}"),
+        }
+    }
+}
+
+/// Why the guard refused a push-notification URL.
+///
+/// The message is meant for the API caller (an InvalidParams error); it
+/// never repeats the URL, so credentials in it cannot leak.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The URL does not parse.
+    #[error("push notification URL refused: not a valid URL")]
+    InvalidUrl,
+    /// The URL has no scheme.
+    #[error("push notification URL refused: the URL needs a scheme (https://)")]
+    MissingScheme,
+    /// The scheme is neither `http` nor `https`.
+    #[error("push notification URL refused: scheme {scheme} is not http(s)")]
+    Scheme {
+        /// The scheme, lowercased.
+        scheme: String,
+    },
+    /// An `http://` URL without [`AllowHttp::Yes`].
+    #[error("push notification URL refused: http:// receivers need --push-allow-http")]
+    Http,
+    /// The URL has no host.
+    #[error("push notification URL refused: the URL has no host")]
+    MissingHost,
+    /// The URL carries userinfo (`user:pass@`).
+    #[error(
+        "push notification URL refused: credentials in the URL (user:pass@) are not accepted; \
+         put them in the config's authentication"
+    )]
+    Credentials,
+    /// The port is not a number from 1 to 65535.
+    #[error("push notification URL refused: the port is not a number from 1 to 65535")]
+    InvalidPort,
+    /// The host is neither a host name nor an IP literal.
+    #[error("push notification URL refused: {host} is not a valid host name or IP address")]
+    InvalidHost {
+        /// The host as given, lowercased.
+        host: String,
+    },
+    /// A host like `2130706433`, `0x7f000001` or `127.1`, which some URL
+    /// parsers and resolvers read as an IPv4 address.
+    #[error(
+        "push notification URL refused: {host} is an IPv4 address in a non-standard \
+         spelling; write it as a.b.c.d"
+    )]
+    NumericHost {
+        /// The host as given, lowercased.
+        host: String,
+    },
+    /// The address, or every address the name resolves to, is refused.
+    #[error("push notification URL refused: {}", describe_address(.name.as_deref(), *.ip, *.class))]
+    Address {
+        /// The host name that resolved to `ip`; `None` for an IP literal.
+        name: Option<String>,
+        /// The (first) refused address.
+        ip: IpAddr,
+        /// Its class.
+        class: AddressClass,
+    },
+    /// The name does not resolve (in time).
+    #[error("push notification URL refused: {host} {why}")]
+    Unresolvable {
+        /// The host name.
+        host: String,
+        /// What the resolver said.
+        why: Unresolved,
+    },
+}
+
+fn describe_address(name: Option<&str>, ip: IpAddr, class: AddressClass) -> String {
+    let (phrase, hint) = (class.phrase(), class.hint());
+    match name {
+        Some(name) => format!("{name} resolves to {ip}, {phrase}{hint}"),
+        None => format!("{ip} is {phrase}{hint}"),
+    }
+}
+
+impl Refusal {
+    /// Whether the URL was refused only because its name did not resolve:
+    /// acceptable at config creation, checked again at delivery.
+    pub fn is_unresolvable(&self) -> bool {
+        matches!(self, Refusal::Unresolvable { .. })
+    }
+
+    /// The refusal somewhere in an error's source chain, such as a
+    /// `hyper_util` client error whose connector used a [`GuardedResolver`].
+    ///
+    /// `io::Error::source` skips the error it wraps, so each link that is an
+    /// `io::Error` is looked into as well.
+    pub fn find_in<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e Refusal> {
+        let mut next = Some(error);
+        while let Some(error) = next {
+            if let Some(refusal) = error.downcast_ref::<Refusal>() {
+                return Some(refusal);
+            }
+            let wrapped = error
+                .downcast_ref::<io::Error>()
+                .and_then(io::Error::get_ref)
+                .and_then(|inner| inner.downcast_ref::<Refusal>());
+            if wrapped.is_some() {
+                return wrapped;
+            }
+            next = error.source();
+        }
+        None
+    }
+}
+
+impl From<Refusal> for io::Error {
+    fn from(refusal: Refusal) -> Self {
+        let kind = match &refusal {
+            Refusal::Unresolvable {
+                why: Unresolved::TimedOut(_),
+                ..
+            } => io::ErrorKind::TimedOut,
+            Refusal::Unresolvable { .. } => io::ErrorKind::NotFound,
+            _ => io::ErrorKind::PermissionDenied,
+        };
+        io::Error::new(kind, refusal)
+    }
+}
+
+/// A bad `--push-allow` entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AllowListError {
+    /// An entry with a `/` that is not a CIDR.
+    #[error("--push-allow entry {entry:?} is not a valid CIDR (address/prefix length)")]
+    Cidr {
+        /// The entry as given.
+        entry: String,
+    },
+    /// An entry that is neither an IP address, a CIDR nor a host name.
+    #[error("--push-allow entry {entry:?} is not an IP address, CIDR or host name")]
+    Entry {
+        /// The entry as given.
+        entry: String,
+    },
+}
+
+impl AllowListError {
+    /// The bad entry.
+    pub fn entry(&self) -> &str {
+        match self {
+            AllowListError::Cidr { entry } | AllowListError::Entry { entry } => entry,
+        }
+    }
+}
+
+/// The operator's `--push-allow` list: networks and host names that push
+/// notifications may target although they are private, loopback or
+/// otherwise refused.
+///
+/// Parsed from comma-separated entries: a CIDR (`10.0.0.0/8`, `::1/128`), a
+/// single IP (`127.0.0.1`, meaning /32; `::1`, meaning /128) or a host name
+/// (`hooks.internal`, `localhost`), matched exactly and case-insensitively.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowList {
+    nets: Vec<IpNet>,
+    names: Vec<String>,
+}
+
+impl AllowList {
+    /// The list from entries, each of which may itself be comma-separated;
+    /// blank entries are skipped.
+    pub fn from_entries<I, S>(entries: I) -> Result<Self, AllowListError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut list = AllowList::default();
+        for entries in entries {
+            for entry in entries.as_ref().split(',').map(str::trim) {
+                if !entry.is_empty() {
+                    list.add(entry)?;
+                }
+            }
+        }
+        Ok(list)
+    }
+
+    fn add(&mut self, entry: &str) -> Result<(), AllowListError> {
+        if let Ok(net) = entry.parse::<IpNet>() {
+            self.nets.push(net.trunc());
+        } else if let Ok(ip) = entry.parse::<IpAddr>() {
+            self.nets.push(IpNet::from(ip));
+        } else if entry.contains('/') {
+            return Err(AllowListError::Cidr {
+                entry: entry.to_owned(),
+            });
+        } else {
+            let name = normalize_name(entry);
+            if !is_host_name(&name) || is_numeric_host(&name) {
+                return Err(AllowListError::Entry {
+                    entry: entry.to_owned(),
+                });
+            }
+            self.names.push(name);
+        }
+        Ok(())
+    }
+
+    /// Whether the list has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.nets.is_empty() && self.names.is_empty()
+    }
+
+    /// The networks on the list.
+    pub fn nets(&self) -> &[IpNet] {
+        &self.nets
+    }
+
+    /// The host names on the list, lowercased, without a trailing dot.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Whether `ip`, or the IPv4 address it embeds, is in a listed network.
+    pub fn allows_ip(&self, ip: IpAddr) -> bool {
+        let embedded = match ip {
+            IpAddr::V6(v6) => embedded_v4(v6).map(IpAddr::V4),
+            IpAddr::V4(_) => None,
+        };
+        self.nets
+            .iter()
+            .any(|net| net.contains(&ip) || embedded.is_some_and(|v4| net.contains(&v4)))
+    }
+
+    /// Whether the host name is listed (case-insensitive, trailing dot
+    /// ignored).
+    pub fn allows_name(&self, name: &str) -> bool {
+        let name = normalize_name(name);
+        self.names.iter().any(|listed| *listed == name)
+    }
+}
+
+impl FromStr for AllowList {
+    type Err = AllowListError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AllowList::from_entries([s])
+    }
+}
+
+/// The SSRF guard: decides whether the server may POST a push notification
+/// to a URL.
+///
+/// ```
+/// use abacus::push::guard::{AllowHttp, Guard};
+///
+/// let allow = ["10.0.0.0/8".to_string(), "hooks.internal".to_string()];
+/// let guard = Guard::new(&allow, AllowHttp::No)?;
+///
+/// assert_eq!(guard.check_url("https://10.1.2.3/hook")?.port(), 443);
+/// assert!(guard.check_url("https://192.168.1.1/hook").is_err());
+/// assert!(guard.check_url("http://10.1.2.3/hook").is_err()); // https only
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Guard {
+    allow: AllowList,
+    http: AllowHttp,
+    resolve_timeout: Duration,
+}
+
+impl Default for Guard {
+    /// Nothing allowed beyond public `https://` receivers.
+    fn default() -> Self {
+        Guard::from_allow_list(AllowList::default(), AllowHttp::No)
+    }
+}
+
+impl Guard {
+    /// The guard from the operator's settings: the `--push-allow` entries
+    /// (each may be comma-separated) and `--push-allow-http`.
+    pub fn new(allow: &[String], http: AllowHttp) -> Result<Self, AllowListError> {
+        Ok(Guard::from_allow_list(
+            AllowList::from_entries(allow)?,
+            http,
+        ))
+    }
+
+    /// The guard from a parsed allow-list.
+    pub fn from_allow_list(allow: AllowList, http: AllowHttp) -> Self {
+        Guard {
+            allow,
+            http,
+            resolve_timeout: RESOLVE_TIMEOUT,
+        }
+    }
+
+    /// How long a resolution may take before it counts as unresolvable
+    /// (default [`RESOLVE_TIMEOUT`]).
+    pub fn with_resolve_timeout(mut self, limit: Duration) -> Self {
+        self.resolve_timeout = limit;
+        self
+    }
+
+    /// The allow-list.
+    pub fn allow_list(&self) -> &AllowList {
+        &self.allow
+    }
+
+    /// Whether `http://` receivers are accepted.
+    pub fn allow_http(&self) -> AllowHttp {
+        self.http
+    }
+
+    /// Checks a URL without resolving it: the scheme (`https`, or `http`
+    /// with [`AllowHttp::Yes`]), a host, no userinfo, the port, and an
+    /// IP-literal host's address. `localhost` and `*.localhost` are loopback
+    /// without asking a resolver. A host name is otherwise checked when it
+    /// is resolved.
+    ///
+    /// Run it at config creation (then [`resolve`](Self::resolve)) and again
+    /// at delivery: hyper-util's `HttpConnector` connects to an IP-literal
+    /// host without calling its resolver, so a [`GuardedResolver`] never
+    /// sees those and this is their only check.
+    ///
+    /// ```
+    /// use abacus::push::guard::{AddressClass, AllowHttp, Guard, HostKind, Refusal};
+    ///
+    /// let guard = Guard::new(&[], AllowHttp::No)?;
+    /// let target = guard.check_url("https://Hooks.Example.com:8443/a2a")?;
+    /// assert_eq!((target.host(), target.port()), ("hooks.example.com", 8443));
+    /// assert_eq!(target.kind(), HostKind::Name);
+    ///
+    /// let refusal = guard.check_url("https://[::ffff:127.0.0.1]/").unwrap_err();
+    /// assert!(matches!(refusal, Refusal::Address { class: AddressClass::Loopback, .. }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check_url(&self, url: &str) -> Result<Target, Refusal> {
+        let uri: Uri = url.parse().map_err(|_| Refusal::InvalidUrl)?;
+        let scheme = match uri.scheme_str() {
+            None => return Err(Refusal::MissingScheme),
+            Some(s) if s.eq_ignore_ascii_case("https") => Scheme::Https,
+            Some(s) if s.eq_ignore_ascii_case("http") => match self.http {
+                AllowHttp::Yes => Scheme::Http,
+                AllowHttp::No => return Err(Refusal::Http),
+            },
+            Some(other) => {
+                return Err(Refusal::Scheme {
+                    scheme: other.to_ascii_lowercase(),
+                })
+            }
+        };
+        let authority = uri.authority().ok_or(Refusal::MissingHost)?;
+        if authority.as_str().contains('@') {
+            return Err(Refusal::Credentials);
+        }
+        let raw_host = authority.host();
+        if raw_host.is_empty() {
+            return Err(Refusal::MissingHost);
+        }
+        // `Authority::port` is None for an out-of-range port, which would
+        // silently become the default port: read it ourselves.
+        let port = match authority.as_str().strip_prefix(raw_host) {
+            Some("" | ":") => scheme.default_port(),
+            Some(rest) => match rest.strip_prefix(':').map(str::parse::<u16>) {
+                Some(Ok(port)) if port != 0 => port,
+                _ => return Err(Refusal::InvalidPort),
+            },
+            None => return Err(Refusal::InvalidUrl),
+        };
+        let host = raw_host.to_ascii_lowercase();
+        let (host, kind) = match host.strip_prefix('[') {
+            Some(bracketed) => {
+                let inner = bracketed.strip_suffix(']').unwrap_or(bracketed);
+                match inner.parse::<Ipv6Addr>() {
+                    Ok(ip) => (inner.to_owned(), HostKind::Ip(IpAddr::V6(ip))),
+                    Err(_) => return Err(Refusal::InvalidHost { host }),
+                }
+            }
+            None => match host.parse::<Ipv4Addr>() {
+                Ok(ip) => (host, HostKind::Ip(IpAddr::V4(ip))),
+                Err(_) if is_numeric_host(&normalize_name(&host)) => {
+                    return Err(Refusal::NumericHost { host })
+                }
+                Err(_) if !is_host_name(&host) => return Err(Refusal::InvalidHost { host }),
+                Err(_) => (host, HostKind::Name),
+            },
+        };
+        match kind {
+            HostKind::Ip(ip) => self.check_ip(ip)?,
+            HostKind::Name if is_localhost(&host) => {
+                self.localhost(&host, port)?;
+            }
+            HostKind::Name => {}
+        }
+        Ok(Target {
+            scheme,
+            host,
+            port,
+            kind,
+        })
+    }
+
+    /// Checks one address: refused if [`classify`] gives it a class and
+    /// the allow-list's networks do not contain it.
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), Refusal> {
+        match self.refused_class(ip) {
+            None => Ok(()),
+            Some(class) => Err(Refusal::Address {
+                name: None,
+                ip,
+                class,
+            }),
+        }
+    }
+
+    /// Resolves a checked target once and returns the addresses that may be
+    /// connected to, in the resolver's order; refused addresses are dropped.
+    ///
+    /// An IP-literal target gives its address. `localhost` and `*.localhost`
+    /// give 127.0.0.1 and ::1 without asking a resolver. A name on the
+    /// allow-list gives all its addresses. Otherwise the system resolver
+    /// (so `/etc/hosts` too) answers, within the guard's resolve timeout.
+    ///
+    /// Errors: [`Refusal::Address`] naming the first refused address when
+    /// every address is refused, [`Refusal::Unresolvable`] when the name
+    /// does not resolve in time. At config creation the caller accepts the
+    /// latter ([`Refusal::is_unresolvable`]) and refuses the former; at
+    /// delivery both stop the attempt. To connect to exactly these
+    /// addresses, deliver through a [`GuardedResolver`].
+    pub async fn resolve(&self, target: &Target) -> Result<Vec<SocketAddr>, Refusal> {
+        match target.kind {
+            HostKind::Ip(ip) => {
+                self.check_ip(ip)?;
+                Ok(vec![SocketAddr::new(ip, target.port)])
+            }
+            HostKind::Name => self.resolve_name(&target.host, target.port).await,
+        }
+    }
+
+    /// Resolves a host as a connector hands it over: an IP literal (in
+    /// case a connector asks about one) or a name, unchecked otherwise. A
+    /// numeric spelling such as `2130706433` is left to the resolver, whose
+    /// answer is then classified.
+    async fn resolve_host(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Refusal> {
+        let literal = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        match literal.parse::<IpAddr>() {
+            Ok(ip) => {
+                self.check_ip(ip)?;
+                Ok(vec![SocketAddr::new(ip, port)])
+            }
+            Err(_) => self.resolve_name(host, port).await,
+        }
+    }
+
+    async fn resolve_name(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Refusal> {
+        if is_localhost(host) {
+            return self.localhost(host, port);
+        }
+        let lookup = tokio::net::lookup_host((host, port));
+        let addrs: Vec<SocketAddr> = match tokio::time::timeout(self.resolve_timeout, lookup).await
+        {
+            Ok(Ok(addrs)) => addrs.collect(),
+            Ok(Err(error)) => {
+                return Err(unresolvable(host, Unresolved::Lookup(error.to_string())))
+            }
+            // The blocking getaddrinfo call may finish later; its answer is dropped.
+            Err(_) => {
+                return Err(unresolvable(
+                    host,
+                    Unresolved::TimedOut(self.resolve_timeout),
+                ))
+            }
+        };
+        if !self.allow.allows_name(host) {
+            return self.filter(host, addrs);
+        }
+        if addrs.is_empty() {
+            return Err(unresolvable(host, Unresolved::NoAddresses));
+        }
+        Ok(addrs)
+    }
+
+    /// `localhost` names are loopback by definition (RFC 6761): never asked
+    /// of a resolver that might say otherwise.
+    fn localhost(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Refusal> {
+        let addrs = [
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port),
+        ];
+        if self.allow.allows_name(host) {
+            return Ok(addrs.to_vec());
+        }
+        self.filter(host, addrs)
+    }
+
+    /// Keeps the allowed addresses; refuses with the first refused one when
+    /// none is.
+    fn filter(
+        &self,
+        host: &str,
+        addrs: impl IntoIterator<Item = SocketAddr>,
+    ) -> Result<Vec<SocketAddr>, Refusal> {
+        let mut allowed = Vec::new();
+        let mut first_refused = None;
+        for addr in addrs {
+            match self.refused_class(addr.ip()) {
+                None if !allowed.contains(&addr) => allowed.push(addr),
+                None => {}
+                Some(class) => {
+                    first_refused.get_or_insert((addr.ip(), class));
+                }
+            }
+        }
+        match (allowed.is_empty(), first_refused) {
+            (false, _) => Ok(allowed),
+            (true, Some((ip, class))) => Err(Refusal::Address {
+                name: Some(host.to_owned()),
+                ip,
+                class,
+            }),
+            (true, None) => Err(unresolvable(host, Unresolved::NoAddresses)),
+        }
+    }
+
+    fn refused_class(&self, ip: IpAddr) -> Option<AddressClass> {
+        if self.allow.allows_ip(ip) {
+            return None;
+        }
+        classify(ip)
+    }
+}
+
+fn unresolvable(host: &str, why: Unresolved) -> Refusal {
+    Refusal::Unresolvable {
+        host: host.to_owned(),
+        why,
+    }
+}
+
+/// A resolver for hyper-util's `HttpConnector` that resolves through a
+/// [`Guard`]: the connector connects to exactly the addresses the guard
+/// allowed, so DNS rebinding between a check and the connect is moot.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use abacus::push::guard::{Guard, GuardedResolver};
+/// use hyper_util::client::legacy::connect::HttpConnector;
+///
+/// let connector = HttpConnector::new_with_resolver(GuardedResolver::new(Arc::new(Guard::default())));
+/// ```
+///
+/// The connector does not call its resolver for an IP-literal host, so
+/// [`Guard::check_url`] must pass before each delivery. A refusal is the
+/// resolver's error: an `io::Error` wrapping the [`Refusal`] (find it with
+/// [`Refusal::find_in`]). The addresses carry port 0, which the connector
+/// replaces with the URL's port.
+#[derive(Debug, Clone)]
+pub struct GuardedResolver {
+    guard: Arc<Guard>,
+}
+
+impl GuardedResolver {
+    /// A resolver checking with `guard`.
+    pub fn new(guard: Arc<Guard>) -> Self {
+        GuardedResolver { guard }
+    }
+}
+
+impl tower::Service<Name> for GuardedResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, io::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), io::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let guard = Arc::clone(&self.guard);
+        Box::pin(async move {
+            let addrs = guard.resolve_host(name.as_str(), 0).await?;
+            Ok(addrs.into_iter())
+        })
+    }
+}
+
+/// The special-purpose class of an address, or `None` for an ordinary
+/// public address that push notifications may target.
+///
+/// IPv4-mapped (`::ffff:a.b.c.d`), IPv4-translated (`::ffff:0:a.b.c.d`),
+/// IPv4-compatible (`::a.b.c.d`), NAT64 (`64:ff9b::/96`) and 6to4
+/// (`2002::/16`) addresses are classified by the IPv4 address they embed.
+///
+/// ```
+/// use std::net::IpAddr;
+/// use abacus::push::guard::{classify, AddressClass};
+///
+/// let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+/// assert_eq!(classify(ip("169.254.169.254")), Some(AddressClass::Metadata));
+/// assert_eq!(classify(ip("::ffff:10.0.0.1")), Some(AddressClass::Private));
+/// assert_eq!(classify(ip("fe80::1")), Some(AddressClass::LinkLocal));
+/// assert_eq!(classify(ip("8.8.8.8")), None);
+/// ```
+pub fn classify(ip: IpAddr) -> Option<AddressClass> {
+    match ip {
+        IpAddr::V4(v4) => classify_v4(v4),
+        IpAddr::V6(v6) => classify_v6(v6),
+    }
+}
+
+/// Cloud metadata endpoints: AWS (IMDS, ECS task metadata, EKS Pod
+/// Identity), GCP, Azure, Oracle and others at 169.254.169.254, Alibaba, and
+/// Azure's WireServer (a public address only the host answers).
+const METADATA_V4: [Ipv4Addr; 5] = [
+    Ipv4Addr::new(169, 254, 169, 254),
+    Ipv4Addr::new(169, 254, 170, 2),
+    Ipv4Addr::new(169, 254, 170, 23),
+    Ipv4Addr::new(100, 100, 100, 200),
+    Ipv4Addr::new(168, 63, 129, 16),
+];
+
+/// AWS IMDS and EKS Pod Identity over IPv6, and GCP's metadata server.
+const METADATA_V6: [Ipv6Addr; 3] = [
+    Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254),
+    Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23),
+    Ipv6Addr::new(0xfd20, 0xce, 0, 0, 0, 0, 0, 0x254),
+];
+
+/// IPv4 blocks, first match wins (the broadcast address before 240/4).
+const V4_BLOCKS: &[(Ipv4Addr, u8, AddressClass)] = &[
+    (Ipv4Addr::new(0, 0, 0, 0), 8, AddressClass::Unspecified),
+    (Ipv4Addr::new(10, 0, 0, 0), 8, AddressClass::Private),
+    (
+        Ipv4Addr::new(100, 64, 0, 0),
+        10,
+        AddressClass::CarrierGradeNat,
+    ),
+    (Ipv4Addr::new(127, 0, 0, 0), 8, AddressClass::Loopback),
+    (Ipv4Addr::new(169, 254, 0, 0), 16, AddressClass::LinkLocal),
+    (Ipv4Addr::new(172, 16, 0, 0), 12, AddressClass::Private),
+    (Ipv4Addr::new(192, 0, 0, 0), 24, AddressClass::Reserved),
+    (Ipv4Addr::new(192, 0, 2, 0), 24, AddressClass::Reserved),
+    (Ipv4Addr::new(192, 88, 99, 0), 24, AddressClass::Reserved),
+    (Ipv4Addr::new(192, 168, 0, 0), 16, AddressClass::Private),
+    (Ipv4Addr::new(198, 18, 0, 0), 15, AddressClass::Reserved),
+    (Ipv4Addr::new(198, 51, 100, 0), 24, AddressClass::Reserved),
+    (Ipv4Addr::new(203, 0, 113, 0), 24, AddressClass::Reserved),
+    (Ipv4Addr::new(224, 0, 0, 0), 4, AddressClass::Multicast),
+    (Ipv4Addr::BROADCAST, 32, AddressClass::Broadcast),
+    (Ipv4Addr::new(240, 0, 0, 0), 4, AddressClass::Reserved),
+];
+
+/// IPv6 blocks, first match wins; anything else outside 2000::/3 is
+/// reserved too.
+const V6_BLOCKS: &[(Ipv6Addr, u8, AddressClass)] = &[
+    (
+        Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0),
+        48,
+        AddressClass::Reserved,
+    ),
+    (
+        Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0),
+        64,
+        AddressClass::Reserved,
+    ),
+    (
+        Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0),
+        23,
+        AddressClass::Reserved,
+    ),
+    (
+        Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0),
+        32,
+        AddressClass::Reserved,
+    ),
+    (
+        Ipv6Addr::new(0x3fff, 0, 0, 0, 0, 0, 0, 0),
+        20,
+        AddressClass::Reserved,
+    ),
+    (
+        Ipv6Addr::new(0x5f00, 0, 0, 0, 0, 0, 0, 0),
+        16,
+        AddressClass::Reserved,
+    ),
+    (
+        Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0),
+        7,
+        AddressClass::UniqueLocal,
+    ),
+    (
+        Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0),
+        10,
+        AddressClass::LinkLocal,
+    ),
+    (
+        Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0),
+        10,
+        AddressClass::Private,
+    ),
+    (
+        Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0),
+        8,
+        AddressClass::Multicast,
+    ),
+];
+
+const GLOBAL_UNICAST: (Ipv6Addr, u8) = (Ipv6Addr::new(0x2000, 0, 0, 0, 0, 0, 0, 0), 3);
+
+fn classify_v4(ip: Ipv4Addr) -> Option<AddressClass> {
+    if METADATA_V4.contains(&ip) {
+        return Some(AddressClass::Metadata);
+    }
+    let bits = ip.to_bits();
+    V4_BLOCKS.iter().find_map(|&(net, prefix, class)| {
+        let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+        (bits & mask == net.to_bits() & mask).then_some(class)
+    })
+}
+
+fn classify_v6(ip: Ipv6Addr) -> Option<AddressClass> {
+    if METADATA_V6.contains(&ip) {
+        return Some(AddressClass::Metadata);
+    }
+    if ip == Ipv6Addr::UNSPECIFIED {
+        return Some(AddressClass::Unspecified);
+    }
+    if ip == Ipv6Addr::LOCALHOST {
+        return Some(AddressClass::Loopback);
+    }
+    if let Some(v4) = embedded_v4(ip) {
+        return classify_v4(v4);
+    }
+    let in_block = |net: Ipv6Addr, prefix: u8| {
+        let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+        ip.to_bits() & mask == net.to_bits() & mask
+    };
+    V6_BLOCKS
+        .iter()
+        .find_map(|&(net, prefix, class)| in_block(net, prefix).then_some(class))
+        .or_else(|| {
+            (!in_block(GLOBAL_UNICAST.0, GLOBAL_UNICAST.1)).then_some(AddressClass::Reserved)
+        })
+}
+
+/// The IPv4 address an IPv6 address stands for, if it embeds one: mapped
+/// (`::ffff:0:0/96`), translated (`::ffff:0:0:0/96`), compatible (`::/96`
+/// but `::` and `::1`), NAT64 (`64:ff9b::/96`) or 6to4 (`2002::/16`).
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let low = Ipv4Addr::from_bits(ip.to_bits() as u32);
+    match s {
+        [0, 0, 0, 0, 0, 0xffff, _, _] | [0, 0, 0, 0, 0xffff, 0, _, _] => Some(low),
+        [0, 0, 0, 0, 0, 0, _, _] if ip != Ipv6Addr::UNSPECIFIED && ip != Ipv6Addr::LOCALHOST => {
+            Some(low)
+        }
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(low),
+        [0x2002, high, low16, ..] => Some(Ipv4Addr::from_bits(
+            (u32::from(high) << 16) | u32::from(low16),
+        )),
+        _ => None,
+    }
+}
+
+/// Lowercased, without one trailing dot (`LOCALHOST.` is `localhost`).
+fn normalize_name(name: &str) -> String {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    name.to_ascii_lowercase()
+}
+
+fn is_localhost(host: &str) -> bool {
+    let name = normalize_name(host);
+    name == "localhost" || name.ends_with(".localhost")
+}
+
+/// Letters, digits, `-` and `_` in dot-separated labels of at most 63
+/// bytes, 253 in all, one trailing dot allowed. IDNs arrive as punycode.
+fn is_host_name(host: &str) -> bool {
+    let name = host.strip_suffix('.').unwrap_or(host);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// A name whose last label is a number (`2130706433`, `127.1`,
+/// `0x7f000001`): the WHATWG URL standard and `inet_aton` read it as IPv4.
+fn is_numeric_host(name: &str) -> bool {
+    let last = name.rsplit('.').next().unwrap_or(name);
+    let hex = last
+        .strip_prefix("0x")
+        .is_some_and(|digits| digits.bytes().all(|b| b.is_ascii_hexdigit()));
+    hex || (!last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()))
+}
