@@ -2,7 +2,7 @@
 //! retries of a failing receiver, `Retry-After`, a hanging receiver and its
 //! breaker, the SSRF guard, and no notification lost across `kill -9`.
 
-use crate::common::{abacus_serve, eventually, free_port, rpc, TestServer};
+use crate::common::{abacus_serve, eventually, free_port, rpc, sample, TestServer};
 use crate::protocol::ScriptAgent;
 use abacus::card::CardBuilder;
 use abacus::core::Core;
@@ -144,7 +144,12 @@ impl Receiver {
                             };
                             let n = seen.lock().unwrap().len();
                             let answer = script(n, &r);
-                            r.answered = answer.status;
+                            // A request never answered has no status.
+                            r.answered = if answer.delay.is_some() {
+                                answer.status
+                            } else {
+                                0
+                            };
                             seen.lock().unwrap().push(r);
                             match answer.delay {
                                 Some(d) => tokio::time::sleep(d).await,
@@ -661,4 +666,95 @@ async fn pending_notifications_survive_kill_9_and_are_delivered_after_restart() 
         lost.len()
     );
     assert!(lost.is_empty(), "lost: {lost:?}");
+    // The restarted server counts what it delivered and has nothing left.
+    let start = Instant::now();
+    loop {
+        let (_, scrape) = crate::common::get(&format!("{url}metrics")).await.unwrap();
+        let delivered = sample(&scrape, "a2a_push_deliveries_total", "outcome", "delivered");
+        let depth = scrape
+            .lines()
+            .find_map(|l| l.strip_prefix("a2a_push_outbox_depth "))
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        if (delivered, depth) == (Some(receiver.delivered().len() as f64), Some(0.0)) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "metrics: {delivered:?} delivered, depth {depth:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_flaky_receiver_gets_every_event_and_nothing_is_lost() {
+    // By request number: 30 % answered 500, 10 % 429 (Retry-After: 0),
+    // 5 % never answered (cut by the attempt timeout), the rest 200.
+    let receiver = Receiver::start(Arc::new(|n, _| match n % 20 {
+        0 | 3 | 6 | 9 | 12 | 15 => Answer::status(500),
+        1 | 11 => Answer {
+            status: 429,
+            header: Some(("retry-after", "0".into())),
+            delay: Some(Duration::ZERO),
+        },
+        7 => Answer {
+            delay: None,
+            ..Answer::ok()
+        },
+        _ => Answer::ok(),
+    }))
+    .await;
+    let mut settings = loopback_settings();
+    settings.delivery.attempt_timeout = Duration::from_millis(300);
+    let (s, store) = push_server(settings).await;
+    let s = Arc::new(s);
+    let tasks = 50;
+    let sends = (0..tasks).map(|i| {
+        let (s, url) = (s.clone(), receiver.url());
+        tokio::spawn(
+            async move { send(&s, send_with_push(&format!("echo {i}"), &url, None)).await },
+        )
+    });
+    for r in futures_util::future::join_all(sends).await {
+        let r = r.unwrap();
+        assert_eq!(
+            r["result"]["task"]["status"]["state"], "TASK_STATE_COMPLETED",
+            "{r}"
+        );
+    }
+    let sent = tasks * 3;
+    receiver.wait_delivered(sent, Duration::from_secs(30)).await;
+    assert!(outbox_drains(store.as_ref()).await);
+    let all = receiver.got();
+    let delivered = receiver.delivered();
+    let mut ids: Vec<_> = delivered
+        .iter()
+        .map(|r| r.header("x-a2a-event-id").to_string())
+        .collect();
+    ids.sort();
+    let total = ids.len();
+    ids.dedup();
+    let lost = sent - ids.len();
+    eprintln!(
+        "flaky receiver: {sent} events sent, {} delivered, {} duplicate deliveries, {} failed attempts retried, {lost} lost",
+        ids.len(),
+        total - ids.len(),
+        all.len() - total
+    );
+    assert_eq!(lost, 0);
+    // Every task's events arrived in order.
+    let mut per_task: HashMap<String, Vec<String>> = HashMap::new();
+    for r in &delivered {
+        per_task
+            .entry(r.task_id().to_string())
+            .or_default()
+            .push(r.kind());
+    }
+    for (task, events) in per_task {
+        assert_eq!(
+            events,
+            ["TASK_STATE_WORKING", "artifact", "TASK_STATE_COMPLETED"],
+            "{task}"
+        );
+    }
 }
