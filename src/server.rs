@@ -78,7 +78,7 @@ fn health_routes(health: Health) -> [(&'static str, GetRoute); 2] {
 /// # }
 /// ```
 pub struct Server {
-    core: Box<dyn FnOnce(AgentCard, Option<AgentCard>, Stores, Option<Pusher>) -> Core + Send>,
+    core: CoreFn,
     card: AgentCard,
     extended_card: Option<AgentCard>,
     config: Config,
@@ -89,6 +89,10 @@ pub struct Server {
     checks: Vec<Arc<dyn HealthCheck>>,
     custom_stack: Option<StackFn>,
 }
+
+/// Builds the core from the card, the extended card, the stores and the
+/// push sink (when enabled).
+type CoreFn = Box<dyn FnOnce(AgentCard, Option<AgentCard>, Stores, Option<Pusher>) -> Core + Send>;
 
 /// Builds a stack of the user's choosing around the core.
 type StackFn = Box<dyn FnOnce(Core, &A2ALayers) -> BoxedStack + Send>;

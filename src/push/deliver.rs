@@ -297,18 +297,17 @@ fn parse_retry_after(v: &str) -> Option<Duration> {
     )
 }
 
-/// A connection failure; one the guard refused is permanent.
+/// A connection failure; one the guard refused is permanent (a name that
+/// does not resolve may resolve later: transient).
 fn connect_failure(e: hyper_util::client::legacy::Error) -> Failure {
+    if let Some(refusal) = Refusal::find_in(&e).filter(|r| !r.is_unresolvable()) {
+        return Failure::Rejected(refusal.to_string());
+    }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-    let mut chain = Vec::new();
+    let mut chain: Vec<String> = Vec::new();
     while let Some(s) = source {
-        if let Some(refusal) = s.downcast_ref::<Refusal>() {
-            if !refusal.is_unresolvable() {
-                return Failure::Rejected(refusal.to_string());
-            }
-        }
         let text = s.to_string();
-        if !chain.contains(&text) {
+        if !chain.iter().any(|c| c.contains(&text)) {
             chain.push(text);
         }
         source = s.source();

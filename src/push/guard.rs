@@ -20,7 +20,9 @@
 //!   through a connector built on [`GuardedResolver`], so the name is
 //!   resolved once and the connection goes to exactly the addresses that
 //!   passed the check: a DNS answer that changes between the check and the
-//!   connect (DNS rebinding) cannot slip a private address in.
+//!   connect (DNS rebinding) cannot slip a private address in. Deliveries
+//!   must not follow redirects (hyper's client does not): a redirect's
+//!   target was never checked.
 //!
 //! [`classify`] says which special-purpose block an address belongs to; the
 //! blocks follow the IANA IPv4 and IPv6 special-purpose address registries.
@@ -35,7 +37,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::Uri;
+use http::uri::{Authority, Uri};
 use hyper_util::client::legacy::connect::dns::Name;
 use ipnet::IpNet;
 
@@ -459,7 +461,7 @@ impl AllowList {
     /// ignored).
     pub fn allows_name(&self, name: &str) -> bool {
         let name = normalize_name(name);
-        self.names.iter().any(|listed| *listed == name)
+        self.names.contains(&name)
     }
 }
 
@@ -560,19 +562,7 @@ impl Guard {
     /// ```
     pub fn check_url(&self, url: &str) -> Result<Target, Refusal> {
         let uri: Uri = url.parse().map_err(|_| Refusal::InvalidUrl)?;
-        let scheme = match uri.scheme_str() {
-            None => return Err(Refusal::MissingScheme),
-            Some(s) if s.eq_ignore_ascii_case("https") => Scheme::Https,
-            Some(s) if s.eq_ignore_ascii_case("http") => match self.http {
-                AllowHttp::Yes => Scheme::Http,
-                AllowHttp::No => return Err(Refusal::Http),
-            },
-            Some(other) => {
-                return Err(Refusal::Scheme {
-                    scheme: other.to_ascii_lowercase(),
-                })
-            }
-        };
+        let scheme = self.scheme(&uri)?;
         let authority = uri.authority().ok_or(Refusal::MissingHost)?;
         if authority.as_str().contains('@') {
             return Err(Refusal::Credentials);
@@ -581,34 +571,8 @@ impl Guard {
         if raw_host.is_empty() {
             return Err(Refusal::MissingHost);
         }
-        // `Authority::port` is None for an out-of-range port, which would
-        // silently become the default port: read it ourselves.
-        let port = match authority.as_str().strip_prefix(raw_host) {
-            Some("" | ":") => scheme.default_port(),
-            Some(rest) => match rest.strip_prefix(':').map(str::parse::<u16>) {
-                Some(Ok(port)) if port != 0 => port,
-                _ => return Err(Refusal::InvalidPort),
-            },
-            None => return Err(Refusal::InvalidUrl),
-        };
-        let host = raw_host.to_ascii_lowercase();
-        let (host, kind) = match host.strip_prefix('[') {
-            Some(bracketed) => {
-                let inner = bracketed.strip_suffix(']').unwrap_or(bracketed);
-                match inner.parse::<Ipv6Addr>() {
-                    Ok(ip) => (inner.to_owned(), HostKind::Ip(IpAddr::V6(ip))),
-                    Err(_) => return Err(Refusal::InvalidHost { host }),
-                }
-            }
-            None => match host.parse::<Ipv4Addr>() {
-                Ok(ip) => (host, HostKind::Ip(IpAddr::V4(ip))),
-                Err(_) if is_numeric_host(&normalize_name(&host)) => {
-                    return Err(Refusal::NumericHost { host })
-                }
-                Err(_) if !is_host_name(&host) => return Err(Refusal::InvalidHost { host }),
-                Err(_) => (host, HostKind::Name),
-            },
-        };
+        let port = port(authority, scheme)?;
+        let (host, kind) = host(raw_host)?;
         match kind {
             HostKind::Ip(ip) => self.check_ip(ip)?,
             HostKind::Name if is_localhost(&host) => {
@@ -622,6 +586,20 @@ impl Guard {
             port,
             kind,
         })
+    }
+
+    fn scheme(&self, uri: &Uri) -> Result<Scheme, Refusal> {
+        match uri.scheme_str() {
+            None => Err(Refusal::MissingScheme),
+            Some(s) if s.eq_ignore_ascii_case("https") => Ok(Scheme::Https),
+            Some(s) if s.eq_ignore_ascii_case("http") => match self.http {
+                AllowHttp::Yes => Ok(Scheme::Http),
+                AllowHttp::No => Err(Refusal::Http),
+            },
+            Some(other) => Err(Refusal::Scheme {
+                scheme: other.to_ascii_lowercase(),
+            }),
+        }
     }
 
     /// Checks one address: refused if [`classify`] gives it a class and
@@ -683,14 +661,23 @@ impl Guard {
         if is_localhost(host) {
             return self.localhost(host, port);
         }
-        let lookup = tokio::net::lookup_host((host, port));
-        let addrs: Vec<SocketAddr> = match tokio::time::timeout(self.resolve_timeout, lookup).await
-        {
-            Ok(Ok(addrs)) => addrs.collect(),
+        let lookup = async { Ok(tokio::net::lookup_host((host, port)).await?.collect()) };
+        self.screen(host, lookup).await
+    }
+
+    /// Waits for a lookup's answer, within the resolve timeout, and keeps
+    /// the allowed addresses (all of them for a name on the allow-list).
+    async fn screen(
+        &self,
+        host: &str,
+        lookup: impl Future<Output = io::Result<Vec<SocketAddr>>>,
+    ) -> Result<Vec<SocketAddr>, Refusal> {
+        let addrs = match tokio::time::timeout(self.resolve_timeout, lookup).await {
+            Ok(Ok(addrs)) => addrs,
             Ok(Err(error)) => {
                 return Err(unresolvable(host, Unresolved::Lookup(error.to_string())))
             }
-            // The blocking getaddrinfo call may finish later; its answer is dropped.
+            // A blocking getaddrinfo call may finish later; its answer is dropped.
             Err(_) => {
                 return Err(unresolvable(
                     host,
@@ -764,11 +751,46 @@ fn unresolvable(host: &str, why: Unresolved) -> Refusal {
     }
 }
 
+/// The URL's port, or the scheme's. `Authority::port` is `None` for an
+/// out-of-range port, which would silently become the default: read it here.
+fn port(authority: &Authority, scheme: Scheme) -> Result<u16, Refusal> {
+    match authority.as_str().strip_prefix(authority.host()) {
+        Some("" | ":") => Ok(scheme.default_port()),
+        Some(rest) => match rest.strip_prefix(':').map(str::parse::<u16>) {
+            Some(Ok(port)) if port != 0 => Ok(port),
+            _ => Err(Refusal::InvalidPort),
+        },
+        None => Err(Refusal::InvalidUrl),
+    }
+}
+
+/// The host lowercased (an IPv6 literal without brackets) and its kind.
+fn host(raw: &str) -> Result<(String, HostKind), Refusal> {
+    let host = raw.to_ascii_lowercase();
+    if let Some(bracketed) = host.strip_prefix('[') {
+        let inner = bracketed.strip_suffix(']').unwrap_or(bracketed);
+        return match inner.parse::<Ipv6Addr>() {
+            Ok(ip) => Ok((inner.to_owned(), HostKind::Ip(IpAddr::V6(ip)))),
+            Err(_) => Err(Refusal::InvalidHost { host }),
+        };
+    }
+    if let Ok(ip) = host.parse::<Ipv4Addr>() {
+        return Ok((host, HostKind::Ip(IpAddr::V4(ip))));
+    }
+    if is_numeric_host(&normalize_name(&host)) {
+        return Err(Refusal::NumericHost { host });
+    }
+    if !is_host_name(&host) {
+        return Err(Refusal::InvalidHost { host });
+    }
+    Ok((host, HostKind::Name))
+}
+
 /// A resolver for hyper-util's `HttpConnector` that resolves through a
 /// [`Guard`]: the connector connects to exactly the addresses the guard
 /// allowed, so DNS rebinding between a check and the connect is moot.
 ///
-/// ```no_run
+/// ```
 /// use std::sync::Arc;
 /// use abacus::push::guard::{Guard, GuardedResolver};
 /// use hyper_util::client::legacy::connect::HttpConnector;
@@ -780,7 +802,8 @@ fn unresolvable(host: &str, why: Unresolved) -> Refusal {
 /// [`Guard::check_url`] must pass before each delivery. A refusal is the
 /// resolver's error: an `io::Error` wrapping the [`Refusal`] (find it with
 /// [`Refusal::find_in`]). The addresses carry port 0, which the connector
-/// replaces with the URL's port.
+/// replaces with the URL's port. For `https://` receivers, wrap the
+/// connector in a TLS one (hyper-rustls) after `enforce_http(false)`.
 #[derive(Debug, Clone)]
 pub struct GuardedResolver {
     guard: Arc<Guard>,
@@ -1000,8 +1023,9 @@ fn is_localhost(host: &str) -> bool {
     name == "localhost" || name.ends_with(".localhost")
 }
 
-/// Letters, digits, `-` and `_` in dot-separated labels of at most 63
-/// bytes, 253 in all, one trailing dot allowed. IDNs arrive as punycode.
+/// Letters, digits, `-` (not first or last) and `_` in dot-separated
+/// labels of at most 63 bytes, 253 in all, one trailing dot allowed. IDNs
+/// arrive as punycode.
 fn is_host_name(host: &str) -> bool {
     let name = host.strip_suffix('.').unwrap_or(host);
     !name.is_empty()
@@ -1009,6 +1033,8 @@ fn is_host_name(host: &str) -> bool {
         && name.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
                 && label
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
