@@ -126,6 +126,9 @@ pub(crate) struct RunState {
     /// The task's push configs (empty for almost every task: then the push
     /// sink costs nothing).
     push_configs: Vec<TaskPushNotificationConfig>,
+    /// A new task's config from its first message, stored with the first
+    /// task event (a direct reply leaves nothing behind).
+    unsaved_push: Option<TaskPushNotificationConfig>,
 }
 
 /// The error of a state the store could not save.
@@ -163,6 +166,7 @@ impl Running {
                 failure: None,
                 tx: None,
                 push_configs: Vec::new(),
+                unsaved_push: None,
             }),
             emit_lock: tokio::sync::Mutex::new(()),
             settled: Notify::new(),
@@ -207,6 +211,13 @@ impl Running {
             Some(existing) => *existing = config,
             None => st.push_configs.push(config),
         }
+    }
+
+    /// Adds the config of a new task's first message, to be stored with
+    /// the task's first event.
+    pub(crate) fn set_unsaved_push_config(&self, config: TaskPushNotificationConfig) {
+        self.lock().unsaved_push = Some(config.clone());
+        self.set_push_config(config);
     }
 
     /// Removes the config `id`.
@@ -379,10 +390,16 @@ impl Running {
         let Some(pusher) = self.push.as_ref().filter(|_| !configs.is_empty()) else {
             return Ok(());
         };
-        match pusher
-            .accept(&self.owner, &self.task_id, configs, event)
-            .await
-        {
+        let unsaved = self.lock().unsaved_push.take();
+        let accepted = async {
+            if let Some(config) = &unsaved {
+                pusher.store().put_config(&self.owner, config).await?;
+            }
+            pusher
+                .accept(&self.owner, &self.task_id, configs, event)
+                .await
+        };
+        match accepted.await {
             Ok(()) => Ok(()),
             Err(e) => {
                 let error = A2AError::new(

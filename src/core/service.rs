@@ -344,8 +344,10 @@ impl Inner {
             None => {
                 let context_id = message.context_id.clone().unwrap_or_else(new_context_id);
                 let task_id = new_task_id();
+                // Checked now, stored with the task's first event: a direct
+                // reply makes no task, and leaves no config behind.
                 let push = match push {
-                    Some(config) => Some(self.register_push(&owner, &task_id, config).await?),
+                    Some(config) => Some(self.check_push(&task_id, config).await?),
                     None => None,
                 };
                 message.context_id = Some(context_id.clone());
@@ -370,7 +372,7 @@ impl Inner {
                     self.push.clone(),
                 );
                 if let Some(config) = push {
-                    running.set_push_config(config);
+                    running.set_unsaved_push_config(config);
                 }
                 self.running
                     .insert(running.task_id.clone(), running.clone());
@@ -478,12 +480,40 @@ impl Inner {
         Ok(())
     }
 
-    /// Checks and stores a push config of task `task_id` (its URL through
-    /// the SSRF guard); the id defaults to the task id, as in the other
-    /// SDKs, so a second config without an id replaces the first.
+    /// Checks a push config of task `task_id` (its URL through the SSRF
+    /// guard) and stores it; the id defaults to the task id, as in the
+    /// other SDKs, so a second config without an id replaces the first.
     async fn register_push(
         &self,
         owner: &TaskOwner,
+        task_id: &str,
+        config: TaskPushNotificationConfig,
+    ) -> Result<TaskPushNotificationConfig, A2AError> {
+        let config = self.check_push(task_id, config).await?;
+        let store = self.pusher()?.store();
+        let existing = store
+            .list_configs(owner, task_id)
+            .await
+            .map_err(store_err)?;
+        let max = self.pusher()?.settings().max_configs_per_task;
+        if existing.len() >= max && !existing.iter().any(|c| c.id == config.id) {
+            return Err(A2AError::invalid_params(format!(
+                "task {task_id} already has {max} push notification configs; delete one first"
+            )));
+        }
+        store.put_config(owner, &config).await.map_err(store_err)?;
+        Ok(config)
+    }
+
+    fn pusher(&self) -> Result<&Pusher, A2AError> {
+        self.push
+            .as_ref()
+            .ok_or_else(A2AError::push_notification_not_supported)
+    }
+
+    /// A config checked and completed (task id, id) for task `task_id`.
+    async fn check_push(
+        &self,
         task_id: &str,
         mut config: TaskPushNotificationConfig,
     ) -> Result<TaskPushNotificationConfig, A2AError> {
@@ -506,19 +536,7 @@ impl Inner {
             .take()
             .filter(|id| !id.is_empty())
             .unwrap_or_else(|| task_id.to_string());
-        config.id = Some(id.clone());
-        let store = pusher.store();
-        let existing = store
-            .list_configs(owner, task_id)
-            .await
-            .map_err(store_err)?;
-        let max = pusher.settings().max_configs_per_task;
-        if existing.len() >= max && !existing.iter().any(|c| c.id.as_deref() == Some(&id)) {
-            return Err(A2AError::invalid_params(format!(
-                "task {task_id} already has {max} push notification configs; delete one first"
-            )));
-        }
-        store.put_config(owner, &config).await.map_err(store_err)?;
+        config.id = Some(id);
         Ok(config)
     }
 

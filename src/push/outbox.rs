@@ -233,12 +233,13 @@ impl Pusher {
         let payload = serde_json::to_string(event)
             .map_err(|e| StoreError::Backend(format!("cannot encode the notification: {e}")))?;
         let event_id = uuid::Uuid::now_v7().to_string();
-        let seq = self.inner.next_seq();
         let created_at = micros(Utc::now());
+        // One sequence number each, so that resuming pages by `seq` never
+        // splits an event's notifications.
         let batch: Vec<Notification> = configs
             .iter()
             .map(|config| Notification {
-                seq,
+                seq: self.inner.next_seq(),
                 event_id: event_id.clone(),
                 owner: owner.clone(),
                 task_id: task_id.to_string(),

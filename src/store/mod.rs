@@ -339,6 +339,7 @@ impl StoreConfig {
 ///     other => panic!("expected SQLite, got {other:?}"),
 /// }
 /// assert_eq!(stores.backend.kind(), stores.tasks.kind());
+/// assert_eq!(stores.push.kind(), "sqlite");
 /// # Ok(())
 /// # }
 /// # let dir = tempfile::tempdir().unwrap();

@@ -382,7 +382,10 @@ pub async fn enqueue_pending_settle(store: &dyn PushStore) {
 
 pub async fn duplicates_are_ignored(store: &dyn PushStore) {
     let first = notification("e1", "h", 1);
-    store.enqueue(&[first.clone()]).await.expect("enqueue");
+    store
+        .enqueue(std::slice::from_ref(&first))
+        .await
+        .expect("enqueue");
     // The same event and config again, changed: the stored one stays.
     let mut changed = first.clone();
     changed.payload = r#"{"changed":true}"#.into();

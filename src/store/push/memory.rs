@@ -264,7 +264,10 @@ mod tests {
     async fn a_full_outbox_refuses_the_whole_batch() {
         let store = MemoryPushStore::with_capacity(3);
         let a = notification("e1", "hook", 1);
-        store.enqueue(&[a.clone()]).await.expect("first");
+        store
+            .enqueue(std::slice::from_ref(&a))
+            .await
+            .expect("first");
         let batch = [
             notification("e2", "hook", 2),
             notification("e3", "hook", 3),
