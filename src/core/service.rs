@@ -312,12 +312,6 @@ impl Inner {
         let (running, existing) = match message.task_id.clone() {
             Some(task_id) => {
                 let running = self.reopen(&task_id, &owner).await?;
-                if let Some(config) = push {
-                    // Registered before the execution starts: its first
-                    // event is delivered too.
-                    let config = self.register_push(&owner, &task_id, config).await?;
-                    running.set_push_config(config);
-                }
                 let previous = running.snapshot();
                 if previous.status.state.is_terminal() {
                     return Err(A2AError::unsupported_operation(format!(
@@ -334,6 +328,12 @@ impl Inner {
                     )));
                 }
                 message.context_id = Some(previous.context_id.clone());
+                if let Some(config) = push {
+                    // Registered before the execution starts: its first
+                    // event is delivered too.
+                    let config = self.register_push(&owner, &task_id, config).await?;
+                    running.set_push_config(config);
+                }
                 if !running.begin_execution(message.clone()) {
                     return Err(A2AError::unsupported_operation(format!(
                         "task {task_id} is still being worked on; wait for it to ask for input"
@@ -490,12 +490,13 @@ impl Inner {
         config: TaskPushNotificationConfig,
     ) -> Result<TaskPushNotificationConfig, A2AError> {
         let config = self.check_push(task_id, config).await?;
-        let store = self.pusher()?.store();
+        let pusher = self.pusher()?;
+        let store = pusher.store();
         let existing = store
             .list_configs(owner, task_id)
             .await
             .map_err(store_err)?;
-        let max = self.pusher()?.settings().max_configs_per_task;
+        let max = pusher.settings().max_configs_per_task;
         if existing.len() >= max && !existing.iter().any(|c| c.id == config.id) {
             return Err(A2AError::invalid_params(format!(
                 "task {task_id} already has {max} push notification configs; delete one first"
@@ -517,10 +518,7 @@ impl Inner {
         task_id: &str,
         mut config: TaskPushNotificationConfig,
     ) -> Result<TaskPushNotificationConfig, A2AError> {
-        let pusher = self
-            .push
-            .as_ref()
-            .ok_or_else(A2AError::push_notification_not_supported)?;
+        let pusher = self.pusher()?;
         if config.url.trim().is_empty() {
             return Err(A2AError::invalid_params(
                 "field `url` of the push notification config must not be empty",
@@ -546,9 +544,7 @@ impl Inner {
         call: PushCall,
         owner: &TaskOwner,
     ) -> Result<A2AResponse, A2AError> {
-        let Some(pusher) = &self.push else {
-            return Err(A2AError::push_notification_not_supported());
-        };
+        let pusher = self.pusher()?;
         let task_id = call.task_id().to_string();
         if task_id.is_empty() {
             return Err(A2AError::invalid_params("field `taskId` must not be empty"));

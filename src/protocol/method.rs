@@ -159,10 +159,10 @@ mod tests {
             "{}",
             r#"{"id":"t"}"#,
             r#"{"id":"t"}"#,
-            "{}",
-            "{}",
-            "{}",
-            "{}",
+            r#"{"taskId":"t","url":"https://hooks.example.com/a2a"}"#,
+            r#"{"taskId":"t","id":"c"}"#,
+            r#"{"taskId":"t"}"#,
+            r#"{"taskId":"t","id":"c"}"#,
             "{}",
         ];
         for (method, body) in Method::ALL.into_iter().zip(bodies) {

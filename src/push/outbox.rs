@@ -234,8 +234,8 @@ impl Pusher {
             .map_err(|e| StoreError::Backend(format!("cannot encode the notification: {e}")))?;
         let event_id = uuid::Uuid::now_v7().to_string();
         let created_at = micros(Utc::now());
-        // One sequence number each, so that resuming pages by `seq` never
-        // splits an event's notifications.
+        // A sequence number each: resuming pages by `seq`, and a page
+        // ending inside a run of equal numbers would skip the rest.
         let batch: Vec<Notification> = configs
             .iter()
             .map(|config| Notification {

@@ -514,9 +514,8 @@ const REFUSED: &[(&str, &str)] = &[
 
 #[tokio::test]
 async fn the_ssrf_guard_refuses_every_non_public_target_at_creation() {
-    let mut settings = PushSettings::default();
-    settings.allow_http = abacus::push::guard::AllowHttp::No;
-    let (s, _) = push_server(settings).await;
+    // The defaults: https only, nothing allowed.
+    let (s, _) = push_server(PushSettings::default()).await;
     let r = send(
         &s,
         json!({"message": {"messageId": "m", "role": "ROLE_USER", "parts": [{"text": "ask"}]}}),

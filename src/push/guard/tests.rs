@@ -1,3 +1,4 @@
+use ipnet::IpNet;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
