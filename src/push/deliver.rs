@@ -25,7 +25,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tower::util::BoxCloneSyncService;
@@ -343,7 +344,11 @@ type HostStack = BoxCloneSyncService<Post, (), StackError>;
 /// The outbound side: one stack per receiver host over one pooled client.
 pub(crate) struct Deliverer {
     guard: Arc<Guard>,
-    client: PushClient,
+    /// Built on the first delivery: the system's trust store costs about a
+    /// MiB that a server nobody registers a webhook with never needs. With
+    /// a CA bundle, built at once (a bad file is a startup error).
+    client: OnceLock<Result<PushClient, String>>,
+    ca: Option<PathBuf>,
     settings: DeliverySettings,
     hosts: DashMap<String, HostStack>,
 }
@@ -356,20 +361,42 @@ impl Deliverer {
         settings: DeliverySettings,
         ca: Option<&std::path::Path>,
     ) -> Result<Self, crate::http::tls::TlsError> {
+        let client = OnceLock::new();
+        if ca.is_some() {
+            let _ = client.set(Ok(Self::build_client(&guard, &settings, ca)?));
+        }
+        Ok(Self {
+            guard,
+            client,
+            ca: ca.map(Path::to_path_buf),
+            settings,
+            hosts: DashMap::new(),
+        })
+    }
+
+    fn build_client(
+        guard: &Arc<Guard>,
+        settings: &DeliverySettings,
+        ca: Option<&Path>,
+    ) -> Result<PushClient, crate::http::tls::TlsError> {
         let mut connector = HttpConnector::new_with_resolver(GuardedResolver::new(guard.clone()));
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(settings.attempt_timeout));
         let connector = crate::http::tls::https_connector(ca, connector)?;
-        let client = Client::builder(TokioExecutor::new())
+        Ok(Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(settings.host_concurrency)
-            .build(connector);
-        Ok(Self {
-            guard,
-            client,
-            settings,
-            hosts: DashMap::new(),
-        })
+            .build(connector))
+    }
+
+    fn client(&self) -> Result<PushClient, Failure> {
+        self.client
+            .get_or_init(|| {
+                Self::build_client(&self.guard, &self.settings, self.ca.as_deref())
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(|e| Failure::Transport(format!("no https client: {e}")))
     }
 
     /// The guard every URL passes.
@@ -383,7 +410,16 @@ impl Deliverer {
             Ok(p) => p,
             Err(f) => return Attempted::Never(f),
         };
-        let stack = self.stack(&host);
+        let client = match self.client() {
+            Ok(c) => c,
+            Err(failure) => {
+                return Attempted::Later {
+                    failure,
+                    after: None,
+                }
+            }
+        };
+        let stack = self.stack(&host, client);
         match stack.oneshot(post).await {
             Ok(()) => Attempted::Delivered,
             Err(e) => self.outcome(e),
@@ -425,17 +461,17 @@ impl Deliverer {
     }
 
     /// The stack of `host`, built on first use.
-    fn stack(&self, host: &str) -> HostStack {
+    fn stack(&self, host: &str, client: PushClient) -> HostStack {
         if let Some(s) = self.hosts.get(host) {
             return s.clone();
         }
         self.hosts
             .entry(host.to_string())
-            .or_insert_with(|| self.build(host))
+            .or_insert_with(|| self.build(host, client))
             .clone()
     }
 
-    fn build(&self, host: &str) -> HostStack {
+    fn build(&self, host: &str, client: PushClient) -> HostStack {
         let s = &self.settings;
         let breaker = CircuitBreakerLayer::builder()
             .name(format!("push {host}"))
@@ -455,9 +491,7 @@ impl Deliverer {
             // Retries add at most 20 % load (plus 2/s) per host over 10 s.
             .budget(RetryBudget::new(Duration::from_secs(10), 2, 0.2))
             .retry_if(retryable as fn(&GuardedResult) -> bool);
-        let http = HttpPost {
-            client: self.client.clone(),
-        };
+        let http = HttpPost { client };
         let count = |post: Post| {
             metrics::counter!("a2a_push_attempts_total").increment(1);
             post

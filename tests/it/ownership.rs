@@ -1,5 +1,6 @@
 //! Task ownership: a task belongs to the principal that created it. Another
-//! principal cannot get, list, cancel, subscribe to or continue it, and gets
+//! principal cannot get, list, cancel, subscribe to or continue it, nor see
+//! or change its push configs, and gets
 //! the very answer a task that does not exist gets — on every store.
 
 use crate::common::{bound_memory_config, raw_request, rpc};
@@ -129,15 +130,36 @@ async fn check(store: StoreKind, database_url: Option<String>) {
     for id in [&done, &asking, &working] {
         let own = alice.call("GetTask", json!({"id": id})).await;
         assert_eq!(own["result"]["id"], json!(id), "{own}");
+        let hook = json!({"taskId": id, "id": "hook", "url": "https://example.com/hook"});
+        let own = alice.call("CreateTaskPushNotificationConfig", hook).await;
+        assert_eq!(own["result"]["id"], "hook", "{own}");
         let calls = [
             ("GetTask", json!({"id": id})),
             ("CancelTask", json!({"id": id})),
             ("SubscribeToTask", json!({"id": id})),
+            (
+                "CreateTaskPushNotificationConfig",
+                json!({"taskId": id, "id": "hook", "url": "https://example.com/bob"}),
+            ),
+            (
+                "GetTaskPushNotificationConfig",
+                json!({"taskId": id, "id": "hook"}),
+            ),
+            ("ListTaskPushNotificationConfigs", json!({"taskId": id})),
+            (
+                "DeleteTaskPushNotificationConfig",
+                json!({"taskId": id, "id": "hook"}),
+            ),
         ];
         for (method, params) in calls {
             let theirs = bob.call(method, params.clone()).await;
             let mut nothing = params;
-            nothing["id"] = json!(ghost);
+            let key = if nothing.get("taskId").is_some() {
+                "taskId"
+            } else {
+                "id"
+            };
+            nothing[key] = json!(ghost);
             let none = bob.call(method, nothing).await;
             assert_eq!(none["error"]["code"], -32001, "{none}");
             assert_eq!(
@@ -166,6 +188,17 @@ async fn check(store: StoreKind, database_url: Option<String>) {
     let alices = listed(&alice.call("ListTasks", json!({})).await);
     for id in [&done, &asking, &working] {
         assert!(alices.contains(id), "{id} not in {alices:?}");
+    }
+
+    // Nor her push configs.
+    for id in [&done, &asking, &working] {
+        let hook = alice
+            .call(
+                "GetTaskPushNotificationConfig",
+                json!({"taskId": id, "id": "hook"}),
+            )
+            .await;
+        assert_eq!(hook["result"]["url"], "https://example.com/hook", "{hook}");
     }
 
     // Nothing bob tried changed alice's tasks: she continues and cancels.
