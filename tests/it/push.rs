@@ -240,6 +240,24 @@ async fn send(s: &TestServer, params: Value) -> Value {
     r
 }
 
+/// Sends `n` echo tasks at once, each with a push config for `url`; each
+/// must complete.
+async fn complete_at_once(s: &Arc<TestServer>, n: usize, url: &str) {
+    let sends = (0..n).map(|i| {
+        let (s, url) = (s.clone(), url.to_string());
+        tokio::spawn(
+            async move { send(&s, send_with_push(&format!("echo {i}"), &url, None)).await },
+        )
+    });
+    for r in futures_util::future::join_all(sends).await {
+        let r = r.unwrap();
+        assert_eq!(
+            r["result"]["task"]["status"]["state"], "TASK_STATE_COMPLETED",
+            "{r}"
+        );
+    }
+}
+
 /// Whether the outbox is empty within 10 s.
 async fn outbox_drains(store: &dyn PushStore) -> bool {
     for _ in 0..1000 {
@@ -334,19 +352,7 @@ async fn events_of_concurrent_tasks_keep_their_order_per_task() {
     let receiver = Receiver::ok().await;
     let (s, _) = push_server(loopback_settings()).await;
     let s = Arc::new(s);
-    let sends = (0..40).map(|i| {
-        let (s, url) = (s.clone(), receiver.url());
-        tokio::spawn(
-            async move { send(&s, send_with_push(&format!("echo {i}"), &url, None)).await },
-        )
-    });
-    for r in futures_util::future::join_all(sends).await {
-        let r = r.unwrap();
-        assert_eq!(
-            r["result"]["task"]["status"]["state"], "TASK_STATE_COMPLETED",
-            "{r}"
-        );
-    }
+    complete_at_once(&s, 40, &receiver.url()).await;
     let got = receiver.wait_delivered(120, Duration::from_secs(20)).await;
     assert_eq!(got.len(), 120);
     let mut per_task: HashMap<String, Vec<String>> = HashMap::new();
@@ -706,21 +712,9 @@ async fn a_flaky_receiver_gets_every_event_and_nothing_is_lost() {
     let mut settings = loopback_settings();
     settings.delivery.attempt_timeout = Duration::from_millis(300);
     let (s, store) = push_server(settings).await;
-    let s = Arc::new(s);
     let tasks = 50;
-    let sends = (0..tasks).map(|i| {
-        let (s, url) = (s.clone(), receiver.url());
-        tokio::spawn(
-            async move { send(&s, send_with_push(&format!("echo {i}"), &url, None)).await },
-        )
-    });
-    for r in futures_util::future::join_all(sends).await {
-        let r = r.unwrap();
-        assert_eq!(
-            r["result"]["task"]["status"]["state"], "TASK_STATE_COMPLETED",
-            "{r}"
-        );
-    }
+    let s = Arc::new(s);
+    complete_at_once(&s, tasks, &receiver.url()).await;
     let sent = tasks * 3;
     receiver.wait_delivered(sent, Duration::from_secs(30)).await;
     assert!(outbox_drains(store.as_ref()).await);

@@ -46,7 +46,7 @@
 mod migrations;
 mod tasks;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod writer;
 
 pub use tasks::SqliteTaskStore;

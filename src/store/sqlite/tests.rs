@@ -160,7 +160,7 @@ async fn open_creates_data_dir() {
     assert!(config.sqlite_path().exists());
 }
 
-const KILL_ENV: &str = "ABACUS_STORE_KILL9_DB";
+pub(crate) const KILL_ENV: &str = "ABACUS_STORE_KILL9_DB";
 
 /// Child half of [`saves_survive_kill_9`]: saves tasks forever from 8
 /// concurrent tasks, printing `saved <id>` after each `save` returned.
@@ -195,15 +195,19 @@ fn kill9_child() {
     });
 }
 
-/// Every save acknowledged before `kill -9` is in the file afterwards.
-#[tokio::test]
-async fn saves_survive_kill_9() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("abacus.db");
-    let module = module_path!();
+/// Runs the test `child` of `module` (the caller's `module_path!()`) in a
+/// child process with `KILL_ENV` set to `path`, reads the ids it prints
+/// after `prefix` (one per acknowledged write) until 300 have come,
+/// SIGKILLs it and returns every id it had acknowledged.
+pub(crate) async fn acknowledged_before_kill_9(
+    module: &str,
+    child: &str,
+    path: &std::path::Path,
+    prefix: &'static str,
+) -> Vec<String> {
     let test_name = match module.split_once("::") {
-        Some((_crate, rest)) => format!("{rest}::kill9_child"),
-        None => "kill9_child".to_string(),
+        Some((_crate, rest)) => format!("{rest}::{child}"),
+        None => child.to_string(),
     };
     let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
         .args([
@@ -212,19 +216,19 @@ async fn saves_survive_kill_9() {
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(KILL_ENV, &path)
+        .env(KILL_ENV, path)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn child");
     let stdout = child.stdout.take().expect("stdout");
-    let acked = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let mut acked = Vec::new();
         let mut lines = BufReader::new(stdout).lines();
         while acked.len() < 300 {
             match lines.next() {
                 Some(Ok(line)) => {
-                    if let Some(id) = line.strip_prefix("saved ") {
+                    if let Some(id) = line.strip_prefix(prefix) {
                         acked.push(id.to_string());
                     }
                 }
@@ -234,7 +238,7 @@ async fn saves_survive_kill_9() {
         // SIGKILL mid-stream, then collect what it had printed already.
         child.kill().expect("kill");
         for line in lines.map_while(Result::ok) {
-            if let Some(id) = line.strip_prefix("saved ") {
+            if let Some(id) = line.strip_prefix(prefix) {
                 acked.push(id.to_string());
             }
         }
@@ -242,7 +246,15 @@ async fn saves_survive_kill_9() {
         acked
     })
     .await
-    .expect("reader");
+    .expect("reader")
+}
+
+/// Every save acknowledged before `kill -9` is in the file afterwards.
+#[tokio::test]
+async fn saves_survive_kill_9() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("abacus.db");
+    let acked = acknowledged_before_kill_9(module_path!(), "kill9_child", &path, "saved ").await;
     assert!(
         acked.len() >= 300,
         "child acknowledged only {}",

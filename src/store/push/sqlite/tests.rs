@@ -2,9 +2,9 @@
 
 use super::*;
 use crate::store::push::conformance::{self, config, notification, PushFixture};
+use crate::store::sqlite::tests::{acknowledged_before_kill_9, KILL_ENV};
 use crate::store::{Backend, SqliteSync, StoreConfig, StoreKind};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 async fn open_at(path: &Path) -> (SqlitePushStore, SqliteDatabase) {
@@ -106,8 +106,6 @@ async fn open_follows_the_sqlite_backend() {
     assert_eq!(versions(&config.sqlite_path()), [1]);
 }
 
-const KILL_ENV: &str = "ABACUS_PUSH_KILL9_DB";
-
 /// Child half of [`enqueued_notifications_survive_kill_9`]: enqueues
 /// events (each to two configs) forever from 8 concurrent tasks, printing
 /// `enqueued <event id>` after each `enqueue` returned. Does nothing unless
@@ -153,48 +151,8 @@ fn outbox_kill9_child() {
 async fn enqueued_notifications_survive_kill_9() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("abacus.db");
-    let test_name = match module_path!().split_once("::") {
-        Some((_crate, rest)) => format!("{rest}::outbox_kill9_child"),
-        None => "outbox_kill9_child".to_string(),
-    };
-    let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
-        .args([
-            test_name.as_str(),
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(KILL_ENV, &path)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn child");
-    let stdout = child.stdout.take().expect("stdout");
-    let acked = tokio::task::spawn_blocking(move || {
-        let mut acked = Vec::new();
-        let mut lines = BufReader::new(stdout).lines();
-        while acked.len() < 300 {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(id) = line.strip_prefix("enqueued ") {
-                        acked.push(id.to_string());
-                    }
-                }
-                _ => break,
-            }
-        }
-        // SIGKILL mid-stream, then collect what it had printed already.
-        child.kill().expect("kill");
-        for line in lines.map_while(Result::ok) {
-            if let Some(id) = line.strip_prefix("enqueued ") {
-                acked.push(id.to_string());
-            }
-        }
-        let _ = child.wait();
-        acked
-    })
-    .await
-    .expect("reader");
+    let acked =
+        acknowledged_before_kill_9(module_path!(), "outbox_kill9_child", &path, "enqueued ").await;
     assert!(
         acked.len() >= 300,
         "child acknowledged only {}",
