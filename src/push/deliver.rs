@@ -43,6 +43,16 @@ const MAX_ANSWER: usize = 16 * 1024;
 type PushClient = Client<HttpsConnector<HttpConnector<GuardedResolver>>, Full<Bytes>>;
 
 /// How the outbound stacks are tuned.
+///
+/// ```
+/// use abacus::push::DeliverySettings;
+/// use std::time::Duration;
+/// let fast = DeliverySettings {
+///     attempt_timeout: Duration::from_secs(2),
+///     ..DeliverySettings::default()
+/// };
+/// assert_eq!((fast.max_attempts, fast.breaker_failures), (3, 5));
+/// ```
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
     /// Longest time one attempt (connect, send, answer) may take.
