@@ -29,6 +29,24 @@
 //! * TLS is not supported (`NoTls`): use it on a trusted network or through
 //!   a local proxy; `sslmode=require` URLs fail to connect.
 
+/// Runs `body` on a pooled connection (`client`) within the database's
+/// query timeout; a statement that got no answer in time drops its
+/// connection ([`abandon`]) and is a store error. A macro rather than a
+/// function: the body borrows the client across its awaits.
+macro_rules! bounded {
+    ($store:expr, $what:expr, |$client:ident| $body:expr) => {{
+        #[allow(unused_mut)]
+        let mut $client = $store.db.client().await?;
+        let limit = $store.db.query_timeout();
+        let outcome = tokio::time::timeout(limit, async { $body }).await;
+        match outcome {
+            Ok(done) => done,
+            Err(_) => Err($crate::store::postgres::abandon($client, $what, limit)),
+        }
+    }};
+}
+pub(in crate::store) use bounded;
+
 mod migrations;
 mod tasks;
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Tasks in PostgreSQL.
 
-use super::{abandon, pool_err, Postgres, PostgresDatabase, PostgresOptions, PING_TIMEOUT};
+use super::{pool_err, Postgres, PostgresDatabase, PostgresOptions, PING_TIMEOUT};
 use crate::store::query::TaskFilter;
 use crate::store::sql::{page_from_rows, Dialect, ListSql};
 use crate::store::{
@@ -61,10 +61,6 @@ impl PostgresTaskStore {
         &self.db
     }
 
-    pub(super) async fn client(&self) -> Result<Object, StoreError> {
-        self.db.client().await
-    }
-
     /// Runs a write statement, prepared once per connection.
     async fn execute(
         &self,
@@ -72,8 +68,7 @@ impl PostgresTaskStore {
         args: &[&(dyn ToSql + Sync)],
         what: &str,
     ) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        let run = async {
+        bounded!(self, what, |client| {
             let stmt = client
                 .prepare_cached(sql)
                 .await
@@ -83,12 +78,7 @@ impl PostgresTaskStore {
                 .await
                 .map_err(|e| StoreError::postgres(what, e))?;
             Ok(())
-        };
-        let limit = self.db.query_timeout();
-        match tokio::time::timeout(limit, run).await {
-            Ok(done) => done,
-            Err(_) => Err(abandon(client, what, limit)),
-        }
+        })
     }
 }
 
@@ -114,8 +104,7 @@ impl TaskStore for PostgresTaskStore {
 
     async fn get(&self, id: &str, owner: &TaskOwner) -> Result<Option<Task>, StoreError> {
         let (principal, tenant) = (owner.principal(), owner.tenant());
-        let client = self.client().await?;
-        let run = async {
+        let row = bounded!(self, "get task", |client| {
             let stmt = client
                 .prepare_cached(&Postgres::statements().get)
                 .await
@@ -124,12 +113,7 @@ impl TaskStore for PostgresTaskStore {
                 .query_opt(&stmt, &[&id, &principal, &tenant])
                 .await
                 .map_err(|e| StoreError::postgres("get task", e))
-        };
-        let limit = self.db.query_timeout();
-        let row = match tokio::time::timeout(limit, run).await {
-            Ok(row) => row?,
-            Err(_) => return Err(abandon(client, "get task", limit)),
-        };
+        })?;
         match row {
             None => Ok(None),
             Some(row) => {
@@ -145,8 +129,8 @@ impl TaskStore for PostgresTaskStore {
         let sql = ListSql::new::<Postgres>(&TaskFilter::new(query)?)?;
         let params: Vec<&(dyn ToSql + Sync)> =
             sql.args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-        let client = self.client().await?;
-        let run = async {
+        // The connection goes back to the pool before the rows are decoded.
+        let (rows, total) = bounded!(self, "list tasks", |client| {
             let rows = client
                 .query(&sql.page, &params)
                 .await
@@ -164,13 +148,7 @@ impl TaskStore for PostgresTaskStore {
                     .map_err(|e| StoreError::Corrupt(format!("count: {e}")))?,
             };
             Ok((rows, total))
-        };
-        let limit = self.db.query_timeout();
-        let (rows, total) = match tokio::time::timeout(limit, run).await {
-            Ok(page) => page?,
-            Err(_) => return Err(abandon(client, "list tasks", limit)),
-        };
-        drop(client);
+        })?;
         let rows = rows.iter().map(|row| {
             let key: i64 = row
                 .try_get(1)

@@ -3,7 +3,7 @@
 use super::sql::{sql_limit, OutboxRow, PushSql, COMPONENT};
 use super::{config_id, decode_config, encode_config, Notification, PushStore};
 use crate::protocol::types::TaskPushNotificationConfig;
-use crate::store::postgres::{abandon, Postgres};
+use crate::store::postgres::{bounded, Postgres};
 use crate::store::{Migration, Migrations, PostgresDatabase, StoreError, TaskOwner};
 use async_trait::async_trait;
 use std::sync::LazyLock;
@@ -18,22 +18,6 @@ fn statements() -> &'static PushSql {
 fn schema() -> Migrations<'static> {
     static STEPS: LazyLock<[Migration<'static>; 1]> = LazyLock::new(|| statements().migrations());
     Migrations::new(COMPONENT, &*STEPS)
-}
-
-/// Runs the async block `$body` with a pooled connection bound to
-/// `$client`, bounded by the database's query timeout; a connection whose
-/// statements got no answer is dropped, not pooled again.
-macro_rules! bounded {
-    ($store:expr, $what:expr, |$client:ident| $body:expr) => {{
-        #[allow(unused_mut)]
-        let mut $client = $store.db.client().await?;
-        let limit = $store.db.query_timeout();
-        let outcome = tokio::time::timeout(limit, async { $body }).await;
-        match outcome {
-            Ok(done) => done,
-            Err(_) => Err(abandon($client, $what, limit)),
-        }
-    }};
 }
 
 /// Maps a failure of `what` to the store error.
