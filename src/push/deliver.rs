@@ -12,6 +12,7 @@
 //! resolved once, and only to addresses the guard allows.
 
 use super::guard::{Guard, GuardedResolver, Refusal};
+use crate::protocol::types::TaskPushNotificationConfig;
 use crate::store::Notification;
 use abacus_layers::circuit_breaker::{CircuitBreakerError, CircuitBreakerLayer};
 use abacus_layers::concurrency::{ConcurrencyLimitError, ConcurrencyLimitLayer};
@@ -167,7 +168,7 @@ impl Post {
             .parse()
             .map_err(|_| Failure::Rejected("the push notification URL is invalid".into()))?;
         let host = format!("{}://{}:{}", target.scheme(), target.host(), target.port());
-        let headers = headers(n).map_err(Failure::Rejected)?;
+        let headers = headers(&n.config, &n.event_id).map_err(Failure::Rejected)?;
         Ok((
             Post {
                 uri,
@@ -179,9 +180,10 @@ impl Post {
     }
 }
 
-/// The headers of a notification: JSON, its event id, the config's token
-/// and credentials (checked at creation; checked again here).
-fn headers(n: &Notification) -> Result<HeaderMap, String> {
+/// The headers of a notification of `config`: JSON, its event id, the
+/// config's token and credentials (checked at creation; checked again
+/// here).
+fn headers(config: &TaskPushNotificationConfig, event_id: &str) -> Result<HeaderMap, String> {
     let mut h = HeaderMap::with_capacity(5);
     let value = |s: &str, what: &str| {
         HeaderValue::from_str(s)
@@ -195,13 +197,13 @@ fn headers(n: &Notification) -> Result<HeaderMap, String> {
         header::USER_AGENT,
         HeaderValue::from_static(concat!("abacus/", env!("CARGO_PKG_VERSION"))),
     );
-    h.insert(EVENT_ID_HEADER, value(&n.event_id, "event id")?);
-    if let Some(token) = n.config.token.as_deref().filter(|t| !t.is_empty()) {
+    h.insert(EVENT_ID_HEADER, value(event_id, "event id")?);
+    if let Some(token) = config.token.as_deref().filter(|t| !t.is_empty()) {
         let mut v = value(token, "token")?;
         v.set_sensitive(true);
         h.insert(TOKEN_HEADER, v);
     }
-    if let Some(auth) = &n.config.authentication {
+    if let Some(auth) = &config.authentication {
         let text = match auth.credentials.as_deref().filter(|c| !c.is_empty()) {
             Some(c) => format!("{} {c}", auth.scheme),
             None => auth.scheme.clone(),
@@ -216,19 +218,8 @@ fn headers(n: &Notification) -> Result<HeaderMap, String> {
 /// Whether `config`'s token and credentials can be sent as headers:
 /// checked at creation, so a config that can never be delivered is refused
 /// with a clear error instead of dying in the outbox.
-pub(crate) fn check_headers(
-    config: &crate::protocol::types::TaskPushNotificationConfig,
-) -> Result<(), String> {
-    let probe = Notification {
-        seq: 0,
-        event_id: "probe".into(),
-        owner: crate::store::TaskOwner::anonymous(),
-        task_id: String::new(),
-        config: config.clone(),
-        payload: String::new(),
-        created_at: chrono::Utc::now(),
-    };
-    headers(&probe).map(|_| ())
+pub(crate) fn check_headers(config: &TaskPushNotificationConfig) -> Result<(), String> {
+    headers(config, "probe").map(|_| ())
 }
 
 /// The bottom of every stack: one POST, classified.
