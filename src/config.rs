@@ -111,6 +111,10 @@ pub mod defaults {
     pub const PUSH_ATTEMPT_TIMEOUT_MS: u64 = 10_000;
     /// `--push-host-concurrency`.
     pub const PUSH_HOST_CONCURRENCY: usize = 8;
+    /// `--lease-secs`.
+    pub const LEASE_SECS: u64 = 30;
+    /// `--event-log-retention-secs`.
+    pub const EVENT_LOG_RETENTION_SECS: u64 = 86_400;
 }
 
 /// Server configuration (flags override environment, which overrides defaults).
@@ -267,6 +271,10 @@ pub struct Config {
     /// Push notifications.
     #[command(flatten)]
     pub push: PushConfig,
+
+    /// Replicas: leases and the task event log.
+    #[command(flatten)]
+    pub replica: ReplicaConfig,
 }
 
 impl Default for Config {
@@ -306,6 +314,7 @@ impl Default for Config {
             jwt_audience: None,
             stack: StackConfig::default(),
             push: PushConfig::default(),
+            replica: ReplicaConfig::default(),
         }
     }
 }
@@ -606,6 +615,72 @@ impl PushConfig {
             Duration::from_millis(self.push_attempt_timeout_ms.max(1));
         settings.delivery.host_concurrency = self.push_host_concurrency.max(1);
         settings
+    }
+}
+
+/// What makes several replicas act as one server: the name each holds its
+/// task leases under, how long a lease lasts, and how long the task event
+/// log (the replay of `Last-Event-ID`) is kept.
+///
+/// ```
+/// use clap::Parser;
+/// #[derive(Parser)]
+/// struct Cli { #[command(flatten)] replica: abacus::config::ReplicaConfig }
+/// let cli = Cli::parse_from(["abacus", "--replica-id", "a", "--lease-secs", "5"]);
+/// assert_eq!(cli.replica.replica_id(), "a");
+/// assert_eq!(cli.replica.lease(), std::time::Duration::from_secs(5));
+/// let default = Cli::parse_from(["abacus"]).replica;
+/// assert!(default.replica_id().ends_with(&format!("-{}", std::process::id())));
+/// ```
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Replicas")]
+pub struct ReplicaConfig {
+    /// Name of this replica in task leases and logs (default: host name and process id, `host-1234`)
+    #[arg(long, env = "ABACUS_REPLICA_ID")]
+    pub replica_id: Option<String>,
+    /// How long a replica's hold on a running task lasts unrenewed; a task whose replica died is ended by another within about this time
+    #[arg(long, env = "ABACUS_LEASE_SECS", default_value_t = defaults::LEASE_SECS)]
+    pub lease_secs: u64,
+    /// How long each task event is kept for replay to reconnecting subscribers (`Last-Event-ID`), in seconds
+    #[arg(long, env = "ABACUS_EVENT_LOG_RETENTION_SECS", default_value_t = defaults::EVENT_LOG_RETENTION_SECS)]
+    pub event_log_retention_secs: u64,
+}
+
+impl Default for ReplicaConfig {
+    fn default() -> Self {
+        ReplicaConfig {
+            replica_id: None,
+            lease_secs: defaults::LEASE_SECS,
+            event_log_retention_secs: defaults::EVENT_LOG_RETENTION_SECS,
+        }
+    }
+}
+
+impl ReplicaConfig {
+    /// `--replica-id`, or the host name and process id.
+    pub fn replica_id(&self) -> String {
+        match self.replica_id.as_deref().map(str::trim) {
+            Some(id) if !id.is_empty() => id.to_string(),
+            _ => {
+                let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_string())
+                    .filter(|h| !h.is_empty())
+                    .or_else(|| std::env::var("HOSTNAME").ok())
+                    .unwrap_or_else(|| "abacus".to_string());
+                format!("{host}-{}", std::process::id())
+            }
+        }
+    }
+
+    /// `--lease-secs`, at least one second.
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_secs.max(1))
+    }
+
+    /// `--event-log-retention-secs`, at least one second.
+    pub fn event_log_retention(&self) -> Duration {
+        Duration::from_secs(self.event_log_retention_secs.max(1))
     }
 }
 

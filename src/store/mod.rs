@@ -28,6 +28,7 @@
 //! a [`PostgresDatabase`] (the pool), each applying the agent's
 //! [`Migrations`] next to the task store's.
 
+mod log;
 mod memory;
 mod postgres;
 pub mod push;
@@ -41,6 +42,9 @@ pub(crate) mod conformance;
 #[cfg(test)]
 pub(crate) use postgres::testing as pg_testing;
 
+pub use log::{
+    Backplane, Claim, ExpiredLease, Lease, LeaseHolder, LoggedEvent, LoggedTask, Signal,
+};
 pub use memory::{MemoryTaskStore, MemoryTaskStoreBuilder};
 pub use postgres::{PostgresDatabase, PostgresOptions, PostgresTaskStore};
 pub use push::{MemoryPushStore, Notification, PostgresPushStore, PushStore, SqlitePushStore};
@@ -75,6 +79,10 @@ pub enum StoreError {
     /// A page token that this store did not issue.
     #[error("invalid page token")]
     InvalidPageToken,
+    /// The write lost a race: another replica wrote the task since (see
+    /// [`TaskStore::append`]).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// Whom a task belongs to: the principal that created it, within the
@@ -182,6 +190,7 @@ pub struct TaskPage {
 ///
 /// Implementations must be cheap to share (`Arc<dyn TaskStore>`).
 #[async_trait]
+#[allow(unused_variables)] // scaffolding: the log's default methods go once every store has them
 pub trait TaskStore: Send + Sync + 'static {
     /// Inserts or replaces `task` (keyed by `task.id`) of `owner`. Returns
     /// once durable. A stored task of another owner is left as it is.
@@ -201,6 +210,83 @@ pub trait TaskStore: Send + Sync + 'static {
         });
     }
 
+    /// Appends `events` to the log of `task` and saves `task`, the state
+    /// after the last of them, with `lease`, in one transaction; returns
+    /// once durable. The events' sequence numbers are `after + 1`,
+    /// `after + 2`, … in order; `events` may be empty (the task and lease
+    /// are saved, the log stays as it is).
+    ///
+    /// Fails with [`StoreError::Conflict`], writing nothing, unless the
+    /// stored task's log ends at `after` (a task not yet stored counts as
+    /// ending at 0, and is inserted): one writer per task at a time, and a
+    /// log without gaps or duplicates. A stored task of another owner is a
+    /// conflict too.
+    async fn append(
+        &self,
+        task: &Task,
+        owner: &TaskOwner,
+        after: u64,
+        events: &[LoggedEvent],
+        lease: Lease<'_>,
+    ) -> Result<(), StoreError> {
+        Err(unsupported())
+    }
+    /// A task with the sequence number of its last logged event and its
+    /// lease; `None` when there is none of `owner`.
+    async fn get_logged(
+        &self,
+        id: &str,
+        owner: &TaskOwner,
+    ) -> Result<Option<LoggedTask>, StoreError> {
+        Err(unsupported())
+    }
+    /// Up to `limit` logged events of task `id` (of `owner`) after
+    /// sequence number `after`, in order. Events older than the log's
+    /// retention may be gone: the first one returned is then later than
+    /// `after + 1`.
+    async fn events_after(
+        &self,
+        id: &str,
+        owner: &TaskOwner,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        Err(unsupported())
+    }
+    /// Takes the lease of task `id` for `replica` until `until` if it is
+    /// free, ended before `now` or already `replica`'s; terminal tasks are
+    /// never leased.
+    async fn claim(
+        &self,
+        id: &str,
+        owner: &TaskOwner,
+        replica: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        Err(unsupported())
+    }
+    /// Extends every lease `replica` holds to `until`; returns how many.
+    async fn renew_leases(&self, replica: &str, until: DateTime<Utc>) -> Result<u64, StoreError> {
+        Err(unsupported())
+    }
+    /// Gives up `replica`'s lease of task `id`; nothing when another holds it.
+    async fn release_lease(&self, id: &str, replica: &str) -> Result<(), StoreError> {
+        Err(unsupported())
+    }
+    /// Up to `limit` tasks, not terminal, whose lease ended before `now`.
+    async fn expired_leases(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ExpiredLease>, StoreError> {
+        Err(unsupported())
+    }
+    /// Deletes the logged events appended before `before`; returns how many.
+    async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        Err(unsupported())
+    }
+
     /// A cheap round-trip used by readiness checks.
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
@@ -213,6 +299,11 @@ pub trait TaskStore: Send + Sync + 'static {
     }
     /// A short name for logs and health output (`memory`, `sqlite`, `postgres`).
     fn kind(&self) -> &'static str;
+}
+
+/// Scaffolding until every store keeps the log.
+fn unsupported() -> StoreError {
+    StoreError::Backend("this store keeps no event log".into())
 }
 
 /// Which backend [`open`] builds.
@@ -376,6 +467,9 @@ pub struct Stores {
     pub tasks: Arc<dyn TaskStore>,
     /// Push configs and the outbox, in the same database as `tasks`.
     pub push: Arc<dyn PushStore>,
+    /// How replicas sharing `tasks` signal each other (PostgreSQL's
+    /// `LISTEN`/`NOTIFY`); `None` for stores one process owns.
+    pub backplane: Option<Arc<dyn Backplane>>,
     /// The database `tasks` lives in, for agent-owned stores.
     pub backend: Backend,
 }
@@ -385,6 +479,7 @@ impl std::fmt::Debug for Stores {
         f.debug_struct("Stores")
             .field("tasks", &self.tasks.kind())
             .field("push", &self.push.kind())
+            .field("backplane", &self.backplane.is_some())
             .field("backend", &self.backend)
             .finish()
     }
@@ -432,6 +527,7 @@ pub async fn open(config: &StoreConfig) -> Result<Stores, StoreError> {
     };
     Ok(Stores {
         push: push::open(&backend).await?,
+        backplane: None,
         tasks,
         backend,
     })
