@@ -105,6 +105,29 @@ pub(crate) fn conflict(task_id: &str, after: u64) -> StoreError {
     ))
 }
 
+/// Checks that `events` are numbered `after + 1`, `after + 2`, … as
+/// [`TaskStore::append`](super::TaskStore::append) requires; returns the
+/// sequence number of the last (`after` when there are none).
+pub(crate) fn check_sequence(
+    task_id: &str,
+    after: u64,
+    events: &[LoggedEvent],
+) -> Result<u64, StoreError> {
+    let mut expected = after;
+    for event in events {
+        expected = expected
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Backend(format!("task {task_id}: event log overflow")))?;
+        if event.seq != expected {
+            return Err(StoreError::Backend(format!(
+                "task {task_id}: appended event numbered {} where {expected} belongs",
+                event.seq
+            )));
+        }
+    }
+    Ok(expected)
+}
+
 /// What one replica tells the others, through a [`Backplane`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Signal {

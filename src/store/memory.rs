@@ -18,14 +18,21 @@
 //!
 //! Time is `tokio::time::Instant`, so tests can drive TTLs with a paused
 //! clock.
+//!
+//! Each task's event log lives with the task (the newest
+//! [`MAX_EVENTS`] events, each with the wall-clock time it was appended, for
+//! [`TaskStore::prune_events`]) and goes with it when it is evicted; so does
+//! its lease. An append checks and writes the log under the shard's lock.
 
+use super::log::{self, Claim, ExpiredLease, Lease, LeaseHolder, LoggedEvent, LoggedTask};
 use super::query::TaskFilter;
 use super::token::finish_page;
 use super::{status_key, ListQuery, StoreError, TaskOwner, TaskPage, TaskStore};
 use a2a::Task;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -41,6 +48,8 @@ pub(crate) const DEFAULT_TTL: Duration =
 const MAX_SHARDS: usize = 16;
 /// Fewest tasks per shard before the store uses fewer shards.
 const MIN_PER_SHARD: usize = 64;
+/// Most logged events kept per task; older ones are dropped.
+pub(crate) const MAX_EVENTS: usize = 1024;
 
 struct Entry {
     task: Arc<Task>,
@@ -49,6 +58,30 @@ struct Entry {
     order: u64,
     /// When the task was saved in a terminal state (`None` while live).
     terminal_since: Option<Instant>,
+    /// The task's event log and lease.
+    log: Log,
+}
+
+/// The event log and lease of one task: kept by `save`, written by
+/// `append`.
+#[derive(Default)]
+struct Log {
+    /// The sequence number of the last appended event (0: none yet).
+    seq: u64,
+    /// The newest events (at most [`MAX_EVENTS`]), oldest first, each with
+    /// the time it was appended.
+    events: VecDeque<(DateTime<Utc>, LoggedEvent)>,
+    lease: Option<LeaseHolder>,
+}
+
+impl Entry {
+    fn logged(&self) -> LoggedTask {
+        LoggedTask {
+            task: (*self.task).clone(),
+            seq: self.log.seq,
+            lease: self.log.lease.clone(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -253,22 +286,65 @@ impl MemoryTaskStore {
                 return;
             }
         }
+        // A saved task keeps its log and lease.
+        let log = shard.remove(&task.id).map(|e| e.log).unwrap_or_default();
+        self.place(&mut shard, Arc::new(task.clone()), owner.clone(), now, log);
+    }
+
+    /// Puts `task` into `shard` (from which any older version was removed)
+    /// as its most recently saved task, evicting others if it is full.
+    fn place(&self, shard: &mut Shard, task: Arc<Task>, owner: TaskOwner, now: Instant, log: Log) {
         let order = self.order.fetch_add(1, Ordering::Relaxed);
         let terminal = task.status.state.is_terminal();
-        let entry = Entry {
-            task: Arc::new(task.clone()),
-            owner: owner.clone(),
-            order,
-            terminal_since: terminal.then_some(now),
-        };
-        shard.remove(&task.id);
+        let id = task.id.clone();
         while shard.tasks.len() >= shard.capacity && shard.evict_one() {}
         if terminal {
-            shard.terminal.insert(order, task.id.clone());
+            shard.terminal.insert(order, id.clone());
         } else {
-            shard.live.insert(order, task.id.clone());
+            shard.live.insert(order, id.clone());
         }
-        shard.tasks.insert(task.id.clone(), entry);
+        let entry = Entry {
+            task,
+            owner,
+            order,
+            terminal_since: terminal.then_some(now),
+            log,
+        };
+        shard.tasks.insert(id, entry);
+    }
+
+    /// The live (not expired) entry of task `id` of `owner`, with its shard
+    /// locked; an expired one is dropped on the way.
+    fn with_entry<R>(
+        &self,
+        id: &str,
+        owner: &TaskOwner,
+        f: impl FnOnce(&mut Entry) -> R,
+    ) -> Option<R> {
+        let now = Instant::now();
+        let mut shard = self.shard(id);
+        let expired = match shard.tasks.get(id) {
+            None => return None,
+            Some(entry) if &entry.owner != owner => return None,
+            Some(entry) => shard.is_expired(entry, now, self.ttl),
+        };
+        if expired {
+            shard.remove(id);
+            return None;
+        }
+        shard.tasks.get_mut(id).map(f)
+    }
+
+    /// Calls `f` on every entry of every shard, expired ones dropped first.
+    fn for_each_entry(&self, mut f: impl FnMut(&str, &mut Entry)) {
+        let now = Instant::now();
+        for shard in self.shards.iter() {
+            let mut shard = lock(shard);
+            shard.expire(now, self.ttl);
+            for (id, entry) in shard.tasks.iter_mut() {
+                f(id, entry);
+            }
+        }
     }
 }
 
@@ -336,6 +412,185 @@ impl TaskStore for MemoryTaskStore {
         Ok(finish_page(tasks, has_more, last_key, total))
     }
 
+    async fn append(
+        &self,
+        task: &Task,
+        owner: &TaskOwner,
+        after: u64,
+        events: &[LoggedEvent],
+        lease: Lease<'_>,
+    ) -> Result<(), StoreError> {
+        let last = log::check_sequence(&task.id, after, events)?;
+        // Everything that allocates, before the lock.
+        let appended_at = Utc::now();
+        let keep = events.len().saturating_sub(MAX_EVENTS);
+        let new_events: Vec<(DateTime<Utc>, LoggedEvent)> = events[keep..]
+            .iter()
+            .map(|e| (appended_at, e.clone()))
+            .collect();
+        let stored = Arc::new(task.clone());
+        let lease = match lease {
+            Lease::Hold { replica, until } => Some(LeaseHolder {
+                replica: replica.to_string(),
+                until,
+            }),
+            Lease::Release => None,
+        };
+        let now = Instant::now();
+        let mut shard = self.shard(&task.id);
+        shard.expire(now, self.ttl);
+        let mut log = match shard.tasks.get(&task.id) {
+            Some(kept) if &kept.owner != owner || kept.log.seq != after => {
+                return Err(log::conflict(&task.id, after));
+            }
+            Some(_) => shard.remove(&task.id).map(|e| e.log).unwrap_or_default(),
+            None if after != 0 => return Err(log::conflict(&task.id, after)),
+            None => Log::default(),
+        };
+        let overflow = (log.events.len() + new_events.len()).saturating_sub(MAX_EVENTS);
+        log.events.drain(..overflow.min(log.events.len()));
+        log.events.extend(new_events);
+        log.seq = last;
+        log.lease = lease;
+        self.place(&mut shard, stored, owner.clone(), now, log);
+        Ok(())
+    }
+
+    async fn get_logged(
+        &self,
+        id: &str,
+        owner: &TaskOwner,
+    ) -> Result<Option<LoggedTask>, StoreError> {
+        let found = self.with_entry(id, owner, |entry| {
+            (
+                Arc::clone(&entry.task),
+                entry.log.seq,
+                entry.log.lease.clone(),
+            )
+        });
+        // Clone the task outside the lock.
+        Ok(found.map(|(task, seq, lease)| LoggedTask {
+            task: (*task).clone(),
+            seq,
+            lease,
+        }))
+    }
+
+    async fn events_after(
+        &self,
+        id: &str,
+        owner: &TaskOwner,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        let found = self.with_entry(id, owner, |entry| {
+            let events = &entry.log.events;
+            let start = events.partition_point(|(_, e)| e.seq <= after);
+            events
+                .range(start..)
+                .take(limit)
+                .map(|(_, e)| e.clone())
+                .collect()
+        });
+        Ok(found.unwrap_or_default())
+    }
+
+    async fn claim(
+        &self,
+        id: &str,
+        owner: &TaskOwner,
+        replica: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let claim = self.with_entry(id, owner, |entry| {
+            if entry.task.status.state.is_terminal() {
+                return Claim::Terminal(entry.logged());
+            }
+            match &entry.log.lease {
+                Some(held) if held.replica != replica && held.until >= now => {
+                    Claim::Held(entry.logged())
+                }
+                _ => {
+                    entry.log.lease = Some(LeaseHolder {
+                        replica: replica.to_string(),
+                        until,
+                    });
+                    Claim::Acquired(entry.logged())
+                }
+            }
+        });
+        Ok(claim.unwrap_or(Claim::Missing))
+    }
+
+    async fn renew_leases(&self, replica: &str, until: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut renewed = 0;
+        self.for_each_entry(|_, entry| {
+            if let Some(held) = &mut entry.log.lease {
+                if held.replica == replica {
+                    held.until = until;
+                    renewed += 1;
+                }
+            }
+        });
+        Ok(renewed)
+    }
+
+    async fn release_lease(&self, id: &str, replica: &str) -> Result<(), StoreError> {
+        let mut shard = self.shard(id);
+        if let Some(entry) = shard.tasks.get_mut(id) {
+            if entry
+                .log
+                .lease
+                .as_ref()
+                .is_some_and(|held| held.replica == replica)
+            {
+                entry.log.lease = None;
+            }
+        }
+        Ok(())
+    }
+
+    async fn expired_leases(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ExpiredLease>, StoreError> {
+        let mut expired: Vec<(DateTime<Utc>, ExpiredLease)> = Vec::new();
+        self.for_each_entry(|id, entry| {
+            if entry.task.status.state.is_terminal() {
+                return;
+            }
+            if let Some(held) = &entry.log.lease {
+                if held.until < now {
+                    expired.push((
+                        held.until,
+                        ExpiredLease {
+                            task_id: id.to_string(),
+                            owner: entry.owner.clone(),
+                            replica: held.replica.clone(),
+                        },
+                    ));
+                }
+            }
+        });
+        // The longest expired first, as the SQL stores answer.
+        expired.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.task_id.cmp(&b.1.task_id)));
+        Ok(expired.into_iter().take(limit).map(|(_, e)| e).collect())
+    }
+
+    async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut pruned = 0;
+        self.for_each_entry(|_, entry| {
+            // Appended in order: the old ones are at the front.
+            while entry.log.events.front().is_some_and(|(at, _)| *at < before) {
+                entry.log.events.pop_front();
+                pruned += 1;
+            }
+        });
+        Ok(pruned)
+    }
+
     fn kind(&self) -> &'static str {
         "memory"
     }
@@ -353,6 +608,75 @@ mod tests {
     }
 
     super::super::conformance::task_store_conformance!(fixture());
+    super::super::conformance::task_log_conformance!(fixture());
+
+    #[tokio::test]
+    async fn log_keeps_the_newest_events_and_goes_with_its_task() {
+        use super::super::conformance::events;
+        use super::super::Lease;
+        let store = MemoryTaskStore::with_capacity(1);
+        let anon = TaskOwner::anonymous();
+        let t = task("long", "c", TaskState::Working, 0);
+        store
+            .append(&t, &anon, 0, &events(&t, 1, 1000), Lease::Release)
+            .await
+            .expect("append");
+        store
+            .append(&t, &anon, 1000, &events(&t, 1001, 1100), Lease::Release)
+            .await
+            .expect("append more");
+        let log = store
+            .events_after("long", &anon, 0, 5000)
+            .await
+            .expect("events_after");
+        assert_eq!(log.len(), MAX_EVENTS);
+        assert_eq!(
+            log.first().map(|e| e.seq),
+            Some(1100 - MAX_EVENTS as u64 + 1)
+        );
+        assert_eq!(log.last().map(|e| e.seq), Some(1100));
+        // More than fit in one append: the newest are kept.
+        let u = task("longer", "c", TaskState::Working, 0);
+        store
+            .append(&u, &anon, 0, &events(&u, 1, 2000), Lease::Release)
+            .await
+            .expect("append many");
+        assert_eq!(store.len(), 1, "capacity 1 evicted the other task");
+        let log = store
+            .events_after("longer", &anon, 0, 5000)
+            .await
+            .expect("events_after");
+        assert_eq!(log.len(), MAX_EVENTS);
+        assert_eq!(
+            log.first().map(|e| e.seq),
+            Some(2000 - MAX_EVENTS as u64 + 1)
+        );
+        // The evicted task's log went with it: it starts again at 0.
+        assert!(store
+            .events_after("long", &anon, 0, 10)
+            .await
+            .expect("events_after evicted")
+            .is_empty());
+        assert!(store
+            .get_logged("long", &anon)
+            .await
+            .expect("get")
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn misnumbered_events_are_refused() {
+        use super::super::conformance::events;
+        use super::super::Lease;
+        let store = MemoryTaskStore::new();
+        let anon = TaskOwner::anonymous();
+        let t = task("num", "c", TaskState::Working, 0);
+        let result = store
+            .append(&t, &anon, 0, &events(&t, 2, 3), Lease::Release)
+            .await;
+        assert!(matches!(result, Err(StoreError::Backend(_))), "{result:?}");
+        assert!(store.get("num", &anon).await.expect("get").is_none());
+    }
 
     async fn ids(store: &MemoryTaskStore) -> Vec<String> {
         let page = store
