@@ -193,7 +193,7 @@ pub fn sse(data: &[u8]) {
     let event = StreamResponse::Message(Message::new(Role::Agent, vec![Part::text(lossy(input))]));
     let mut wire = Vec::new();
     crate::http::sse::SseEncoding::JsonRpc(JsonRpcId::Number(1))
-        .write_event(&mut wire, &Ok(event.clone()));
+        .write_event(&mut wire, &Ok(event.clone().into()));
     let (events, failed, _) = sse_events(&wire, &[], usize::MAX);
     assert!(!failed);
     assert_eq!(events.len(), 1);
@@ -258,7 +258,7 @@ pub fn ws_frames(data: &[u8]) {
             _ => String::new(),
         };
         let reply = StreamResponse::Message(Message::new(Role::Agent, vec![Part::text(text)]));
-        let events: EventStream = Box::pin(futures_util::stream::iter([Ok(reply)]));
+        let events: EventStream = Box::pin(futures_util::stream::iter([Ok(reply.into())]));
         Ok::<_, std::convert::Infallible>(A2AResponse::Stream(events))
     });
     let rt = tokio::runtime::Builder::new_current_thread()

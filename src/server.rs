@@ -3,7 +3,7 @@
 use crate::agent::Agent;
 use crate::auth::Credentials;
 use crate::card::ServedCard;
-use crate::config::Config;
+use crate::config::{Config, ReplicaConfig};
 use crate::core::Core;
 use crate::health::{liveness, Health, HealthCheck, ResourceCheck, SelfTest, StoreCheck};
 use crate::http::{serve_routes, shutdown_signal, GetRoute, HttpApp, HttpOptions};
@@ -90,9 +90,12 @@ pub struct Server {
     custom_stack: Option<StackFn>,
 }
 
-/// Builds the core from the card, the extended card, the stores and the
-/// push sink (when enabled).
-type CoreFn = Box<dyn FnOnce(AgentCard, Option<AgentCard>, Stores, Option<Pusher>) -> Core + Send>;
+/// Builds the core from the card, the extended card, the stores, the push
+/// sink (when enabled) and the replica settings.
+type CoreFn = Box<
+    dyn FnOnce(AgentCard, Option<AgentCard>, Stores, Option<Pusher>, &ReplicaConfig) -> Core
+        + Send,
+>;
 
 /// Builds a stack of the user's choosing around the core.
 type StackFn = Box<dyn FnOnce(Core, &A2ALayers) -> BoxedStack + Send>;
@@ -104,10 +107,16 @@ impl Server {
     /// A server for `agent` described by `card`, with the default config.
     pub fn new(agent: impl Agent, card: AgentCard) -> Self {
         Server {
-            core: Box::new(move |card, extended, stores, pusher| {
-                let mut core = Core::builder(agent, card).store(stores.tasks);
+            core: Box::new(move |card, extended, stores, pusher, replica| {
+                let mut core = Core::builder(agent, card)
+                    .store(stores.tasks)
+                    .replica(replica.replica_id(), replica.lease())
+                    .event_log_retention(replica.event_log_retention());
                 if let Some(pusher) = pusher {
                     core = core.push(pusher);
+                }
+                if let Some(backplane) = stores.backplane {
+                    core = core.backplane(backplane);
                 }
                 match extended {
                     Some(extended) => core.extended_card(extended).build(),
@@ -319,7 +328,7 @@ impl Server {
             card
         });
         let task_store = stores.tasks.clone();
-        let core = (self.core)(self.card, extended, stores, pusher);
+        let core = (self.core)(self.card, extended, stores, pusher, &self.config.replica);
         let mut http = self.http.unwrap_or_else(|| HttpOptions {
             max_body_bytes: self.config.max_body_bytes,
             body_timeout: self.config.body_timeout(),

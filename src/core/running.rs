@@ -6,9 +6,10 @@ use crate::protocol::types::{
     A2AError, Message, StreamResponse, Task, TaskPushNotificationConfig, TaskState, TaskStatus,
     TaskStatusUpdateEvent,
 };
-use crate::protocol::{server_error, StreamItem};
+use super::log::{LogContext, TaskLog};
+use crate::protocol::{server_error, StreamEvent, StreamItem};
 use crate::push::Pusher;
-use crate::store::{StoreError, TaskOwner, TaskStore};
+use crate::store::{LoggedEvent, StoreError, TaskOwner};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
@@ -108,13 +109,16 @@ pub(crate) struct Running {
     /// event is applied).
     emit_lock: tokio::sync::Mutex<()>,
     settled: Notify,
-    store: Arc<dyn TaskStore>,
+    /// The store sink: the task's event log.
+    pub(crate) log: Arc<TaskLog>,
     /// The push sink, when push notifications are enabled.
     push: Option<Pusher>,
 }
 
 pub(crate) struct RunState {
     pub(crate) task: Task,
+    /// The sequence number of the last event applied to `task`.
+    pub(crate) seq: u64,
     phase: Phase,
     /// A direct reply ended the exchange.
     pub(crate) reply: Option<Message>,
@@ -145,15 +149,18 @@ pub(crate) fn is_final(state: &TaskState) -> bool {
 }
 
 impl Running {
-    /// A live handle for `task`, in `phase`: a new task starts executing at
-    /// once (`Started(New)`), a stored one waits (`Idle`).
+    /// A live handle for `task`, whose log ends at event `seq`, in
+    /// `phase`: a new task starts executing at once (`Started(New)`), a
+    /// stored one waits (`Idle`).
     pub(crate) fn new(
         task: Task,
         owner: TaskOwner,
         phase: Phase,
-        store: Arc<dyn TaskStore>,
+        seq: u64,
+        ctx: &LogContext,
         push: Option<Pusher>,
     ) -> Arc<Self> {
+        let log = TaskLog::new(task.id.clone(), owner.clone(), ctx.clone(), seq);
         Arc::new(Running {
             task_id: task.id.clone(),
             context_id: task.context_id.clone(),
@@ -161,6 +168,7 @@ impl Running {
             cancel: CancellationToken::new(),
             state: Mutex::new(RunState {
                 task,
+                seq,
                 phase,
                 reply: None,
                 failure: None,
@@ -170,7 +178,7 @@ impl Running {
             }),
             emit_lock: tokio::sync::Mutex::new(()),
             settled: Notify::new(),
-            store,
+            log,
             push,
         })
     }
@@ -192,16 +200,10 @@ impl Running {
         true
     }
 
-    /// Ends the current execution. Returns true when the handle must stay
-    /// registered: the task is interrupted and clients are subscribed to it.
-    pub(crate) fn end_execution(&self) -> bool {
-        let mut st = self.lock();
-        st.phase = Phase::Idle;
-        let keep = !st.task.status.state.is_terminal()
-            && st.tx.as_ref().is_some_and(|tx| tx.receiver_count() > 0);
-        drop(st);
+    /// Ends the current execution.
+    pub(crate) fn end_execution(&self) {
+        self.lock().phase = Phase::Idle;
         self.settled.notify_waiters();
-        keep
     }
 
     /// Adds `config`, or replaces the one with its id.
@@ -261,6 +263,7 @@ impl Running {
         };
         Subscription {
             task: st.task.clone(),
+            seq: st.seq,
             known: st.phase.task_is_known(),
             rx,
         }
@@ -303,36 +306,42 @@ impl Running {
         match emit {
             Emit::Reply(message) => self.reply(message),
             Emit::Event(StreamResponse::StatusUpdate(ev)) => {
-                let (next, push) = {
+                let (next, seq, push) = {
                     let st = self.lock();
                     check_open(&st)?;
                     let mut next = st.task.clone();
                     apply_status(&mut next, &ev);
-                    (next, st.push_configs.clone())
+                    (next, st.seq + 1, st.push_configs.clone())
                 };
                 let settles = if is_final(&next.status.state) {
                     Settles::Yes
                 } else {
                     Settles::No
                 };
-                self.store_sink(&next, settles).await?;
                 let event = StreamResponse::StatusUpdate(ev);
+                self.store_sink(seq, &event, next.clone(), settles).await?;
                 self.push_sink(&push, &event).await?;
-                self.publish(event, settles, |st| st.task = next);
+                self.publish(StreamEvent::logged(seq, event), settles, |st| {
+                    st.task = next;
+                    st.seq = seq;
+                });
                 Ok(())
             }
             Emit::Event(StreamResponse::ArtifactUpdate(ev)) => {
-                let push = {
+                let (next, seq, push) = {
                     let st = self.lock();
                     check_open(&st)?;
-                    st.push_configs.clone()
+                    let mut next = st.task.clone();
+                    apply_artifact(&mut next, ev.artifact.clone(), ev.append == Some(true));
+                    (next, st.seq + 1, st.push_configs.clone())
                 };
-                let artifact = ev.artifact.clone();
-                let append = ev.append == Some(true);
                 let event = StreamResponse::ArtifactUpdate(ev);
+                self.store_sink(seq, &event, next.clone(), Settles::No)
+                    .await?;
                 self.push_sink(&push, &event).await?;
-                self.publish(event, Settles::No, |st| {
-                    apply_artifact(&mut st.task, artifact, append)
+                self.publish(StreamEvent::logged(seq, event), Settles::No, |st| {
+                    st.task = next;
+                    st.seq = seq;
                 });
                 Ok(())
             }
@@ -349,32 +358,87 @@ impl Running {
         st.reply = Some(message.clone());
         st.phase = Phase::Replied;
         if let Some(tx) = &st.tx {
-            let _ = tx.send(Ok(StreamResponse::Message(message)));
+            let _ = tx.send(Ok(StreamResponse::Message(message).into()));
         }
         drop(st);
         self.settled.notify_waiters();
         Ok(())
     }
 
-    /// Sink 1: the store (see [`Running::emit`] for the durability rule).
-    /// A final state that cannot be stored ends the exchange with the
-    /// store's error: waiters and subscribers get it instead of the state.
-    async fn store_sink(&self, next: &Task, settles: Settles) -> Result<(), A2AError> {
+    /// Sink 1: the store, the task's event log (see [`Running::emit`] for
+    /// the durability rule). A final state that cannot be stored ends the
+    /// exchange with the store's error: waiters and subscribers get it
+    /// instead of the state.
+    async fn store_sink(
+        &self,
+        seq: u64,
+        event: &StreamResponse,
+        next: Task,
+        settles: Settles,
+    ) -> Result<(), A2AError> {
+        let logged = LoggedEvent {
+            seq,
+            event: event.clone(),
+        };
+        self.log.push(logged, next);
         match settles {
-            Settles::Yes => match self.store.save(next, &self.owner).await {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    let error = store_unavailable(&e);
-                    tracing::warn!(task_id = %self.task_id, error = %e, "task state not stored");
-                    self.fail(error.clone());
-                    Err(error)
-                }
-            },
+            Settles::Yes => self.flush().await,
             Settles::No => {
-                self.store
-                    .clone()
-                    .save_detached(next.clone(), self.owner.clone());
+                self.log.schedule();
                 Ok(())
+            }
+        }
+    }
+
+    /// Stores the task as it is now, with the lease, and waits for it:
+    /// serialized with the emitters, so the state written is the one after
+    /// the last event queued.
+    pub(crate) async fn persist(&self) -> Result<(), StoreError> {
+        let _serial = self.emit_lock.lock().await;
+        self.log.touch(|| self.snapshot());
+        self.log.flush().await
+    }
+
+    /// Renews the lease (see [`Running::persist`]); a lease another replica
+    /// has taken over ends this execution.
+    pub(crate) async fn renew(&self) {
+        match self.persist().await {
+            Ok(()) => {}
+            Err(e @ StoreError::Conflict(_)) => {
+                tracing::warn!(task_id = %self.task_id, error = %e, "task taken over by another replica");
+                self.cancel.cancel();
+                self.fail(A2AError::new(
+                    server_error::STORE_UNAVAILABLE,
+                    format!("the task's state was not saved: {e}"),
+                ));
+            }
+            Err(e) => {
+                tracing::warn!(task_id = %self.task_id, error = %e, "task lease not renewed");
+            }
+        }
+    }
+
+    /// Writes every queued event and state and waits for it; a failure
+    /// ends the exchange with the store's error.
+    pub(crate) async fn flush(&self) -> Result<(), A2AError> {
+        match self.log.flush().await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let error = match &e {
+                    StoreError::Conflict(_) => {
+                        // Our lease ran out and another replica took the
+                        // task over: this execution must stop.
+                        self.cancel.cancel();
+                        A2AError::new(
+                            server_error::STORE_UNAVAILABLE,
+                            format!("the task's state was not saved: {e}"),
+                        )
+                    }
+                    _ => store_unavailable(&e),
+                };
+                tracing::warn!(task_id = %self.task_id, error = %e, "task state not stored");
+                self.fail(error.clone());
+                Err(error)
             }
         }
     }
@@ -423,6 +487,7 @@ impl Running {
         if let Some(tx) = &st.tx {
             let _ = tx.send(Err(error.clone()));
         }
+        self.log.failed(&error);
         st.failure = Some(error);
         drop(st);
         self.settled.notify_waiters();
@@ -430,7 +495,7 @@ impl Running {
 
     /// Sink 3: applies the event to the snapshot and hands it to live
     /// subscribers, atomically.
-    fn publish(&self, event: StreamResponse, settles: Settles, apply: impl FnOnce(&mut RunState)) {
+    fn publish(&self, event: StreamEvent, settles: Settles, apply: impl FnOnce(&mut RunState)) {
         let mut st = self.lock();
         apply(&mut st);
         st.phase = st.phase.after_event(settles);
@@ -482,6 +547,8 @@ impl Running {
 pub(crate) struct Subscription {
     /// The snapshot the subscriber starts from.
     pub(crate) task: Task,
+    /// The sequence number of the last event in `task`.
+    pub(crate) seq: u64,
     /// Clients know the task (else the answer may still be a direct reply).
     pub(crate) known: bool,
     /// Every event after the snapshot, or the error that ends the stream.

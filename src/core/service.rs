@@ -1,5 +1,7 @@
+use super::bus::Bus;
+use super::log::{LogContext, Replica};
 use super::running::{store_unavailable, Origin, Phase, Running};
-use super::stream::{follow, EndAt};
+use super::stream::{follow, follow_log, EndAt, Start};
 use crate::agent::{Agent, RequestContext, TaskUpdater};
 use crate::protocol::types::{
     new_context_id, new_task_id, AgentCard, CancelTaskRequest, GetTaskRequest, ListTasksRequest,
@@ -11,13 +13,19 @@ use crate::protocol::{
     error_code, A2AError, A2ARequest, A2AResponse, Call, Principal, PushCall, Reply,
 };
 use crate::push::Pusher;
-use crate::store::{ListQuery, MemoryTaskStore, StoreError, TaskOwner, TaskStore};
+use crate::store::{
+    Backplane, Claim, ListQuery, LoggedTask, MemoryTaskStore, StoreError, TaskOwner, TaskStore,
+};
 use dashmap::DashMap;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// How long CancelTask waits for the replica running the task to confirm.
+const REMOTE_CANCEL_WAIT: Duration = Duration::from_secs(10);
 
 /// Default and maximum `pageSize` of ListTasks.
 const DEFAULT_PAGE_SIZE: i32 = 50;
@@ -47,15 +55,21 @@ pub struct Core {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    agent: Arc<dyn Agent>,
-    store: Arc<dyn TaskStore>,
+pub(super) struct Inner {
+    pub(super) agent: Arc<dyn Agent>,
+    pub(super) store: Arc<dyn TaskStore>,
     card: Arc<AgentCard>,
     /// The extended agent card, as JSON, for authenticated callers.
     extended_card: Option<serde_json::Value>,
-    running: DashMap<String, Arc<Running>>,
+    pub(super) running: DashMap<String, Arc<Running>>,
     /// Push notifications, when enabled.
     push: Option<Pusher>,
+    /// What every task's log is written with (store, bus, replica).
+    pub(super) log: LogContext,
+    /// Signals from and to the other replicas, when the store is shared.
+    pub(super) backplane: Option<Arc<dyn Backplane>>,
+    /// How long logged events are kept.
+    pub(super) retention: Duration,
 }
 
 /// Builds a [`Core`].
@@ -81,9 +95,37 @@ pub struct CoreBuilder {
     store: Option<Arc<dyn TaskStore>>,
     extended_card: Option<AgentCard>,
     push: Option<Pusher>,
+    replica: Option<Replica>,
+    backplane: Option<Arc<dyn Backplane>>,
+    retention: Duration,
 }
 
 impl CoreBuilder {
+    /// This replica's id and the length of the leases it holds on the
+    /// tasks it runs (default: host name and process id, 30 s; see
+    /// [`ReplicaConfig`](crate::config::ReplicaConfig)).
+    pub fn replica(mut self, id: impl Into<String>, lease: Duration) -> Self {
+        self.replica = Some(Replica {
+            id: Arc::from(id.into()),
+            lease: lease.max(Duration::from_millis(100)),
+        });
+        self
+    }
+
+    /// How replicas sharing the store signal each other (new events,
+    /// cancels): [`Stores::backplane`](crate::store::Stores::backplane).
+    /// Without one, a task is followed and canceled by this process only.
+    pub fn backplane(mut self, backplane: Arc<dyn Backplane>) -> Self {
+        self.backplane = Some(backplane);
+        self
+    }
+
+    /// How long each task event is kept for replay (default one day).
+    pub fn event_log_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
     /// The card `GetExtendedAgentCard` answers authenticated callers with
     /// (the public card must declare `capabilities.extendedAgentCard`).
     pub fn extended_card(mut self, card: AgentCard) -> Self {
@@ -106,22 +148,40 @@ impl CoreBuilder {
         self
     }
 
-    /// The service.
+    /// The service. Inside a Tokio runtime, it also starts its
+    /// background work: lease renewal, ending the tasks of replicas that
+    /// stopped, log retention and the backplane's signals (see
+    /// [`crate::core`]); it stops when the last clone is dropped.
     pub fn build(self) -> Core {
-        Core {
-            inner: Arc::new(Inner {
-                agent: self.agent,
-                store: self
-                    .store
-                    .unwrap_or_else(|| Arc::new(MemoryTaskStore::new())),
-                card: Arc::new(self.card),
-                extended_card: self
-                    .extended_card
-                    .and_then(|c| serde_json::to_value(c).ok()),
-                running: DashMap::new(),
-                push: self.push,
-            }),
-        }
+        let store: Arc<dyn TaskStore> = self
+            .store
+            .unwrap_or_else(|| Arc::new(MemoryTaskStore::new()));
+        let replica = self.replica.unwrap_or_else(|| {
+            let config = crate::config::ReplicaConfig::default();
+            Replica {
+                id: Arc::from(config.replica_id()),
+                lease: config.lease(),
+            }
+        });
+        let inner = Arc::new(Inner {
+            agent: self.agent,
+            log: LogContext {
+                store: store.clone(),
+                bus: Arc::new(Bus::default()),
+                replica,
+            },
+            store,
+            card: Arc::new(self.card),
+            extended_card: self
+                .extended_card
+                .and_then(|c| serde_json::to_value(c).ok()),
+            running: DashMap::new(),
+            push: self.push,
+            backplane: self.backplane,
+            retention: self.retention,
+        });
+        super::replica::start(&inner);
+        Core { inner }
     }
 }
 
@@ -135,6 +195,9 @@ impl Core {
             store: None,
             extended_card: None,
             push: None,
+            replica: None,
+            backplane: None,
+            retention: Duration::from_secs(crate::config::defaults::EVENT_LOG_RETENTION_SECS),
         }
     }
 
@@ -151,11 +214,18 @@ impl Core {
     /// Clients streaming the events of task `id` right now (0 when the task
     /// is not live). For observability and tests.
     pub fn subscribers(&self, id: &str) -> usize {
-        self.inner
+        let live = self
+            .inner
             .running
             .get(id)
             .map(|r| r.subscriber_count())
-            .unwrap_or(0)
+            .unwrap_or(0);
+        live + self.inner.log.bus.followers(id)
+    }
+
+    /// This replica's id, as its leases name it.
+    pub fn replica_id(&self) -> &str {
+        &self.inner.log.replica.id
     }
 
     /// The response-cache key of `req`, asked of the agent: only new
@@ -229,7 +299,10 @@ impl Inner {
                 .cancel(p, &owner)
                 .await
                 .map(|t| A2AResponse::ok(Reply::Task(t))),
-            Call::SubscribeToTask(p) => self.subscribe(p, &owner).await,
+            Call::SubscribeToTask(p) => {
+                self.subscribe(p, &owner, req.meta.last_event_id.as_deref())
+                    .await
+            }
             Call::PushConfig(call) => self.push_config(call, &owner).await,
             Call::GetExtendedAgentCard => {
                 if self.card.capabilities.extended_agent_card == Some(true) {
@@ -291,8 +364,8 @@ impl Inner {
         if return_immediately {
             // Never answer with a task that is not stored: intermediate
             // states are saved without waiting, so wait for this one.
-            self.store
-                .save(&task, &running.owner)
+            running
+                .persist()
                 .await
                 .map_err(|e| store_unavailable(&e))?;
         }
@@ -311,7 +384,10 @@ impl Inner {
     ) -> Result<(Arc<Running>, RequestContext), A2AError> {
         let (running, existing) = match message.task_id.clone() {
             Some(task_id) => {
-                let running = self.reopen(&task_id, &owner).await?;
+                let running = match self.reopen(&task_id, &owner).await? {
+                    Reopened::Here(running) => running,
+                    Reopened::Elsewhere(logged) => return Err(busy_elsewhere(&logged)),
+                };
                 let previous = running.snapshot();
                 if previous.status.state.is_terminal() {
                     return Err(A2AError::unsupported_operation(format!(
@@ -368,7 +444,8 @@ impl Inner {
                     task,
                     owner,
                     Phase::Started(Origin::New),
-                    self.store.clone(),
+                    0,
+                    &self.log,
                     self.push.clone(),
                 );
                 if let Some(config) = push {
@@ -392,27 +469,45 @@ impl Inner {
     }
 
     /// The live handle of an existing task, registering one for a stored
-    /// task nobody is working on (so messages and subscribers meet there).
-    async fn reopen(&self, task_id: &str, owner: &TaskOwner) -> Result<Arc<Running>, A2AError> {
+    /// task nobody is working on, whose lease this replica takes (so
+    /// messages and cancels meet there); or the task as stored, when
+    /// another replica holds its lease.
+    pub(super) async fn reopen(
+        &self,
+        task_id: &str,
+        owner: &TaskOwner,
+    ) -> Result<Reopened, A2AError> {
         if let Some(r) = self.live(task_id, owner)? {
-            return Ok(r);
+            return Ok(Reopened::Here(r));
         }
-        let task = self
+        let replica = &self.log.replica;
+        let claim = self
             .store
-            .get(task_id, owner)
+            .claim(
+                task_id,
+                owner,
+                &replica.id,
+                replica.lease_until(),
+                chrono::Utc::now(),
+            )
             .await
-            .map_err(store_err)?
-            .ok_or_else(|| A2AError::task_not_found(task_id))?;
-        let terminal = task.status.state.is_terminal();
+            .map_err(store_err)?;
+        let (logged, terminal) = match claim {
+            Claim::Acquired(logged) => (logged, false),
+            Claim::Terminal(logged) => (logged, true),
+            Claim::Held(logged) => return Ok(Reopened::Elsewhere(logged)),
+            Claim::Missing => return Err(A2AError::task_not_found(task_id)),
+        };
         let fresh = Running::new(
-            task,
+            logged.task,
             owner.clone(),
             Phase::Idle,
-            self.store.clone(),
+            logged.seq,
+            &self.log,
             self.push.clone(),
         );
         if terminal {
-            return Ok(fresh);
+            return Ok(Reopened::Here(fresh));
         }
         let (running, registered) = match self.running.entry(task_id.to_string()) {
             dashmap::Entry::Occupied(e) => (e.get().clone(), false),
@@ -427,7 +522,13 @@ impl Inner {
             // in the store already or added to this handle by its creator.
             self.load_push_configs(&running).await?;
         }
-        Ok(running)
+        Ok(Reopened::Here(running))
+    }
+
+    /// Forgets the live handle once nothing runs on it.
+    pub(super) fn unregister(&self, running: &Arc<Running>) {
+        self.running
+            .remove_if(&running.task_id, |_, r| Arc::ptr_eq(r, running));
     }
 
     /// The live handle of task `id` if `owner` may see it; another owner's
@@ -452,9 +553,8 @@ impl Inner {
             if !token.is_cancelled() {
                 running.finish_unsettled(result.err()).await;
             }
-            if !running.end_execution() {
-                self.running.remove(&running.task_id);
-            }
+            running.end_execution();
+            self.unregister(&running);
         };
         let mut run = Box::pin(run);
         // Most agents answer without waiting on anything: finish those here
@@ -652,10 +752,17 @@ impl Inner {
     }
 
     async fn cancel(&self, p: CancelTaskRequest, owner: &TaskOwner) -> Result<Box<Task>, A2AError> {
-        let running = self.reopen(&p.id, owner).await?;
+        match self.reopen(&p.id, owner).await? {
+            Reopened::Here(running) => self.cancel_here(running).await,
+            Reopened::Elsewhere(logged) => self.cancel_elsewhere(logged, owner).await,
+        }
+    }
+
+    /// Cancels a task this replica runs (or holds idle).
+    pub(super) async fn cancel_here(&self, running: Arc<Running>) -> Result<Box<Task>, A2AError> {
         let snapshot = running.snapshot();
         if snapshot.status.state.is_terminal() {
-            return Err(A2AError::task_not_cancelable(&p.id));
+            return Err(A2AError::task_not_cancelable(&running.task_id));
         }
         running.cancel.cancel();
         let updater = TaskUpdater {
@@ -663,38 +770,145 @@ impl Inner {
         };
         let result = self.agent.cancel(&snapshot, updater).await;
         if !running.is_executing() {
-            self.running.remove(&running.task_id);
+            self.unregister(&running);
         }
         match result {
             Ok(()) => Ok(Box::new(running.snapshot())),
             Err(e) if e.code == crate::protocol::error_code::UNSUPPORTED_OPERATION => {
                 // The task finished while we were canceling it.
-                Err(A2AError::task_not_cancelable(&p.id))
+                Err(A2AError::task_not_cancelable(&running.task_id))
             }
             Err(e) => Err(e),
         }
     }
 
+    /// Cancels a task another replica runs: asks it through the backplane
+    /// and waits, bounded, for the canceled state in the log. A lease that
+    /// ends meanwhile (the task asked for input, or its replica stopped)
+    /// makes the task this replica's to cancel.
+    async fn cancel_elsewhere(
+        &self,
+        logged: LoggedTask,
+        owner: &TaskOwner,
+    ) -> Result<Box<Task>, A2AError> {
+        let id = logged.task.id.clone();
+        let Some(backplane) = &self.backplane else {
+            return Err(busy_elsewhere(&logged));
+        };
+        let mut watch = self.log.bus.watch(&id);
+        backplane.request_cancel(&id).await.map_err(store_err)?;
+        let deadline = tokio::time::Instant::now() + REMOTE_CANCEL_WAIT;
+        loop {
+            let current = self
+                .store
+                .get_logged(&id, owner)
+                .await
+                .map_err(store_err)?
+                .ok_or_else(|| A2AError::task_not_found(&id))?;
+            match current.task.status.state {
+                TaskState::Canceled => return Ok(Box::new(current.task)),
+                s if s.is_terminal() => return Err(A2AError::task_not_cancelable(&id)),
+                _ => {}
+            }
+            let held = current
+                .lease
+                .as_ref()
+                .is_some_and(|l| l.until > chrono::Utc::now() && *l.replica != *self.log.replica.id);
+            if !held {
+                if let Reopened::Here(running) = self.reopen(&id, owner).await? {
+                    return self.cancel_here(running).await;
+                }
+            }
+            match tokio::time::timeout_at(deadline, watch.changed()).await {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => {
+                    let by = current.lease.map(|l| l.replica).unwrap_or_default();
+                    return Err(A2AError::internal(format!(
+                        "task {id} runs on replica {by}, which did not confirm the cancel within {} s",
+                        REMOTE_CANCEL_WAIT.as_secs()
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Follows a task's log, on whichever replica runs it: its snapshot
+    /// first, or with `Last-Event-ID` the events after that one.
     async fn subscribe(
         &self,
         p: SubscribeToTaskRequest,
         owner: &TaskOwner,
+        last_event_id: Option<&str>,
     ) -> Result<A2AResponse, A2AError> {
         if self.card.capabilities.streaming != Some(true) {
             return Err(A2AError::unsupported_operation(
                 "streaming is not supported",
             ));
         }
-        let running = self.reopen(&p.id, owner).await?;
-        let sub = running.subscribe();
-        if sub.task.status.state.is_terminal() {
-            return Err(A2AError::unsupported_operation(format!(
-                "task {} is in a terminal state; use GetTask",
-                p.id
-            )));
+        let after = match last_event_id {
+            None | Some("") => None,
+            Some(v) => Some(v.parse::<u64>().map_err(|_| {
+                A2AError::invalid_params(format!(
+                    "Last-Event-ID must be the sequence number of an event of this task, got {v:?}"
+                ))
+            })?),
+        };
+        let watch = self.log.bus.watch(&p.id);
+        if let Some(running) = self.live(&p.id, owner)? {
+            // Queued events first, so the stored log is as far as ours.
+            let _ = running.log.flush().await;
         }
-        Ok(A2AResponse::Stream(follow(running, sub, EndAt::Terminal)))
+        let logged = self
+            .store
+            .get_logged(&p.id, owner)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| A2AError::task_not_found(&p.id))?;
+        let terminal = logged.task.status.state.is_terminal();
+        let start = match after {
+            Some(n) if n > logged.seq => {
+                return Err(A2AError::invalid_params(format!(
+                    "Last-Event-ID {n} is after the last event of task {} ({})",
+                    p.id, logged.seq
+                )))
+            }
+            Some(n) if !(terminal && n == logged.seq) => Start::After(n),
+            _ if terminal => {
+                return Err(A2AError::unsupported_operation(format!(
+                    "task {} is in a terminal state; use GetTask",
+                    p.id
+                )))
+            }
+            _ => Start::Snapshot(logged.task, logged.seq),
+        };
+        Ok(A2AResponse::Stream(follow_log(
+            self.store.clone(),
+            watch,
+            owner.clone(),
+            p.id,
+            start,
+        )))
     }
+}
+
+/// Where [`Inner::reopen`] found a task.
+pub(super) enum Reopened {
+    /// Live on this replica (or stored and now leased by it).
+    Here(Arc<Running>),
+    /// Leased by another replica, which runs it.
+    Elsewhere(LoggedTask),
+}
+
+/// The answer to a message for a task another replica works on.
+fn busy_elsewhere(logged: &LoggedTask) -> A2AError {
+    let by = logged
+        .lease
+        .as_ref()
+        .map_or("another replica", |l| l.replica.as_str());
+    A2AError::unsupported_operation(format!(
+        "task {} is still being worked on (by replica {by}); wait for it to ask for input",
+        logged.task.id
+    ))
 }
 
 /// A JSON reply of a push-config method.

@@ -1,8 +1,13 @@
-//! Turning a running task's broadcast into the event stream of one client.
+//! Event streams of one client: a running task's broadcast (the reply to
+//! SendStreamingMessage), or a task's log followed from the store
+//! (SubscribeToTask, on any replica, resumable with `Last-Event-ID`).
 
-use super::running::{is_final, Running, Subscription};
+use super::bus::Watch;
+use super::running::{is_final, store_unavailable, Running, Subscription};
 use crate::protocol::types::{StreamResponse, Task, TaskState};
-use crate::protocol::{EventStream, StreamItem};
+use crate::protocol::{A2AError, EventStream, StreamEvent, StreamItem};
+use crate::store::{LoggedEvent, TaskOwner, TaskStore};
+use std::collections::VecDeque;
 use futures_util::stream::{self, StreamExt};
 use std::sync::Arc;
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -10,12 +15,13 @@ use tokio::sync::broadcast::{self, error::RecvError};
 struct Follow {
     running: Arc<Running>,
     rx: broadcast::Receiver<StreamItem>,
-    /// The Task to send first, once we know the agent answers with a task.
-    first: Option<Task>,
+    /// The Task to send first (and the sequence number of its last event),
+    /// once we know the agent answers with a task.
+    first: Option<(Task, u64)>,
     /// Send `first` before anything else (known task) or only before the
     /// first task event (a new exchange may still be a direct reply).
     first_now: bool,
-    pending: Option<StreamResponse>,
+    pending: Option<StreamEvent>,
     end_at: EndAt,
     done: bool,
 }
@@ -43,24 +49,29 @@ impl EndAt {
 /// first, then every status and artifact update, ending where `end_at`
 /// says. A direct reply makes a one-event stream.
 pub(crate) fn follow(running: Arc<Running>, sub: Subscription, end_at: EndAt) -> EventStream {
-    let Subscription { task, known, rx } = sub;
+    let Subscription {
+        task,
+        seq,
+        known,
+        rx,
+    } = sub;
     let state = Follow {
         running,
         rx,
         end_at,
         done: known && end_at.reached(&task.status.state),
-        first: Some(task),
+        first: Some((task, seq)),
         first_now: known,
         pending: None,
     };
     stream::unfold(state, |mut st| async move {
         if st.first_now {
-            if let Some(task) = st.first.take() {
-                return Some((Ok(StreamResponse::Task(task)), st));
+            if let Some((task, seq)) = st.first.take() {
+                return Some((Ok(snapshot(task, seq)), st));
             }
         }
         if let Some(ev) = st.pending.take() {
-            st.done = ends(&ev, st.end_at);
+            st.done = ends(&ev.response, st.end_at);
             return Some((Ok(ev), st));
         }
         if st.done {
@@ -82,22 +93,148 @@ pub(crate) fn follow(running: Arc<Running>, sub: Subscription, end_at: EndAt) ->
                     st.done = true;
                     return Some((Err(e), st));
                 }
-                let task = st.running.snapshot();
-                st.done = ends(&StreamResponse::Task(task.clone()), st.end_at);
-                return Some((Ok(StreamResponse::Task(task)), st));
+                let (task, seq) = {
+                    let run = st.running.lock();
+                    (run.task.clone(), run.seq)
+                };
+                st.done = st.end_at.reached(&task.status.state);
+                return Some((Ok(snapshot(task, seq)), st));
             }
             Err(RecvError::Closed) => return None,
         };
-        if let StreamResponse::Message(_) = ev {
+        if let StreamResponse::Message(_) = ev.response {
             st.done = true;
             return Some((Ok(ev), st));
         }
-        if let Some(task) = st.first.take() {
+        if let Some((task, seq)) = st.first.take() {
             st.pending = Some(ev);
-            return Some((Ok(StreamResponse::Task(task)), st));
+            return Some((Ok(snapshot(task, seq)), st));
         }
-        st.done = ends(&ev, st.end_at);
+        st.done = ends(&ev.response, st.end_at);
         Some((Ok(ev), st))
+    })
+    .boxed()
+}
+
+/// A Task event that includes the log up to `seq`.
+fn snapshot(task: Task, seq: u64) -> StreamEvent {
+    StreamEvent::logged(seq, StreamResponse::Task(task))
+}
+
+/// Events read from the log in one go.
+const LOG_PAGE: usize = 256;
+
+/// Where following a task's log starts.
+pub(crate) enum Start {
+    /// With this snapshot (the Task event), then every later event.
+    Snapshot(Task, u64),
+    /// With the events after this sequence number (a reconnecting client's
+    /// `Last-Event-ID`).
+    After(u64),
+}
+
+struct LogFollow {
+    store: Arc<dyn TaskStore>,
+    owner: TaskOwner,
+    task_id: String,
+    watch: Watch,
+    /// The last event sent.
+    after: u64,
+    first: Option<StreamEvent>,
+    queue: VecDeque<LoggedEvent>,
+    done: bool,
+}
+
+impl LogFollow {
+    /// The next events after `self.after`, or the snapshot that replaces
+    /// the ones the log no longer keeps.
+    async fn read(&mut self) -> Result<(), A2AError> {
+        let events = self
+            .store
+            .events_after(&self.task_id, &self.owner, self.after, LOG_PAGE)
+            .await
+            .map_err(|e| store_unavailable(&e))?;
+        match events.first() {
+            Some(first) if first.seq > self.after + 1 => {
+                // Pruned by retention: start again from the stored task.
+                let logged = self
+                    .store
+                    .get_logged(&self.task_id, &self.owner)
+                    .await
+                    .map_err(|e| store_unavailable(&e))?
+                    .ok_or_else(|| A2AError::task_not_found(&self.task_id))?;
+                self.first = Some(snapshot(logged.task, logged.seq));
+                self.after = logged.seq;
+            }
+            _ => self.queue.extend(events),
+        }
+        Ok(())
+    }
+}
+
+/// A task's events from its log, on whichever replica runs it, ending at
+/// a terminal state: `start` first, then each later event once it is
+/// stored. `watch` must have been taken before `start` was read, so no
+/// event appended in between is missed.
+pub(crate) fn follow_log(
+    store: Arc<dyn TaskStore>,
+    watch: Watch,
+    owner: TaskOwner,
+    task_id: String,
+    start: Start,
+) -> EventStream {
+    let (first, after) = match start {
+        Start::Snapshot(task, seq) => (Some(snapshot(task, seq)), seq),
+        Start::After(seq) => (None, seq),
+    };
+    let state = LogFollow {
+        store,
+        owner,
+        task_id,
+        watch,
+        after,
+        first,
+        queue: VecDeque::new(),
+        done: false,
+    };
+    stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some(first) = st.first.take() {
+                st.done = ends(&first.response, EndAt::Terminal);
+                return Some((Ok(first), st));
+            }
+            if st.done {
+                return None;
+            }
+            if let Some(logged) = st.queue.pop_front() {
+                st.after = logged.seq;
+                st.done = ends(&logged.event, EndAt::Terminal);
+                return Some((Ok(StreamEvent::logged(logged.seq, logged.event)), st));
+            }
+            if let Err(e) = st.read().await {
+                st.done = true;
+                return Some((Err(e), st));
+            }
+            if st.first.is_some() || !st.queue.is_empty() {
+                continue;
+            }
+            match st.watch.changed().await {
+                Some(tick) => {
+                    if let Some(e) = tick.failure.filter(|_| tick.seq <= st.after) {
+                        // The exchange ended here without a stored state.
+                        st.done = true;
+                        return Some((Err(e), st));
+                    }
+                }
+                None => {
+                    st.done = true;
+                    return Some((
+                        Err(A2AError::internal("the task's event feed closed")),
+                        st,
+                    ));
+                }
+            }
+        }
     })
     .boxed()
 }

@@ -120,7 +120,7 @@ where
                     Reply::Message(m) => StreamResponse::Message(*m),
                     _ => return Err(unexpected("a reply that is no event")),
                 };
-                futures_util::stream::once(std::future::ready(Ok(event))).boxed()
+                futures_util::stream::once(std::future::ready(Ok(event.into()))).boxed()
             }
         };
         Ok(Response::new(grpc_events(events)))
@@ -134,7 +134,7 @@ fn grpc_events(events: EventStream) -> GrpcEvents {
         .scan(false, |failed, item| {
             let next = match item {
                 _ if *failed => None,
-                Ok(event) => Some(Ok(pbconv::to_proto_stream_response(&event))),
+                Ok(event) => Some(Ok(pbconv::to_proto_stream_response(&event.response))),
                 Err(e) => {
                     *failed = true;
                     Some(Err(fail(&e)))

@@ -23,11 +23,14 @@ pub const TIMEOUT_HEADER: &str = "x-timeout-ms";
 pub const VERSION_HEADER: &str = "a2a-version";
 /// The header listing the extensions the client asks for.
 pub const EXTENSIONS_HEADER: &str = "a2a-extensions";
+/// The header a reconnecting SSE client names the last event it saw with.
+pub const LAST_EVENT_ID_HEADER: &str = "last-event-id";
 
 // Parsed once: a lookup by `&str` parses and checks the name every time.
 static TIMEOUT_NAME: HeaderName = HeaderName::from_static(TIMEOUT_HEADER);
 static VERSION_NAME: HeaderName = HeaderName::from_static(VERSION_HEADER);
 static EXTENSIONS_NAME: HeaderName = HeaderName::from_static(EXTENSIONS_HEADER);
+static LAST_EVENT_ID_NAME: HeaderName = HeaderName::from_static(LAST_EVENT_ID_HEADER);
 
 static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -41,7 +44,7 @@ pub(crate) fn next_request_id() -> u64 {
 /// extension URIs of `A2A-Extensions` (comma-separated, repeatable), the
 /// peer, and the caller an authentication layer in front put in the
 /// request extensions as a [`Principal`] (anonymous otherwise), and the
-/// `binding` the request came in on. The tenant is left to the binding,
+/// `binding` the request came in on, and `Last-Event-ID`. The tenant is left to the binding,
 /// which finds it in the parameters or the path.
 ///
 /// ```
@@ -89,6 +92,7 @@ pub fn request_meta(
             .cloned()
             .unwrap_or_default(),
         binding,
+        last_event_id: text(&LAST_EVENT_ID_NAME).map(|v| v.trim().to_string()),
     }
 }
 

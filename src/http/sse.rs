@@ -24,7 +24,8 @@ pub(crate) enum SseEncoding {
 }
 
 impl SseEncoding {
-    /// Appends one event: a `data:` line and the blank line that ends it.
+    /// Appends one event: its `id:` line (the task event's sequence number,
+    /// for `Last-Event-ID`), a `data:` line and the blank line that ends it.
     /// The JSON has no raw line breaks, so one `data:` line always holds it.
     pub(crate) fn write_event(&self, out: &mut Vec<u8>, item: &crate::protocol::StreamItem) {
         // Every error sent is counted, those that end a stream too.
@@ -32,12 +33,16 @@ impl SseEncoding {
             super::record_error(e);
         }
         out.reserve(512);
+        if let Ok(crate::protocol::StreamEvent { seq: Some(seq), .. }) = item {
+            use std::io::Write as _;
+            let _ = writeln!(out, "id: {seq}");
+        }
         out.extend_from_slice(b"data: ");
         match self {
             SseEncoding::JsonRpc(id) => encode_event(out, id, item),
             SseEncoding::Rest => match item {
                 Ok(event) => {
-                    if serde_json::to_writer(&mut *out, event).is_err() {
+                    if serde_json::to_writer(&mut *out, &event.response).is_err() {
                         let e =
                             crate::protocol::A2AError::internal("event could not be serialized");
                         out.extend_from_slice(&crate::protocol::http_error_body(&e));
@@ -125,10 +130,7 @@ mod tests {
     use http_body_util::BodyExt;
 
     fn event(text: &str) -> crate::protocol::StreamItem {
-        Ok(StreamResponse::Message(Message::new(
-            Role::Agent,
-            vec![Part::text(text)],
-        )))
+        Ok(StreamResponse::Message(Message::new(Role::Agent, vec![Part::text(text)])).into())
     }
 
     #[tokio::test]

@@ -189,7 +189,7 @@ where
                     None => break,
                     Some(Err(e)) => { outcome = Some(error_frame(&e.message)); break; }
                     Some(Ok(ev)) => {
-                        let (frames, end) = frames_for(&ev);
+                        let (frames, end) = frames_for(&ev.response);
                         for f in frames {
                             if send(&mut ws, f).await.is_err() { return; }
                         }

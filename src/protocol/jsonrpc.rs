@@ -4,7 +4,7 @@
 use super::method::Method;
 use super::request::A2ARequest;
 use super::response::Reply;
-use a2a::{A2AError, JsonRpcId, StreamResponse};
+use a2a::{A2AError, JsonRpcId};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -140,12 +140,12 @@ pub fn encode_reply(out: &mut Vec<u8>, id: &JsonRpcId, outcome: &Result<Reply, A
 }
 
 /// Appends one stream event as a JSON-RPC reply to `out`.
-pub fn encode_event(out: &mut Vec<u8>, id: &JsonRpcId, item: &Result<StreamResponse, A2AError>) {
+pub fn encode_event(out: &mut Vec<u8>, id: &JsonRpcId, item: &super::StreamItem) {
     write_head(out, id);
     match item {
         Ok(ev) => {
             out.extend_from_slice(br#","result":"#);
-            let _ = serde_json::to_writer(&mut *out, ev);
+            let _ = serde_json::to_writer(&mut *out, &ev.response);
         }
         Err(e) => {
             out.extend_from_slice(br#","error":"#);

@@ -25,7 +25,7 @@ pub use errors::{
 };
 pub use method::Method;
 pub use request::{A2ARequest, Binding, Call, Principal, PushCall, RequestMeta};
-pub use response::{A2AResponse, EventStream, Reply, StreamItem, Unary};
+pub use response::{A2AResponse, EventStream, Reply, StreamEvent, StreamItem, Unary};
 
 /// The texts of every part in a reply (message, task status, artifacts,
 /// stream events), leaving out the history.

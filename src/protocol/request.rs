@@ -76,6 +76,10 @@ pub struct RequestMeta {
     /// The protocol binding the request came in on (the `binding` label of
     /// the request metrics).
     pub binding: Binding,
+    /// The `Last-Event-ID` header, trimmed: the sequence number of the last
+    /// task event a reconnecting subscriber saw (SubscribeToTask replays
+    /// every later one).
+    pub last_event_id: Option<String>,
 }
 
 /// The protocol binding a request came in on.

@@ -4,7 +4,48 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// One event of a streamed reply, or the error that ends the stream.
-pub type StreamItem = Result<StreamResponse, A2AError>;
+pub type StreamItem = Result<StreamEvent, A2AError>;
+
+/// One event of a stream and its place in the task's event log: the
+/// sequence number SSE sends as the event's `id:`, which a reconnecting
+/// client names in `Last-Event-ID` to get every later event.
+///
+/// ```
+/// use abacus::protocol::StreamEvent;
+/// use abacus::protocol::types::{Message, Part, Role, StreamResponse};
+/// let reply = StreamResponse::Message(Message::new(Role::Agent, vec![Part::text("4")]));
+/// let event = StreamEvent::from(reply);
+/// assert_eq!(event.seq, None); // a direct reply is not a task event
+/// let event = StreamEvent::logged(3, event.response);
+/// assert_eq!(event.seq, Some(3));
+/// ```
+#[derive(Debug, Clone)]
+pub struct StreamEvent {
+    /// The sequence number of the task event (for a Task snapshot: of the
+    /// last event it includes); `None` for what is not in a task's log.
+    pub seq: Option<u64>,
+    /// The event.
+    pub response: StreamResponse,
+}
+
+impl StreamEvent {
+    /// The event `seq` of a task's log.
+    pub fn logged(seq: u64, response: StreamResponse) -> Self {
+        StreamEvent {
+            seq: Some(seq),
+            response,
+        }
+    }
+}
+
+impl From<StreamResponse> for StreamEvent {
+    fn from(response: StreamResponse) -> Self {
+        StreamEvent {
+            seq: None,
+            response,
+        }
+    }
+}
 
 /// The events of a streamed reply. The stream ends after the terminal event.
 pub type EventStream = BoxStream<'static, StreamItem>;

@@ -42,6 +42,7 @@ pub(crate) mod conformance;
 #[cfg(test)]
 pub(crate) use postgres::testing as pg_testing;
 
+pub(crate) use log::conflict as log_conflict;
 pub use log::{
     Backplane, Claim, ExpiredLease, Lease, LeaseHolder, LoggedEvent, LoggedTask, Signal,
 };
