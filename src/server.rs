@@ -93,8 +93,7 @@ pub struct Server {
 /// Builds the core from the card, the extended card, the stores, the push
 /// sink (when enabled) and the replica settings.
 type CoreFn = Box<
-    dyn FnOnce(AgentCard, Option<AgentCard>, Stores, Option<Pusher>, &ReplicaConfig) -> Core
-        + Send,
+    dyn FnOnce(AgentCard, Option<AgentCard>, Stores, Option<Pusher>, &ReplicaConfig) -> Core + Send,
 >;
 
 /// Builds a stack of the user's choosing around the core.

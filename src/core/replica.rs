@@ -31,9 +31,11 @@ pub(super) fn start(inner: &Arc<Inner>) {
     }
     let lease = inner.log.replica.lease;
     spawn_every(inner, lease / 3, |inner| async move { renew(&inner) });
-    spawn_every(inner, (lease / 2).min(Duration::from_secs(5)), |inner| async move {
-        reap(&inner).await
-    });
+    spawn_every(
+        inner,
+        (lease / 2).min(Duration::from_secs(5)),
+        |inner| async move { reap(&inner).await },
+    );
     spawn_every(inner, PRUNE_EVERY, |inner| async move {
         let before = chrono::Utc::now() - inner.retention;
         if let Err(e) = inner.store.prune_events(before).await {

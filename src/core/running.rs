@@ -2,11 +2,11 @@
 //! ([`Phase`]) and one [`Running::emit`] through which every task event
 //! passes on its way to the sinks.
 
+use super::log::{LogContext, TaskLog};
 use crate::protocol::types::{
     A2AError, Message, StreamResponse, Task, TaskPushNotificationConfig, TaskState, TaskStatus,
     TaskStatusUpdateEvent,
 };
-use super::log::{LogContext, TaskLog};
 use crate::protocol::{server_error, StreamEvent, StreamItem};
 use crate::push::Pusher;
 use crate::store::{LoggedEvent, StoreError, TaskOwner};

@@ -364,10 +364,7 @@ impl Inner {
         if return_immediately {
             // Never answer with a task that is not stored: intermediate
             // states are saved without waiting, so wait for this one.
-            running
-                .persist()
-                .await
-                .map_err(|e| store_unavailable(&e))?;
+            running.persist().await.map_err(|e| store_unavailable(&e))?;
         }
         trim_history(&mut task, history_length);
         Ok(A2AResponse::ok(Reply::SendTask(Box::new(task))))
@@ -810,10 +807,9 @@ impl Inner {
                 s if s.is_terminal() => return Err(A2AError::task_not_cancelable(&id)),
                 _ => {}
             }
-            let held = current
-                .lease
-                .as_ref()
-                .is_some_and(|l| l.until > chrono::Utc::now() && *l.replica != *self.log.replica.id);
+            let held = current.lease.as_ref().is_some_and(|l| {
+                l.until > chrono::Utc::now() && *l.replica != *self.log.replica.id
+            });
             if !held {
                 if let Reopened::Here(running) = self.reopen(&id, owner).await? {
                     return self.cancel_here(running).await;

@@ -7,8 +7,8 @@ use super::running::{is_final, store_unavailable, Running, Subscription};
 use crate::protocol::types::{StreamResponse, Task, TaskState};
 use crate::protocol::{A2AError, EventStream, StreamEvent, StreamItem};
 use crate::store::{LoggedEvent, TaskOwner, TaskStore};
-use std::collections::VecDeque;
 use futures_util::stream::{self, StreamExt};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::broadcast::{self, error::RecvError};
 
@@ -228,10 +228,7 @@ pub(crate) fn follow_log(
                 }
                 None => {
                     st.done = true;
-                    return Some((
-                        Err(A2AError::internal("the task's event feed closed")),
-                        st,
-                    ));
+                    return Some((Err(A2AError::internal("the task's event feed closed")), st));
                 }
             }
         }

@@ -8,6 +8,7 @@ mod card_sign;
 mod cpu;
 
 mod deploy;
+mod event_log;
 mod examples;
 mod external;
 mod grpc;
