@@ -73,16 +73,6 @@ impl Event {
         }
         format!("other {}", self.body)
     }
-
-    pub(crate) fn is_terminal(&self) -> bool {
-        let state = self.body["result"]["statusUpdate"]["status"]["state"]
-            .as_str()
-            .unwrap_or("");
-        matches!(
-            state,
-            "TASK_STATE_COMPLETED" | "TASK_STATE_FAILED" | "TASK_STATE_CANCELED"
-        )
-    }
 }
 
 pub(crate) type Events = BoxStream<'static, Event>;

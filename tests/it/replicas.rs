@@ -1,0 +1,360 @@
+//! Several server processes sharing one PostgreSQL database act as one
+//! server: a task created on one is got, listed, followed and canceled on
+//! another; a subscriber that drops its stream resumes on a third with
+//! `Last-Event-ID`; the tasks of a replica killed with SIGKILL are ended by
+//! a survivor within the lease time.
+//!
+//! Each replica is this test binary run again as a child process
+//! ([`replica_process`]) serving [`TimedAgent`] with `abacus::Server`, so
+//! SIGKILL is real. The tests need `DATABASE_URL` and skip without it.
+
+use crate::common::{free_ports, get};
+use crate::event_log::{next, rest, subscribe, Event};
+use abacus::agent::{Agent, RequestContext, TaskUpdater};
+use abacus::card::CardBuilder;
+use abacus::protocol::types::{A2AError, Part};
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Set in a child process: `<port> <replica id> <lease secs>`.
+const REPLICA_ENV: &str = "ABACUS_TEST_REPLICA";
+
+/// `steps N every MS`: working, then a progress update every MS ms, then
+/// completed; `quick`: completed at once with an artifact.
+struct TimedAgent;
+
+#[async_trait::async_trait]
+impl Agent for TimedAgent {
+    async fn execute(&self, ctx: RequestContext, up: TaskUpdater) -> Result<(), A2AError> {
+        let text = ctx.text();
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let (n, every) = match words.as_slice() {
+            ["steps", n, "every", ms] => (
+                n.parse::<u32>().unwrap_or(1),
+                ms.parse::<u64>().unwrap_or(100),
+            ),
+            _ => {
+                up.add_artifact(vec![Part::text(format!("done: {text}"))])
+                    .await?;
+                return up.complete(None).await;
+            }
+        };
+        up.start_work().await?;
+        for i in 1..=n {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(every)) => {}
+                _ = ctx.cancelled() => return Ok(()),
+            }
+            up.progress(format!("step {i}")).await?;
+        }
+        up.complete(None).await
+    }
+}
+
+/// Child half of the tests below: serves [`TimedAgent`] on PostgreSQL
+/// (`DATABASE_URL`) until killed. Does nothing unless started by them.
+#[test]
+fn replica_process() {
+    let Ok(spec) = std::env::var(REPLICA_ENV) else {
+        return;
+    };
+    let mut words = spec.split_whitespace();
+    let (Some(port), Some(id), Some(lease)) = (words.next(), words.next(), words.next()) else {
+        panic!("{REPLICA_ENV}={spec:?}: expected `<port> <replica id> <lease secs>`");
+    };
+    let data = tempfile::tempdir().expect("data dir");
+    let mut config = abacus::config::Config {
+        port: port.parse().expect("port"),
+        store_kind: abacus::store::StoreKind::Postgres,
+        database_url: std::env::var("DATABASE_URL").ok(),
+        data_dir: data.path().to_path_buf(),
+        health_disk_max: 100.0,
+        ..Default::default()
+    };
+    config.replica.replica_id = Some(id.to_string());
+    config.replica.lease_secs = lease.parse().expect("lease secs");
+    let card = CardBuilder::new("timed", "steps on a clock")
+        .streaming(true)
+        .build();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let served = rt.block_on(abacus::Server::new(TimedAgent, card).config(config).run());
+    panic!("replica {id} stopped: {served:?}");
+}
+
+/// A replica process; killed (SIGKILL) when dropped.
+pub(crate) struct Replica {
+    pub(crate) id: String,
+    pub(crate) url: String,
+    child: Child,
+}
+
+impl Replica {
+    /// Starts replica `id` on `port` over `database_url` and waits until it
+    /// serves its card.
+    pub(crate) async fn start(id: &str, port: u16, database_url: &str, lease_secs: u64) -> Self {
+        let child = Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "replicas::replica_process",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(REPLICA_ENV, format!("{port} {id} {lease_secs}"))
+            .env("DATABASE_URL", database_url)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn replica");
+        let url = format!("http://127.0.0.1:{port}/");
+        let replica = Replica {
+            id: id.to_string(),
+            url,
+            child,
+        };
+        let card = format!("{}.well-known/agent-card.json", replica.url);
+        for _ in 0..200 {
+            if matches!(get(&card).await, Ok((200, _))) {
+                return replica;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("replica {id} did not come up on port {port}");
+    }
+
+    /// SIGKILL, now.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// A unary JSON-RPC call.
+    pub(crate) async fn call(&self, method: &str, params: Value) -> Value {
+        abacus::client::Client::new(&self.url)
+            .call(method, params)
+            .await
+            .unwrap_or_else(|e| panic!("{method} on replica {}: {e}", self.id))
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A schema of its own in the database at `DATABASE_URL`, and that URL
+/// with it as the search path; dropped with the guard.
+pub(crate) async fn private_database() -> Option<(String, SchemaDrop)> {
+    let url = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| {
+            eprintln!("DATABASE_URL not set: skipping the replica test");
+            None
+        })?;
+    let schema = format!("replicas_{}_{}", std::process::id(), rand_suffix());
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to DATABASE_URL");
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .expect("create schema");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{sep}options=-csearch_path%3D{schema}");
+    Some((scoped, SchemaDrop { client, schema }))
+}
+
+fn rand_suffix() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Drops the test's schema.
+pub(crate) struct SchemaDrop {
+    client: tokio_postgres::Client,
+    schema: String,
+}
+
+impl SchemaDrop {
+    pub(crate) async fn drop_schema(self) {
+        let _ = self
+            .client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema))
+            .await;
+    }
+}
+
+/// A task of `text` started on `replica` with `returnImmediately`.
+pub(crate) async fn start_task(replica: &Replica, message_id: &str, text: &str) -> String {
+    let v = replica
+        .call(
+            "SendMessage",
+            json!({"message": {"messageId": message_id, "role": "ROLE_USER", "parts": [{"text": text}]},
+                   "configuration": {"returnImmediately": true}}),
+        )
+        .await;
+    v["result"]["task"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no task in {v}"))
+        .to_string()
+}
+
+fn labels(events: &[Event]) -> Vec<String> {
+    events.iter().map(Event::label).collect()
+}
+
+fn ids(events: &[Event]) -> Vec<u64> {
+    events
+        .iter()
+        .map(|e| {
+            e.id.parse()
+                .unwrap_or_else(|_| panic!("event id {:?}", e.id))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_share_tasks_streams_and_cancels() {
+    let Some((url, schema)) = private_database().await else {
+        return;
+    };
+    let [pa, pb, pc] = free_ports();
+    let a = Replica::start("a", pa, &url, 30).await;
+    let b = Replica::start("b", pb, &url, 30).await;
+    let c = Replica::start("c", pc, &url, 30).await;
+
+    // Created on A; got and listed on B.
+    let id = start_task(&a, "r-1", "steps 8 every 150").await;
+    let got = b.call("GetTask", json!({"id": id})).await;
+    assert_eq!(got["result"]["id"], id.as_str(), "{got}");
+    let listed = b.call("ListTasks", json!({})).await;
+    let listed: Vec<&str> = listed["result"]["tasks"]
+        .as_array()
+        .map(|t| t.iter().filter_map(|t| t["id"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(listed.contains(&id.as_str()), "{listed:?}");
+
+    // A message for it on B: A is working on it.
+    let busy = b
+        .call(
+            "SendMessage",
+            json!({"message": {"messageId": "r-1b", "role": "ROLE_USER", "taskId": id,
+                               "parts": [{"text": "more"}]}}),
+        )
+        .await;
+    let says = busy["error"]["message"].as_str().unwrap_or("");
+    assert!(says.contains("replica a"), "{busy}");
+
+    // A witness on A, a follower on B, and one on B that drops at step 3
+    // and resumes on C.
+    let witness = subscribe(&a.url, &id, None).await;
+    let follower = subscribe(&b.url, &id, None).await;
+    let mut dropping = subscribe(&b.url, &id, None).await;
+    let mut seen = vec![next(&mut dropping).await];
+    while seen.last().map(Event::label).as_deref() != Some("step 3") {
+        seen.push(next(&mut dropping).await);
+    }
+    drop(dropping);
+    tokio::time::sleep(Duration::from_millis(400)).await; // steps pass meanwhile
+    let last = seen.last().map(|e| e.id.clone()).unwrap_or_default();
+    let resumed = rest(subscribe(&c.url, &id, Some(&last)).await).await;
+
+    let whole = rest(witness).await;
+    let on_b = rest(follower).await;
+    assert_eq!(
+        labels(&whole).last().map(String::as_str),
+        Some("TASK_STATE_COMPLETED"),
+        "{whole:?}"
+    );
+    // B streamed A's task in order, exactly once, to the end.
+    assert_eq!(ids(&on_b), ids(&whole), "{on_b:?}");
+    assert_eq!(labels(&on_b), labels(&whole));
+    let consecutive: Vec<u64> = (ids(&whole)[0]..).take(whole.len()).collect();
+    assert_eq!(ids(&whole), consecutive);
+    // Seen before the drop + resumed on C = everything, nothing twice.
+    let mut joined = ids(&seen);
+    joined.extend(ids(&resumed));
+    let from_first: Vec<u64> = ids(&whole)
+        .into_iter()
+        .skip_while(|&i| i < ids(&seen)[0])
+        .collect();
+    assert_eq!(joined, from_first, "seen {seen:?} resumed {resumed:?}");
+
+    // Canceled on B while A runs it.
+    let long = start_task(&a, "r-2", "steps 100 every 100").await;
+    let mut on_a = subscribe(&a.url, &long, None).await;
+    next(&mut on_a).await;
+    let canceled = b.call("CancelTask", json!({"id": long})).await;
+    assert_eq!(
+        canceled["result"]["status"]["state"], "TASK_STATE_CANCELED",
+        "{canceled}"
+    );
+    let end = rest(on_a).await;
+    assert_eq!(
+        end.last().map(Event::label).as_deref(),
+        Some("TASK_STATE_CANCELED"),
+        "{end:?}"
+    );
+    let got = c.call("GetTask", json!({"id": long})).await;
+    assert_eq!(got["result"]["status"]["state"], "TASK_STATE_CANCELED");
+
+    drop((a, b, c));
+    schema.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replica_s_working_tasks_are_ended_by_a_survivor_within_the_lease() {
+    let Some((url, schema)) = private_database().await else {
+        return;
+    };
+    let lease = 2;
+    let [pa, pb] = free_ports();
+    let mut a = Replica::start("doomed", pa, &url, lease).await;
+    let b = Replica::start("survivor", pb, &url, lease).await;
+    let mut tasks = Vec::new();
+    for i in 0..3 {
+        tasks.push(start_task(&a, &format!("k-{i}"), "steps 1000 every 100").await);
+    }
+    // Followed on B, which will see the end.
+    let mut follow = subscribe(&b.url, &tasks[0], None).await;
+    next(&mut follow).await;
+    a.kill();
+    let killed = std::time::Instant::now();
+    let end = rest(follow).await;
+    let ended_after = killed.elapsed();
+    let last = end.last().expect("an end event");
+    assert!(
+        last.label().contains("stopped before it finished"),
+        "{end:?}"
+    );
+    // Within the lease plus one reaper period (half the lease) and slack
+    // for a loaded machine.
+    assert!(
+        ended_after < Duration::from_secs(lease * 5),
+        "ended {ended_after:?} after the kill"
+    );
+    for id in &tasks {
+        let got = b.call("GetTask", json!({"id": id})).await;
+        assert_eq!(
+            got["result"]["status"]["state"], "TASK_STATE_FAILED",
+            "{got}"
+        );
+        let text = got["result"]["status"]["message"]["parts"][0]["text"]
+            .as_str()
+            .unwrap_or("");
+        assert!(
+            text.contains("doomed") && text.contains("survivor"),
+            "{text}"
+        );
+    }
+    drop(b);
+    schema.drop_schema().await;
+}
