@@ -358,3 +358,196 @@ async fn a_killed_replica_s_working_tasks_are_ended_by_a_survivor_within_the_lea
     drop(b);
     schema.drop_schema().await;
 }
+
+/// nginx in front of `upstreams`, from its own prefix directory; stopped
+/// when dropped. `None` (with a notice) when nginx is not installed.
+struct Nginx {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    async fn start(port: u16, upstreams: &[&Replica]) -> Option<Nginx> {
+        let bin = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .or_else(|| {
+                eprintln!("nginx not installed: skipping the load balancer test");
+                None
+            })?;
+        let dir = tempfile::tempdir().expect("nginx prefix");
+        let servers: String = upstreams
+            .iter()
+            .map(|r| {
+                let addr = r.url.trim_start_matches("http://").trim_end_matches('/');
+                format!("        server {addr} max_fails=1 fail_timeout=2s;\n")
+            })
+            .collect();
+        let conf = format!(
+            "daemon off;\nworker_processes 1;\npid {p}/nginx.pid;\nerror_log {p}/error.log warn;\n\
+             events {{ worker_connections 512; }}\n\
+             http {{\n    access_log off;\n\
+                 client_body_temp_path {p}/body;\n    proxy_temp_path {p}/proxy;\n\
+                 fastcgi_temp_path {p}/fastcgi;\n    uwsgi_temp_path {p}/uwsgi;\n    scgi_temp_path {p}/scgi;\n\
+                 upstream abacus {{\n{servers}        keepalive 16;\n    }}\n\
+                 server {{\n        listen 127.0.0.1:{port};\n\
+                     location / {{\n            proxy_pass http://abacus;\n\
+                         proxy_http_version 1.1;\n            proxy_set_header Connection \"\";\n\
+                         proxy_buffering off;\n            proxy_read_timeout 60s;\n\
+                         proxy_connect_timeout 1s;\n\
+                         proxy_next_upstream error timeout http_502 http_503;\n\
+                         proxy_next_upstream_tries 3;\n        }}\n    }}\n}}\n",
+            p = dir.path().display(),
+        );
+        let path = dir.path().join("nginx.conf");
+        std::fs::write(&path, conf).expect("write nginx.conf");
+        let child = Command::new(bin)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        let url = format!("http://127.0.0.1:{port}/");
+        let card = format!("{url}.well-known/agent-card.json");
+        for _ in 0..100 {
+            if matches!(get(&card).await, Ok((200, _))) {
+                return Some(Nginx {
+                    child,
+                    url,
+                    _dir: dir,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
+        panic!("nginx did not come up on port {port}: {log}");
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What one request of the load run came to.
+enum Outcome {
+    /// A completed task (its id), acknowledged to the client.
+    Completed(String),
+    /// A clear failure: an HTTP error status or a JSON-RPC error.
+    Failed,
+}
+
+async fn send_quick(client: &abacus::client::Client, n: usize) -> Outcome {
+    let params = json!({"message": {"messageId": format!("lb-{n}"), "role": "ROLE_USER",
+                                    "parts": [{"text": format!("quick {n}")}]}});
+    let call = tokio::time::timeout(Duration::from_secs(10), client.call("SendMessage", params));
+    match call.await {
+        Ok(Ok(v)) if v["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED" => {
+            Outcome::Completed(v["result"]["task"]["id"].as_str().unwrap_or("").to_string())
+        }
+        Ok(Ok(v)) => {
+            assert!(v.get("error").is_some(), "neither a completed task nor an error: {v}");
+            Outcome::Failed
+        }
+        Ok(Err(_)) => Outcome::Failed, // an HTTP error status from the balancer
+        Err(_) => panic!("request {n} got no answer within 10 s"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_run_through_nginx_survives_a_replica_killed_midway() {
+    let Some((url, schema)) = private_database().await else {
+        return;
+    };
+    let lease = 2;
+    let [pa, pb, pc, plb] = free_ports();
+    let mut a = Replica::start("lb-a", pa, &url, lease).await;
+    let b = Replica::start("lb-b", pb, &url, lease).await;
+    let c = Replica::start("lb-c", pc, &url, lease).await;
+    let Some(lb) = Nginx::start(plb, &[&a, &b, &c]).await else {
+        return;
+    };
+    // Work that will be orphaned: two long tasks on the replica to be killed.
+    let orphans = [
+        start_task(&a, "lb-long-1", "steps 1000 every 100").await,
+        start_task(&a, "lb-long-2", "steps 1000 every 100").await,
+    ];
+
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let run_until = tokio::time::Instant::now() + Duration::from_secs(4);
+    let mut workers = Vec::new();
+    for w in 0..4 {
+        let client = abacus::client::Client::new(&lb.url);
+        let sent = sent.clone();
+        workers.push(tokio::spawn(async move {
+            let (mut completed, mut failed, mut retried_ok) = (Vec::new(), 0usize, 0usize);
+            while tokio::time::Instant::now() < run_until {
+                let n = w * 1_000_000 + sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                match send_quick(&client, n).await {
+                    Outcome::Completed(id) => completed.push(id),
+                    Outcome::Failed => {
+                        failed += 1;
+                        // The retry a client makes goes through the balancer
+                        // to a live replica.
+                        if let Outcome::Completed(id) = send_quick(&client, n + 500_000).await {
+                            retried_ok += 1;
+                            completed.push(id);
+                        }
+                    }
+                }
+            }
+            (completed, failed, retried_ok)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    a.kill();
+    let (mut completed, mut failed, mut retried_ok) = (Vec::new(), 0, 0);
+    for w in workers {
+        let (done, f, r) = w.await.expect("worker");
+        completed.extend(done);
+        failed += f;
+        retried_ok += r;
+    }
+    let sent = sent.load(std::sync::atomic::Ordering::Relaxed) + failed;
+
+    // Every task acknowledged as completed is still there, on any replica.
+    let client = abacus::client::Client::new(&lb.url);
+    let mut lost = 0;
+    for id in &completed {
+        let got = client.call("GetTask", json!({"id": id})).await.expect("GetTask");
+        if got["result"]["status"]["state"] != "TASK_STATE_COMPLETED" {
+            lost += 1;
+        }
+    }
+    // The dead replica's working tasks are ended by a survivor.
+    let mut ended = 0;
+    for id in &orphans {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(lease * 5);
+        loop {
+            let got = b.call("GetTask", json!({"id": id})).await;
+            if got["result"]["status"]["state"] == "TASK_STATE_FAILED" {
+                ended += 1;
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "orphan {id} still {got}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    eprintln!(
+        "replica run: sent {sent}, ok {}, failed cleanly {failed} (retried ok {retried_ok}), \
+         lost {lost}, orphaned tasks ended {ended}/{}",
+        completed.len(),
+        orphans.len()
+    );
+    assert_eq!(lost, 0);
+    assert_eq!(ended, orphans.len());
+    assert!(completed.len() > 100, "the run completed only {} tasks", completed.len());
+    assert_eq!(retried_ok, failed, "every failed request succeeded on its retry");
+    drop((lb, b, c));
+    schema.drop_schema().await;
+}
