@@ -396,6 +396,7 @@ impl Inner {
                     .as_ref()
                     .is_some_and(|c| c != &previous.context_id)
                 {
+                    self.abandon(&running);
                     return Err(A2AError::invalid_params(format!(
                         "message.contextId does not match the context of task {task_id}"
                     )));
@@ -404,7 +405,13 @@ impl Inner {
                 if let Some(config) = push {
                     // Registered before the execution starts: its first
                     // event is delivered too.
-                    let config = self.register_push(&owner, &task_id, config).await?;
+                    let config = match self.register_push(&owner, &task_id, config).await {
+                        Ok(config) => config,
+                        Err(e) => {
+                            self.abandon(&running);
+                            return Err(e);
+                        }
+                    };
                     running.set_push_config(config);
                 }
                 if !running.begin_execution(message.clone()) {
@@ -520,6 +527,23 @@ impl Inner {
             self.load_push_configs(&running).await?;
         }
         Ok(Reopened::Here(running))
+    }
+
+    /// Lets go of a task reopened for a message that was refused: unless
+    /// an execution runs on it, the handle is forgotten and the lease
+    /// given back.
+    fn abandon(&self, running: &Arc<Running>) {
+        if running.is_executing() {
+            return;
+        }
+        self.unregister(running);
+        let store = self.store.clone();
+        let (id, replica) = (running.task_id.clone(), self.log.replica.id.clone());
+        tokio::spawn(async move {
+            if let Err(e) = store.release_lease(&id, &replica).await {
+                tracing::debug!(task_id = %id, error = %e, "lease not given back; it runs out");
+            }
+        });
     }
 
     /// Forgets the live handle once nothing runs on it.
