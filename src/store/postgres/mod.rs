@@ -47,6 +47,7 @@ macro_rules! bounded {
 }
 pub(in crate::store) use bounded;
 
+mod listen;
 mod migrations;
 mod tasks;
 #[cfg(test)]
@@ -117,6 +118,7 @@ impl Dialect for Postgres {
     const DOC_AS_TEXT: &'static str = "doc::text";
     // One statement, one snapshot.
     const COUNT_IN_PAGE: bool = true;
+    const ARRAY_PARAMS: bool = true;
 
     fn statements() -> &'static Statements {
         static STATEMENTS: LazyLock<Statements> = LazyLock::new(Statements::new::<Postgres>);

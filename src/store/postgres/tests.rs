@@ -18,6 +18,7 @@ async fn fixture() -> Option<Fixture> {
 }
 
 conformance::task_store_conformance!(fixture());
+conformance::task_log_conformance!(fixture());
 
 #[tokio::test]
 async fn bad_urls_are_errors() {
@@ -56,7 +57,7 @@ async fn migrations_run_once_and_concurrently() {
         assert!(s.is_ok(), "{s:?}");
     }
     let store = stores.into_iter().flatten().next().expect("a store");
-    assert_eq!(versions(store.database(), "tasks").await, [1, 2, 3]);
+    assert_eq!(versions(store.database(), "tasks").await, [1, 2, 3, 4]);
 }
 
 /// A schema written by a build that kept one version list for every
@@ -91,7 +92,7 @@ async fn legacy_version_list_is_adopted() {
         .expect("connect to the legacy schema");
     let t = task("after", "ctx", a2a::TaskState::Working, 1);
     store.save(&t, &TaskOwner::anonymous()).await.expect("save");
-    assert_eq!(versions(store.database(), "tasks").await, [1, 2, 3]);
+    assert_eq!(versions(store.database(), "tasks").await, [1, 2, 3, 4]);
 }
 
 #[tokio::test]

@@ -214,11 +214,40 @@ pub(crate) fn owner_schema() -> String {
         .to_string()
 }
 
+/// The event log and the leases (migration 4): each task's place in its
+/// log (`seq`, 0 before its first event) and its lease (`lease_owner`, the
+/// replica, and `lease_until`, microseconds since the epoch; both null when
+/// free), and the log itself. Both lease indexes are partial: only leased
+/// tasks are in them, so the scan for expired leases and the renewal of a
+/// replica's leases stay small however many finished tasks the table keeps.
+pub(crate) fn log_schema<D: Dialect>() -> String {
+    format!(
+        "ALTER TABLE tasks ADD COLUMN seq {int} NOT NULL DEFAULT 0;
+         ALTER TABLE tasks ADD COLUMN lease_owner TEXT;
+         ALTER TABLE tasks ADD COLUMN lease_until {int};
+         CREATE INDEX tasks_by_lease_until ON tasks (lease_until)
+            WHERE lease_until IS NOT NULL;
+         CREATE INDEX tasks_by_lease_owner ON tasks (lease_owner)
+            WHERE lease_owner IS NOT NULL;
+         CREATE TABLE task_events (
+            task_id      {id} NOT NULL,
+            seq          {int} NOT NULL, -- 1 for a task's first event
+            doc          {doc} NOT NULL, -- the event (a StreamResponse) as JSON
+            appended_at  {int} NOT NULL, -- wall clock of the append, us since epoch
+            PRIMARY KEY (task_id, seq)
+         );
+         CREATE INDEX task_events_by_time ON task_events (appended_at);",
+        id = D::ID_TYPE,
+        int = D::INT64,
+        doc = D::DOC_TYPE,
+    )
+}
+
 /// The component name of the task store's schema.
 pub(crate) const TASKS: &str = "tasks";
 
 /// The task store's migrations in dialect `D`.
-pub(crate) fn task_migrations<D: Dialect>() -> [Migration<'static>; 3] {
+pub(crate) fn task_migrations<D: Dialect>() -> [Migration<'static>; 4] {
     let statements = D::statements();
     [
         Migration {
@@ -232,6 +261,10 @@ pub(crate) fn task_migrations<D: Dialect>() -> [Migration<'static>; 3] {
         Migration {
             version: 3,
             sql: &statements.owner_schema,
+        },
+        Migration {
+            version: 4,
+            sql: &statements.log_schema,
         },
     ]
 }

@@ -92,6 +92,7 @@ impl Dialect for Sqlite {
     const DOC_AS_TEXT: &'static str = "doc";
     // Count and page run in one read transaction instead.
     const COUNT_IN_PAGE: bool = false;
+    const ARRAY_PARAMS: bool = false;
 
     fn statements() -> &'static Statements {
         static STATEMENTS: LazyLock<Statements> = LazyLock::new(Statements::new::<Sqlite>);

@@ -1,18 +1,23 @@
 //! Tasks in SQLite.
 
-use super::writer::{TaskRow, WriteOp, WriteRequest};
-use super::{Sqlite, SqliteDatabase, SqliteSync};
+use super::writer::{AppendRow, TaskRow, WriteOp, WriteRequest};
+use super::{lock, Sqlite, SqliteDatabase, SqliteSync};
+use crate::store::log::{check_sequence, Claim, ExpiredLease, Lease, LoggedEvent, LoggedTask};
 use crate::store::query::TaskFilter;
-use crate::store::sql::{page_from_rows, Dialect, ListSql};
+use crate::store::sql::{
+    claim_undecided, decode_event, encode_event, lease_args, limit_arg, micros, not_claimed,
+    page_from_rows, seq_arg, Dialect, ListSql, LoggedRow, NotClaimed, CLAIM_ATTEMPTS,
+};
 use crate::store::{
     decode_task, encode_task, state_name, status_key, ListQuery, StoreError, TaskOwner, TaskPage,
     TaskStore,
 };
 use a2a::Task;
 use async_trait::async_trait;
-use rusqlite::{params, OptionalExtension};
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 /// Tasks in a SQLite file (see the module docs for durability and threads).
@@ -58,6 +63,62 @@ impl SqliteTaskStore {
     pub fn database(&self) -> &SqliteDatabase {
         &self.db
     }
+
+    /// Runs `f` on the writer thread and returns what it returned once its
+    /// transaction committed.
+    async fn write_returning<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let slot = Arc::new(Mutex::new(None));
+        let out = Arc::clone(&slot);
+        self.db
+            .write(move |conn| {
+                let value = f(conn)?;
+                *lock(&out) = Some(value);
+                Ok(())
+            })
+            .await?;
+        let value = lock(&slot).take();
+        value.ok_or_else(|| StoreError::Backend("sqlite write returned nothing".into()))
+    }
+}
+
+/// The row of `get_logged` (or of `claim`'s `RETURNING`).
+fn logged_row(row: &Row<'_>) -> rusqlite::Result<LoggedRow> {
+    Ok(LoggedRow {
+        doc: row.get(0)?,
+        seq: row.get(1)?,
+        lease_owner: row.get(2)?,
+        lease_until: row.get(3)?,
+    })
+}
+
+fn get_logged(
+    conn: &Connection,
+    id: &str,
+    owner: &TaskOwner,
+) -> Result<Option<LoggedRow>, StoreError> {
+    conn.prepare_cached(&Sqlite::statements().get_logged)
+        .and_then(|mut stmt| {
+            stmt.query_row(params![id, owner.principal(), owner.tenant()], logged_row)
+                .optional()
+        })
+        .map_err(|e| StoreError::sqlite("get logged task", e))
+}
+
+/// Counts the rows a one-statement write changes.
+fn execute(
+    conn: &Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+    what: &str,
+) -> Result<u64, StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.execute(args))
+        .map(|n| n as u64)
+        .map_err(|e| StoreError::sqlite(what, e))
 }
 
 fn task_row(task: &Task, owner: &TaskOwner) -> Result<TaskRow, StoreError> {
@@ -175,6 +236,197 @@ impl TaskStore for SqliteTaskStore {
                     .map_err(|e| StoreError::sqlite("heartbeat", e))
             })
             .await
+    }
+
+    async fn append(
+        &self,
+        task: &Task,
+        owner: &TaskOwner,
+        after: u64,
+        events: &[LoggedEvent],
+        lease: Lease<'_>,
+    ) -> Result<(), StoreError> {
+        let seq = seq_arg(check_sequence(&task.id, after, events)?)?;
+        let (lease_owner, lease_until) = lease_args(lease);
+        let events = events
+            .iter()
+            .map(|e| Ok((seq_arg(e.seq)?, encode_event(e)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let row = AppendRow {
+            task: task_row(task, owner)?,
+            after: seq_arg(after)?,
+            seq,
+            lease_owner: lease_owner.map(str::to_owned),
+            lease_until,
+            events,
+            appended_at: micros(Utc::now()),
+        };
+        self.db
+            .writer()
+            .submit(WriteOp::Append(Box::new(row)))
+            .await
+    }
+
+    async fn get_logged(
+        &self,
+        id: &str,
+        owner: &TaskOwner,
+    ) -> Result<Option<LoggedTask>, StoreError> {
+        let id = id.to_owned();
+        let owner = owner.clone();
+        let row = self
+            .db
+            .read(move |conn| get_logged(conn, &id, &owner))
+            .await?;
+        row.map(LoggedRow::decode).transpose()
+    }
+
+    async fn events_after(
+        &self,
+        id: &str,
+        owner: &TaskOwner,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        let id = id.to_owned();
+        let owner = owner.clone();
+        let after = seq_arg(after).unwrap_or(i64::MAX);
+        let limit = limit_arg(limit);
+        let rows: Vec<(i64, String)> = self
+            .db
+            .read(move |conn| {
+                conn.prepare_cached(&Sqlite::statements().events_after)
+                    .and_then(|mut stmt| {
+                        stmt.query_map(
+                            params![id, after, owner.principal(), owner.tenant(), limit],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )?
+                        .collect()
+                    })
+                    .map_err(|e| StoreError::sqlite("read events", e))
+            })
+            .await?;
+        rows.iter()
+            .map(|(seq, doc)| decode_event(*seq, doc))
+            .collect()
+    }
+
+    async fn claim(
+        &self,
+        id: &str,
+        owner: &TaskOwner,
+        replica: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let (until_us, now_us) = (micros(until), micros(now));
+        // One writer: nothing changes the task between the statements, so
+        // the first attempt decides; the loop only bounds the impossible.
+        for _ in 0..CLAIM_ATTEMPTS {
+            let args = (id.to_owned(), owner.clone(), replica.to_owned());
+            let (claimed, found) = self
+                .write_returning(move |conn| {
+                    let (id, owner, replica) = args;
+                    let claimed = conn
+                        .prepare_cached(&Sqlite::statements().claim)
+                        .and_then(|mut stmt| {
+                            stmt.query_row(
+                                params![
+                                    id,
+                                    owner.principal(),
+                                    owner.tenant(),
+                                    replica,
+                                    until_us,
+                                    now_us
+                                ],
+                                logged_row,
+                            )
+                            .optional()
+                        })
+                        .map_err(|e| StoreError::sqlite("claim lease", e))?;
+                    match claimed {
+                        Some(row) => Ok((Some(row), None)),
+                        None => Ok((None, get_logged(conn, &id, &owner)?)),
+                    }
+                })
+                .await?;
+            if let Some(row) = claimed {
+                return Ok(Claim::Acquired(row.decode()?));
+            }
+            let found = found.map(LoggedRow::decode).transpose()?;
+            if let NotClaimed::Final(claim) = not_claimed(found, replica, now) {
+                return Ok(claim);
+            }
+        }
+        Err(claim_undecided(id))
+    }
+
+    async fn renew_leases(&self, replica: &str, until: DateTime<Utc>) -> Result<u64, StoreError> {
+        let replica = replica.to_owned();
+        let until = micros(until);
+        self.write_returning(move |conn| {
+            execute(
+                conn,
+                &Sqlite::statements().renew_leases,
+                params![replica, until],
+                "renew leases",
+            )
+        })
+        .await
+    }
+
+    async fn release_lease(&self, id: &str, replica: &str) -> Result<(), StoreError> {
+        let (id, replica) = (id.to_owned(), replica.to_owned());
+        self.db
+            .write(move |conn| {
+                execute(
+                    conn,
+                    &Sqlite::statements().release_lease,
+                    params![id, replica],
+                    "release lease",
+                )
+                .map(|_| ())
+            })
+            .await
+    }
+
+    async fn expired_leases(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ExpiredLease>, StoreError> {
+        let now = micros(now);
+        let limit = limit_arg(limit);
+        self.db
+            .read(move |conn| {
+                conn.prepare_cached(&Sqlite::statements().expired_leases)
+                    .and_then(|mut stmt| {
+                        stmt.query_map(params![now, limit], |r| {
+                            let (principal, tenant): (String, String) = (r.get(1)?, r.get(2)?);
+                            Ok(ExpiredLease {
+                                task_id: r.get(0)?,
+                                owner: TaskOwner::from_stored(&principal, &tenant),
+                                replica: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                            })
+                        })?
+                        .collect()
+                    })
+                    .map_err(|e| StoreError::sqlite("expired leases", e))
+            })
+            .await
+    }
+
+    async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let before = micros(before);
+        self.write_returning(move |conn| {
+            execute(
+                conn,
+                &Sqlite::statements().prune_events,
+                params![before],
+                "prune events",
+            )
+        })
+        .await
     }
 
     fn kind(&self) -> &'static str {

@@ -15,6 +15,7 @@ async fn fixture() -> Option<Fixture> {
 }
 
 conformance::task_store_conformance!(fixture());
+conformance::task_log_conformance!(fixture());
 
 #[tokio::test]
 async fn migrations_are_recorded_once() {
@@ -28,7 +29,8 @@ async fn migrations_are_recorded_once() {
         [
             ("tasks".to_string(), 1),
             ("tasks".to_string(), 2),
-            ("tasks".to_string(), 3)
+            ("tasks".to_string(), 3),
+            ("tasks".to_string(), 4)
         ]
     );
     let mode: String = conn
@@ -91,7 +93,8 @@ async fn legacy_version_list_is_adopted() {
         [
             ("tasks".to_string(), 1),
             ("tasks".to_string(), 2),
-            ("tasks".to_string(), 3)
+            ("tasks".to_string(), 3),
+            ("tasks".to_string(), 4)
         ]
     );
 }

@@ -18,12 +18,32 @@ pub(super) struct TaskRow {
     pub owner: TaskOwner,
 }
 
+/// An append (see [`crate::store::TaskStore::append`]) as its statements
+/// bind it.
+pub(super) struct AppendRow {
+    pub task: TaskRow,
+    /// The log position it continues from.
+    pub after: i64,
+    /// The position after it (`after` plus the number of events).
+    pub seq: i64,
+    pub lease_owner: Option<String>,
+    /// Microseconds since the epoch.
+    pub lease_until: Option<i64>,
+    /// Sequence number and document of each event, in order.
+    pub events: Vec<(i64, String)>,
+    /// Microseconds since the epoch.
+    pub appended_at: i64,
+}
+
 /// Statements given to [`super::SqliteDatabase::write`].
 pub(super) type WriteFn = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
 
 pub(super) enum WriteOp {
     /// The hot path: a task save, deduplicated within a batch.
     SaveTask(TaskRow),
+    /// The other hot path: events appended to a task's log with the task,
+    /// all or nothing.
+    Append(Box<AppendRow>),
     /// Anything else (agent-owned tables, migrations).
     Run(WriteFn),
 }
@@ -139,7 +159,7 @@ fn mark_superseded(batch: &[WriteRequest], out: &mut Vec<bool>) {
             let newest = last_save.entry(row.id.as_str()).or_insert(i);
             let kept = match &batch[*newest].op {
                 WriteOp::SaveTask(kept) => kept.status_ts,
-                WriteOp::Run(_) => i64::MIN,
+                WriteOp::Append(_) | WriteOp::Run(_) => i64::MIN,
             };
             if row.status_ts >= kept {
                 *newest = i;
@@ -151,9 +171,10 @@ fn mark_superseded(batch: &[WriteRequest], out: &mut Vec<bool>) {
     }));
 }
 
-// No savepoints: SQLite undoes a failed statement by itself, and a savepoint
-// per request would cost a statement each (and make FTS5 write its pending
-// index to disk every time).
+// No savepoints for single statements: SQLite undoes a failed statement by
+// itself, and a savepoint per request would cost a statement each (and make
+// FTS5 write its pending index to disk every time). An append of events is
+// several statements: it has one (see `append`).
 fn apply(conn: &Connection, op: WriteOp) -> Result<(), StoreError> {
     match op {
         WriteOp::SaveTask(row) => {
@@ -173,13 +194,177 @@ fn apply(conn: &Connection, op: WriteOp) -> Result<(), StoreError> {
             .map_err(|e| StoreError::sqlite("save task", e))?;
             Ok(())
         }
+        WriteOp::Append(row) => append(conn, &row),
         WriteOp::Run(f) => f(conn),
     }
+}
+
+/// Writes the task of an append if its log ends at `after`: the number of
+/// rows changed (0 on a conflict).
+fn append_task(conn: &Connection, row: &AppendRow) -> Result<usize, StoreError> {
+    let statements = Sqlite::statements();
+    let sql = if row.after == 0 {
+        &statements.append_insert
+    } else {
+        &statements.append_update
+    };
+    let task = &row.task;
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                task.id,
+                task.context_id,
+                task.state,
+                task.status_ts,
+                task.doc,
+                task.owner.principal(),
+                task.owner.tenant(),
+                row.seq,
+                row.lease_owner,
+                row.lease_until,
+                row.after,
+                Utc::now().timestamp_micros()
+            ])
+        })
+        .map_err(|e| StoreError::sqlite("append task", e))
+}
+
+/// Writes the task and then its events, all or nothing: a savepoint undoes
+/// the task's row when an event fails, so the batch's other writes go on.
+fn append(conn: &Connection, row: &AppendRow) -> Result<(), StoreError> {
+    let conflict =
+        || crate::store::log::conflict(&row.task.id, u64::try_from(row.after).unwrap_or(0));
+    if row.events.is_empty() {
+        // One statement: atomic by itself.
+        return match append_task(conn, row)? {
+            0 => Err(conflict()),
+            _ => Ok(()),
+        };
+    }
+    let run = |sql: &str| {
+        conn.prepare_cached(sql)
+            .and_then(|mut stmt| stmt.execute([]))
+            .map_err(|e| StoreError::sqlite("append savepoint", e))
+    };
+    run("SAVEPOINT append")?;
+    let written = (|| {
+        if append_task(conn, row)? == 0 {
+            return Err(conflict());
+        }
+        let mut stmt = conn
+            .prepare_cached(&Sqlite::statements().insert_event)
+            .map_err(|e| StoreError::sqlite("prepare append event", e))?;
+        for (seq, doc) in &row.events {
+            stmt.execute(params![row.task.id, seq, doc, row.appended_at])
+                .map_err(|e| StoreError::sqlite("append event", e))?;
+        }
+        Ok(())
+    })();
+    let ended = match written {
+        Ok(()) => run("RELEASE append"),
+        Err(_) => run("ROLLBACK TO append").and_then(|_| run("RELEASE append")),
+    };
+    if let Err(e) = ended {
+        // This append cannot be ended alone: undo the whole batch rather
+        // than commit half of it (every caller of the batch gets an error).
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(e);
+    }
+    written
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::sql::migrate::{task_migrations, TASKS};
+    use crate::store::Migrations;
+
+    fn append_req(
+        id: &str,
+        after: i64,
+        events: &[i64],
+    ) -> (WriteRequest, oneshot::Receiver<Result<(), StoreError>>) {
+        let (reply, answer) = oneshot::channel();
+        let row = AppendRow {
+            task: TaskRow {
+                id: id.into(),
+                context_id: "c".into(),
+                state: "s".into(),
+                status_ts: 1,
+                doc: "{}".into(),
+                owner: TaskOwner::anonymous(),
+            },
+            after,
+            seq: after + events.len() as i64,
+            lease_owner: None,
+            lease_until: None,
+            events: events
+                .iter()
+                .map(|&seq| (seq, format!("{{\"n\":{seq}}}")))
+                .collect(),
+            appended_at: 7,
+        };
+        (
+            WriteRequest {
+                op: WriteOp::Append(Box::new(row)),
+                reply,
+            },
+            answer,
+        )
+    }
+
+    fn answer(mut rx: oneshot::Receiver<Result<(), StoreError>>) -> Result<(), StoreError> {
+        rx.try_recv().expect("answered")
+    }
+
+    /// Appends share a batch with other writes: one that conflicts or fails
+    /// midway leaves nothing of itself and takes nothing of the others.
+    #[test]
+    fn a_failed_append_leaves_its_batch_alone() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        let steps = task_migrations::<Sqlite>();
+        super::super::migrations::apply_immediate(&conn, &Migrations::new(TASKS, &steps))
+            .expect("schema");
+        // A stray event where the append of `bad` will put its second.
+        conn.execute(
+            "INSERT INTO task_events (task_id, seq, doc, appended_at) VALUES ('bad', 2, '{}', 0)",
+            [],
+        )
+        .expect("stray event");
+        let (good, good_answer) = append_req("good", 0, &[1, 2]);
+        let (bad, bad_answer) = append_req("bad", 0, &[1, 2, 3]);
+        let (late, late_answer) = append_req("good", 0, &[1]);
+        let (more, more_answer) = append_req("good", 2, &[3]);
+        let mut batch = vec![save("a", 1), good, bad, late, more, save("b", 1)];
+        commit_batch(&mut conn, &mut batch, &mut Vec::new());
+        assert!(answer(good_answer).is_ok());
+        let bad = answer(bad_answer);
+        assert!(matches!(bad, Err(StoreError::Backend(_))), "{bad:?}");
+        let late = answer(late_answer);
+        assert!(matches!(late, Err(StoreError::Conflict(_))), "{late:?}");
+        assert!(answer(more_answer).is_ok());
+        let tasks: Vec<(String, i64)> = conn
+            .prepare("SELECT id, seq FROM tasks ORDER BY id")
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .expect("tasks");
+        assert_eq!(
+            tasks,
+            [("a".into(), 0), ("b".into(), 0), ("good".into(), 3)]
+        );
+        let events: Vec<(String, i64)> = conn
+            .prepare("SELECT task_id, seq FROM task_events ORDER BY task_id, seq")
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .expect("events");
+        assert_eq!(
+            events,
+            [
+                ("bad".into(), 2),
+                ("good".into(), 1),
+                ("good".into(), 2),
+                ("good".into(), 3)
+            ]
+        );
+    }
 
     fn save(id: &str, status_ts: i64) -> WriteRequest {
         WriteRequest {
