@@ -10,7 +10,8 @@
 //! * SQLite ([`SqliteTaskStore`], the default): one file under the data
 //!   directory, written by a dedicated thread with group commit.
 //! * PostgreSQL ([`PostgresTaskStore`]): a pooled `tokio-postgres` client,
-//!   chosen when a `DATABASE_URL` is configured; replicas may share it.
+//!   chosen when a `DATABASE_URL` is configured; replicas may share it, and
+//!   signal each other through its [`PostgresBackplane`].
 //! * Memory ([`MemoryTaskStore`]): bounded and lost on restart.
 //!
 //! The two SQL backends share their SQL (the statements, the migration
@@ -47,7 +48,7 @@ pub use log::{
     Backplane, Claim, ExpiredLease, Lease, LeaseHolder, LoggedEvent, LoggedTask, Signal,
 };
 pub use memory::{MemoryTaskStore, MemoryTaskStoreBuilder};
-pub use postgres::{PostgresDatabase, PostgresOptions, PostgresTaskStore};
+pub use postgres::{PostgresBackplane, PostgresDatabase, PostgresOptions, PostgresTaskStore};
 pub use push::{MemoryPushStore, Notification, PostgresPushStore, PushStore, SqlitePushStore};
 pub use sql::migrate::{Migration, Migrations};
 pub use sqlite::{SqliteDatabase, SqliteSync, SqliteTaskStore};
@@ -490,6 +491,7 @@ impl std::fmt::Debug for Stores {
 /// PostgreSQL, runs the task and push stores' schema migrations and starts
 /// the SQLite writer thread.
 pub async fn open(config: &StoreConfig) -> Result<Stores, StoreError> {
+    let mut backplane: Option<Arc<dyn Backplane>> = None;
     let (tasks, backend): (Arc<dyn TaskStore>, Backend) = match config.effective_kind() {
         StoreKind::Memory => {
             let tasks = MemoryTaskStore::builder()
@@ -503,6 +505,7 @@ pub async fn open(config: &StoreConfig) -> Result<Stores, StoreError> {
                 StoreError::Backend("the postgres store needs a database URL".into())
             })?;
             let db = PostgresDatabase::connect(url).await?;
+            backplane = Some(Arc::new(PostgresBackplane::start(&db)));
             (
                 Arc::new(PostgresTaskStore::new(db.clone())),
                 Backend::Postgres(db),
@@ -528,7 +531,7 @@ pub async fn open(config: &StoreConfig) -> Result<Stores, StoreError> {
     };
     Ok(Stores {
         push: push::open(&backend).await?,
-        backplane: None,
+        backplane,
         tasks,
         backend,
     })

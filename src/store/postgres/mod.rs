@@ -55,6 +55,7 @@ pub(crate) mod testing;
 #[cfg(test)]
 mod tests;
 
+pub use listen::PostgresBackplane;
 pub use tasks::PostgresTaskStore;
 
 use super::sql::{Dialect, SqlArg, Statements};
@@ -209,6 +210,9 @@ fn valid_schema(s: &str) -> bool {
 #[derive(Clone)]
 pub struct PostgresDatabase {
     pool: Pool,
+    /// The pool's connection settings, for connections outside it (the
+    /// backplane's listener).
+    config: Arc<tokio_postgres::Config>,
     schema: Option<Arc<str>>,
     query_timeout: Duration,
 }
@@ -265,7 +269,7 @@ impl PostgresDatabase {
             config.options(opts);
         }
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -281,6 +285,7 @@ impl PostgresDatabase {
             .map_err(|e| StoreError::Backend(format!("postgres pool: {e}")))?;
         let db = Self {
             pool,
+            config: Arc::new(config),
             schema: options.schema.map(Arc::from),
             query_timeout: options.query_timeout,
         };
@@ -291,6 +296,12 @@ impl PostgresDatabase {
     /// The connection pool.
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// The connection settings of the pool's connections (schema and
+    /// timeouts applied).
+    pub(crate) fn config(&self) -> &tokio_postgres::Config {
+        &self.config
     }
 
     /// The private schema holding the tables ([`PostgresOptions::schema`]),

@@ -4,7 +4,7 @@ use super::super::conformance::{self, task, Fixture};
 use super::super::TaskOwner;
 use super::testing::{connect_in_schema, database_url, futures_join_all, private_schema, versions};
 use super::*;
-use crate::store::TaskStore;
+use crate::store::{Backplane, Lease, Signal, TaskStore};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -107,7 +107,189 @@ async fn open_picks_postgres_when_url_is_set() {
     let stores = super::super::open(&config).await.expect("open");
     assert_eq!(stores.tasks.kind(), "postgres");
     assert_eq!(stores.backend.kind(), "postgres");
+    assert!(
+        stores.backplane.is_some(),
+        "replicas on PostgreSQL have a backplane"
+    );
     stores.tasks.ping().await.expect("ping");
+}
+
+/// The next signal, waiting at most 10 s.
+async fn next_signal(rx: &mut tokio::sync::mpsc::Receiver<Signal>) -> Signal {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a signal within 10 s")
+        .expect("the backplane is running")
+}
+
+/// The next signal that is not a `Resync`.
+async fn next_news(rx: &mut tokio::sync::mpsc::Receiver<Signal>) -> Signal {
+    loop {
+        match next_signal(rx).await {
+            Signal::Resync => continue,
+            signal => return signal,
+        }
+    }
+}
+
+#[tokio::test]
+async fn backplane_signals_appends_and_cancels_of_its_schema_only() {
+    use crate::store::conformance::events;
+    let Some(url) = database_url() else {
+        return;
+    };
+    let (x, _gx) = connect_in_schema(&url).await;
+    let (y, _gy) = connect_in_schema(&url).await;
+    let (bx, by) = (
+        PostgresBackplane::start(x.database()),
+        PostgresBackplane::start(y.database()),
+    );
+    assert_ne!(bx.events_channel(), by.events_channel());
+    assert_ne!(bx.cancel_channel(), by.cancel_channel());
+    let (mut rx, mut ry) = (bx.signals(), by.signals());
+    // Both listen before anything is sent.
+    assert_eq!(next_signal(&mut rx).await, Signal::Resync);
+    assert_eq!(next_signal(&mut ry).await, Signal::Resync);
+
+    let anon = TaskOwner::anonymous();
+    let t = task("bp", "ctx", a2a::TaskState::Working, 1);
+    x.append(&t, &anon, 0, &events(&t, 1, 2), Lease::Release)
+        .await
+        .expect("append");
+    assert_eq!(
+        next_news(&mut rx).await,
+        Signal::Event {
+            task_id: "bp".into(),
+            seq: 2
+        }
+    );
+    // Without events nothing is announced; a refused append neither.
+    x.append(&t, &anon, 2, &[], Lease::Release)
+        .await
+        .expect("append nothing");
+    assert!(x
+        .append(&t, &anon, 1, &events(&t, 2, 2), Lease::Release)
+        .await
+        .is_err());
+    x.append(&t, &anon, 2, &events(&t, 3, 3), Lease::Release)
+        .await
+        .expect("append more");
+    assert_eq!(
+        next_news(&mut rx).await,
+        Signal::Event {
+            task_id: "bp".into(),
+            seq: 3
+        }
+    );
+    bx.request_cancel("bp").await.expect("request cancel");
+    assert_eq!(
+        next_news(&mut rx).await,
+        Signal::Cancel {
+            task_id: "bp".into()
+        }
+    );
+
+    // The other schema heard none of it: its first news is its own
+    // (notifications arrive in commit order).
+    let u = task("bp-y", "ctx", a2a::TaskState::Working, 1);
+    y.append(&u, &anon, 0, &events(&u, 1, 1), Lease::Release)
+        .await
+        .expect("append in y");
+    assert_eq!(
+        next_news(&mut ry).await,
+        Signal::Event {
+            task_id: "bp-y".into(),
+            seq: 1
+        }
+    );
+    by.request_cancel("bp-y")
+        .await
+        .expect("request cancel in y");
+    assert_eq!(
+        next_news(&mut ry).await,
+        Signal::Cancel {
+            task_id: "bp-y".into()
+        }
+    );
+    // ...and x none of y's.
+    bx.request_cancel("last").await.expect("request cancel");
+    assert_eq!(
+        next_news(&mut rx).await,
+        Signal::Cancel {
+            task_id: "last".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn backplane_reconnects_after_its_connection_is_killed() {
+    use crate::store::conformance::events;
+    let Some(url) = database_url() else {
+        return;
+    };
+    let (store, _guard) = connect_in_schema(&url).await;
+    let backplane = PostgresBackplane::start(store.database());
+    let mut rx = backplane.signals();
+    assert_eq!(next_signal(&mut rx).await, Signal::Resync);
+    let anon = TaskOwner::anonymous();
+    let t = task("rc", "ctx", a2a::TaskState::Working, 1);
+    let mut after = 0;
+    for round in 0..2 {
+        let client = store.database().client().await.expect("client");
+        let killed = client
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE application_name = $1",
+                &[&backplane.application_name()],
+            )
+            .await
+            .expect("terminate the listener");
+        assert_eq!(killed.len(), 1, "round {round}: one listening connection");
+        drop(client);
+        assert_eq!(next_signal(&mut rx).await, Signal::Resync, "round {round}");
+        store
+            .append(
+                &t,
+                &anon,
+                after,
+                &events(&t, after + 1, after + 1),
+                Lease::Release,
+            )
+            .await
+            .expect("append");
+        after += 1;
+        assert_eq!(
+            next_news(&mut rx).await,
+            Signal::Event {
+                task_id: "rc".into(),
+                seq: after
+            },
+            "round {round}"
+        );
+    }
+    backplane
+        .request_cancel("rc")
+        .await
+        .expect("request cancel");
+    assert_eq!(
+        next_news(&mut rx).await,
+        Signal::Cancel {
+            task_id: "rc".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn signals_are_handed_out_once() {
+    let Some(url) = database_url() else {
+        return;
+    };
+    let (store, _guard) = connect_in_schema(&url).await;
+    let backplane = PostgresBackplane::start(store.database());
+    let mut first = backplane.signals();
+    let mut second = backplane.signals();
+    assert_eq!(next_signal(&mut first).await, Signal::Resync);
+    assert_eq!(second.recv().await, None);
 }
 
 /// A TCP forwarder that can be taken down and brought back on the same
