@@ -76,6 +76,31 @@ pub trait Agent: Send + Sync + 'static {
         let _ = message;
         None
     }
+
+    /// Whether a task may be run again from its last message when the
+    /// replica that ran it stopped before it finished. The default, false,
+    /// ends such a task `FAILED`; an agent whose work has no effects
+    /// outside its own events (a computation) may say true, and the
+    /// replica that finds the task runs [`Agent::execute`] again on it.
+    ///
+    /// ```
+    /// # use abacus::agent::{Agent, RequestContext, TaskUpdater};
+    /// # use abacus::protocol::types::A2AError;
+    /// struct Squares;
+    /// #[async_trait::async_trait]
+    /// impl Agent for Squares {
+    ///     async fn execute(&self, _: RequestContext, up: TaskUpdater) -> Result<(), A2AError> {
+    ///         up.complete(None).await
+    ///     }
+    ///     fn rerun_after_failover(&self) -> bool {
+    ///         true
+    ///     }
+    /// }
+    /// assert!(Squares.rerun_after_failover());
+    /// ```
+    fn rerun_after_failover(&self) -> bool {
+        false
+    }
 }
 
 /// A cache key made of a message's text parts, lowercased, whitespace

@@ -41,6 +41,13 @@ pub(crate) struct LogContext {
     pub(crate) replica: Replica,
 }
 
+/// Where the stored log ends, and how the last append failed.
+struct Durable {
+    seq: u64,
+    /// When the last append failed, and why (cleared by a success).
+    failed: Option<(Instant, String)>,
+}
+
 #[derive(Default)]
 struct Pending {
     events: Vec<LoggedEvent>,
@@ -54,9 +61,9 @@ pub(crate) struct TaskLog {
     owner: TaskOwner,
     ctx: LogContext,
     pending: Mutex<Pending>,
-    /// The store's log position; held for the length of an append, which
-    /// is what keeps appends in order.
-    durable: tokio::sync::Mutex<u64>,
+    /// The store's log position and the last failure; held for the length
+    /// of an append, which is what keeps appends in order.
+    durable: tokio::sync::Mutex<Durable>,
     /// A detached flush is spawned and has not taken the queue yet.
     scheduled: AtomicBool,
     /// Another replica wrote the task: nothing more is written from here.
@@ -74,7 +81,7 @@ impl TaskLog {
             owner,
             ctx,
             pending: Mutex::new(Pending::default()),
-            durable: tokio::sync::Mutex::new(seq),
+            durable: tokio::sync::Mutex::new(Durable { seq, failed: None }),
             scheduled: AtomicBool::new(false),
             lost: AtomicBool::new(false),
             last_write: Mutex::new(Instant::now()),
@@ -121,9 +128,17 @@ impl TaskLog {
     /// the append carrying it failed). Events of a failed append stay
     /// queued for the next one, unless another replica took the task.
     pub(crate) async fn flush(&self) -> Result<(), StoreError> {
+        let asked = Instant::now();
         let mut durable = self.durable.lock().await;
         if self.lost.load(Ordering::Acquire) {
-            return Err(crate::store::log_conflict(&self.task_id, *durable));
+            return Err(crate::store::log_conflict(&self.task_id, durable.seq));
+        }
+        if let Some((at, why)) = &durable.failed {
+            // The append we waited for failed meanwhile: the store is down
+            // now, and trying again would double the caller's wait.
+            if *at >= asked {
+                return Err(StoreError::Backend(why.clone()));
+            }
         }
         let (events, task) = {
             let mut p = self.pending();
@@ -141,7 +156,7 @@ impl TaskLog {
                 until: replica.lease_until(),
             }
         };
-        let after = *durable;
+        let after = durable.seq;
         match self
             .ctx
             .store
@@ -149,10 +164,11 @@ impl TaskLog {
             .await
         {
             Ok(()) => {
-                *durable = after + events.len() as u64;
+                durable.seq = after + events.len() as u64;
+                durable.failed = None;
                 *self.last_write.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
                 if !events.is_empty() {
-                    self.ctx.bus.published(&self.task_id, *durable);
+                    self.ctx.bus.published(&self.task_id, durable.seq);
                 }
                 Ok(())
             }
@@ -162,6 +178,11 @@ impl TaskLog {
                 Err(e)
             }
             Err(e) => {
+                let why = match &e {
+                    StoreError::Backend(why) => why.clone(),
+                    other => other.to_string(),
+                };
+                durable.failed = Some((Instant::now(), why));
                 let mut p = self.pending();
                 let mut requeued = events;
                 requeued.append(&mut p.events);

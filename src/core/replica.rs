@@ -4,15 +4,20 @@
 //! * **renewal**: the lease of every task this replica runs is renewed
 //!   once a third of it has passed since its last write;
 //! * **reaping**: a task whose lease ran out (its replica stopped) is
-//!   claimed and ended `FAILED` with a status message that says so; one
-//!   that was waiting for input just loses the lease;
+//!   claimed and ended `FAILED` with a status message that says so, or run
+//!   again from its last message when the agent allows it
+//!   ([`Agent::rerun_after_failover`](crate::agent::Agent::rerun_after_failover));
+//!   one that was waiting for input just loses the lease;
 //! * **retention**: logged events older than the retention are deleted;
 //! * **signals**: the backplane's events wake this replica's followers,
 //!   and its cancel requests reach the tasks running here.
 //!
 //! Each loop holds the core weakly and ends when the core is dropped.
 
-use super::running::{agent_text, Emit};
+use super::running::{agent_text, Emit, Running};
+use crate::agent::{RequestContext, TaskUpdater};
+use crate::protocol::types::Role;
+use crate::protocol::Principal;
 use super::service::{Inner, Reopened};
 use crate::protocol::types::{StreamResponse, TaskState, TaskStatus, TaskStatusUpdateEvent};
 use crate::store::{ExpiredLease, Signal};
@@ -131,6 +136,9 @@ async fn end_orphan(
             .await;
         return Ok(());
     }
+    if inner.agent.rerun_after_failover() && rerun(inner, &running, lease) {
+        return Ok(());
+    }
     let reason = format!(
         "the replica running this task ({}) stopped before it finished; ended by replica {}",
         lease.replica, inner.log.replica.id
@@ -151,6 +159,44 @@ async fn end_orphan(
         .await;
     inner.unregister(&running);
     ended
+}
+
+/// Runs an orphaned task's last user message again, for an agent that
+/// allows it; false when the task has none (or an execution runs).
+fn rerun(inner: &Arc<Inner>, running: &Arc<Running>, lease: &ExpiredLease) -> bool {
+    let task = running.snapshot();
+    let Some(message) = task
+        .history
+        .iter()
+        .flatten()
+        .rev()
+        .find(|m| m.role == Role::User)
+        .cloned()
+    else {
+        return false;
+    };
+    if !running.resume_execution() {
+        return false;
+    }
+    tracing::warn!(task_id = %lease.task_id, replica = %lease.replica, "running again a task whose replica stopped");
+    let principal = match lease.owner.principal() {
+        "" => Principal::default(),
+        subject => Principal::new(subject),
+    };
+    let ctx = RequestContext {
+        task_id: running.task_id.clone(),
+        context_id: running.context_id.clone(),
+        message,
+        task: Some(task),
+        streaming: false,
+        principal,
+        cancel: running.cancel.clone(),
+    };
+    let updater = TaskUpdater {
+        running: running.clone(),
+    };
+    inner.clone().start(running.clone(), ctx, updater);
+    true
 }
 
 /// One signal of the backplane.

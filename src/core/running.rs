@@ -200,6 +200,18 @@ impl Running {
         true
     }
 
+    /// Claims an idle task for running its last message again (after the
+    /// replica that ran it stopped). False when an execution runs.
+    pub(crate) fn resume_execution(&self) -> bool {
+        let mut st = self.lock();
+        if st.phase.is_executing() {
+            return false;
+        }
+        st.phase = Phase::Started(Origin::Known);
+        st.failure = None;
+        true
+    }
+
     /// Ends the current execution.
     pub(crate) fn end_execution(&self) {
         self.lock().phase = Phase::Idle;

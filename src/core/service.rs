@@ -562,7 +562,12 @@ impl Inner {
     }
 
     /// Runs the agent: inline when it finishes at once, else on its own task.
-    fn start(self: Arc<Self>, running: Arc<Running>, ctx: RequestContext, updater: TaskUpdater) {
+    pub(super) fn start(
+        self: Arc<Self>,
+        running: Arc<Running>,
+        ctx: RequestContext,
+        updater: TaskUpdater,
+    ) {
         let agent = self.agent.clone();
         let run = async move {
             let token = running.cancel.clone();

@@ -17,12 +17,15 @@ use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// Set in a child process: `<port> <replica id> <lease secs>`.
+/// Set in a child process: `<port> <replica id> <lease secs> [rerun]`.
 const REPLICA_ENV: &str = "ABACUS_TEST_REPLICA";
 
 /// `steps N every MS`: working, then a progress update every MS ms, then
-/// completed; `quick`: completed at once with an artifact.
-struct TimedAgent;
+/// completed; `quick`: completed at once with an artifact. With `rerun`, a
+/// task whose replica stopped is run again instead of failed.
+struct TimedAgent {
+    rerun: bool,
+}
 
 #[async_trait::async_trait]
 impl Agent for TimedAgent {
@@ -50,6 +53,10 @@ impl Agent for TimedAgent {
         }
         up.complete(None).await
     }
+
+    fn rerun_after_failover(&self) -> bool {
+        self.rerun
+    }
 }
 
 /// Child half of the tests below: serves [`TimedAgent`] on PostgreSQL
@@ -61,7 +68,10 @@ fn replica_process() {
     };
     let mut words = spec.split_whitespace();
     let (Some(port), Some(id), Some(lease)) = (words.next(), words.next(), words.next()) else {
-        panic!("{REPLICA_ENV}={spec:?}: expected `<port> <replica id> <lease secs>`");
+        panic!("{REPLICA_ENV}={spec:?}: expected `<port> <replica id> <lease secs> [rerun]`");
+    };
+    let agent = TimedAgent {
+        rerun: words.next() == Some("rerun"),
     };
     let data = tempfile::tempdir().expect("data dir");
     let mut config = abacus::config::Config {
@@ -82,7 +92,7 @@ fn replica_process() {
         .enable_all()
         .build()
         .expect("runtime");
-    let served = rt.block_on(abacus::Server::new(TimedAgent, card).config(config).run());
+    let served = rt.block_on(abacus::Server::new(agent, card).config(config).run());
     panic!("replica {id} stopped: {served:?}");
 }
 
@@ -97,6 +107,12 @@ impl Replica {
     /// Starts replica `id` on `port` over `database_url` and waits until it
     /// serves its card.
     pub(crate) async fn start(id: &str, port: u16, database_url: &str, lease_secs: u64) -> Self {
+        Self::start_with(id, port, database_url, &lease_secs.to_string()).await
+    }
+
+    /// As [`Replica::start`], with `rest` after the port and id in the spec
+    /// (the lease, and `rerun`).
+    async fn start_with(id: &str, port: u16, database_url: &str, rest: &str) -> Self {
         let child = Command::new(std::env::current_exe().expect("test binary"))
             .args([
                 "replicas::replica_process",
@@ -104,7 +120,7 @@ impl Replica {
                 "--nocapture",
                 "--test-threads=1",
             ])
-            .env(REPLICA_ENV, format!("{port} {id} {lease_secs}"))
+            .env(REPLICA_ENV, format!("{port} {id} {rest}"))
             .env("DATABASE_URL", database_url)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -359,6 +375,43 @@ async fn a_killed_replica_s_working_tasks_are_ended_by_a_survivor_within_the_lea
     schema.drop_schema().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_allows_it_has_a_dead_replica_s_task_run_again() {
+    let Some((url, schema)) = private_database().await else {
+        return;
+    };
+    let [pa, pb] = free_ports();
+    let mut a = Replica::start_with("first", pa, &url, "2 rerun").await;
+    let b = Replica::start_with("second", pb, &url, "2 rerun").await;
+    let id = start_task(&a, "rerun-1", "steps 4 every 300").await;
+    let mut follow = subscribe(&b.url, &id, None).await;
+    let mut events = vec![next(&mut follow).await];
+    while events.last().map(Event::label).as_deref() != Some("step 1") {
+        events.push(next(&mut follow).await);
+    }
+    a.kill();
+    events.extend(rest(follow).await);
+    let labels = labels(&events);
+    assert_eq!(
+        labels.last().map(String::as_str),
+        Some("TASK_STATE_COMPLETED"),
+        "{labels:?}"
+    );
+    // Run again from the start on B: its events follow A's in the log.
+    let again = labels.iter().rposition(|l| l == "TASK_STATE_WORKING");
+    assert!(again.is_some_and(|i| i > 1), "{labels:?}");
+    let consecutive: Vec<u64> = (ids(&events)[0]..).take(events.len()).collect();
+    assert_eq!(ids(&events), consecutive, "{labels:?}");
+    let got = b.call("GetTask", json!({"id": id})).await;
+    assert_eq!(got["result"]["status"]["state"], "TASK_STATE_COMPLETED");
+    let users = got["result"]["history"]
+        .as_array()
+        .map(|h| h.iter().filter(|m| m["role"] == "ROLE_USER").count());
+    assert_eq!(users, Some(1), "the message is run again, not added again");
+    drop(b);
+    schema.drop_schema().await;
+}
+
 /// nginx in front of `upstreams`, from its own prefix directory; stopped
 /// when dropped. `None` (with a notice) when nginx is not installed.
 struct Nginx {
@@ -385,7 +438,7 @@ impl Nginx {
             })
             .collect();
         let conf = format!(
-            "daemon off;\nworker_processes 1;\npid {p}/nginx.pid;\nerror_log {p}/error.log warn;\n\
+            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {p}/nginx.pid;\nerror_log {p}/error.log warn;\n\
              events {{ worker_connections 512; }}\n\
              http {{\n    access_log off;\n\
                  client_body_temp_path {p}/body;\n    proxy_temp_path {p}/proxy;\n\

@@ -381,11 +381,17 @@ mod tests {
             history.flush().await.expect("flush");
         }
         // Turn the file back into an old one: the single version list, and
-        // the task table before its owner columns.
+        // the task table before its owner columns (and the event log).
         Connection::open(&path)
             .and_then(|c| {
                 c.execute_batch(
-                    "DROP INDEX tasks_by_owner;
+                    "DROP TABLE task_events;
+                     DROP INDEX tasks_by_lease_until;
+                     DROP INDEX tasks_by_lease_owner;
+                     ALTER TABLE tasks DROP COLUMN seq;
+                     ALTER TABLE tasks DROP COLUMN lease_owner;
+                     ALTER TABLE tasks DROP COLUMN lease_until;
+                     DROP INDEX tasks_by_owner;
                      ALTER TABLE tasks DROP COLUMN owner;
                      ALTER TABLE tasks DROP COLUMN tenant;
                      CREATE INDEX tasks_by_status ON tasks (status_ts DESC, id);
