@@ -497,8 +497,16 @@ impl HealthCheck for SelfTest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ListQuery, StoreError, TaskOwner, TaskPage};
+    use crate::store::{
+        Claim, ExpiredLease, Lease, ListQuery, LoggedEvent, LoggedTask, StoreError, TaskOwner,
+        TaskPage,
+    };
+    use chrono::{DateTime, Utc};
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    fn no_log() -> StoreError {
+        StoreError::Backend("this test store keeps no event log".into())
+    }
 
     /// Counts heartbeats; fails them while `broken`.
     #[derive(Default)]
@@ -517,6 +525,59 @@ mod tests {
         }
         async fn list(&self, _: &ListQuery) -> Result<TaskPage, StoreError> {
             Ok(TaskPage::default())
+        }
+        // This double keeps no event log; the health checks never use one.
+        async fn append(
+            &self,
+            _: &a2a::Task,
+            _: &TaskOwner,
+            _: u64,
+            _: &[LoggedEvent],
+            _: Lease<'_>,
+        ) -> Result<(), StoreError> {
+            Err(no_log())
+        }
+        async fn get_logged(
+            &self,
+            _: &str,
+            _: &TaskOwner,
+        ) -> Result<Option<LoggedTask>, StoreError> {
+            Err(no_log())
+        }
+        async fn events_after(
+            &self,
+            _: &str,
+            _: &TaskOwner,
+            _: u64,
+            _: usize,
+        ) -> Result<Vec<LoggedEvent>, StoreError> {
+            Err(no_log())
+        }
+        async fn claim(
+            &self,
+            _: &str,
+            _: &TaskOwner,
+            _: &str,
+            _: DateTime<Utc>,
+            _: DateTime<Utc>,
+        ) -> Result<Claim, StoreError> {
+            Err(no_log())
+        }
+        async fn renew_leases(&self, _: &str, _: DateTime<Utc>) -> Result<u64, StoreError> {
+            Err(no_log())
+        }
+        async fn release_lease(&self, _: &str, _: &str) -> Result<(), StoreError> {
+            Err(no_log())
+        }
+        async fn expired_leases(
+            &self,
+            _: DateTime<Utc>,
+            _: usize,
+        ) -> Result<Vec<ExpiredLease>, StoreError> {
+            Err(no_log())
+        }
+        async fn prune_events(&self, _: DateTime<Utc>) -> Result<u64, StoreError> {
+            Err(no_log())
         }
         async fn heartbeat(&self) -> Result<(), StoreError> {
             self.writes.fetch_add(1, Ordering::SeqCst);

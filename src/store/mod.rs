@@ -192,7 +192,6 @@ pub struct TaskPage {
 ///
 /// Implementations must be cheap to share (`Arc<dyn TaskStore>`).
 #[async_trait]
-#[allow(unused_variables)] // scaffolding: the log's default methods go once every store has them
 pub trait TaskStore: Send + Sync + 'static {
     /// Inserts or replaces `task` (keyed by `task.id`) of `owner`. Returns
     /// once durable. A stored task of another owner is left as it is.
@@ -230,18 +229,14 @@ pub trait TaskStore: Send + Sync + 'static {
         after: u64,
         events: &[LoggedEvent],
         lease: Lease<'_>,
-    ) -> Result<(), StoreError> {
-        Err(unsupported())
-    }
+    ) -> Result<(), StoreError>;
     /// A task with the sequence number of its last logged event and its
     /// lease; `None` when there is none of `owner`.
     async fn get_logged(
         &self,
         id: &str,
         owner: &TaskOwner,
-    ) -> Result<Option<LoggedTask>, StoreError> {
-        Err(unsupported())
-    }
+    ) -> Result<Option<LoggedTask>, StoreError>;
     /// Up to `limit` logged events of task `id` (of `owner`) after
     /// sequence number `after`, in order. Events older than the log's
     /// retention may be gone: the first one returned is then later than
@@ -252,9 +247,7 @@ pub trait TaskStore: Send + Sync + 'static {
         owner: &TaskOwner,
         after: u64,
         limit: usize,
-    ) -> Result<Vec<LoggedEvent>, StoreError> {
-        Err(unsupported())
-    }
+    ) -> Result<Vec<LoggedEvent>, StoreError>;
     /// Takes the lease of task `id` for `replica` until `until` if it is
     /// free, ended before `now` or already `replica`'s; terminal tasks are
     /// never leased.
@@ -265,29 +258,19 @@ pub trait TaskStore: Send + Sync + 'static {
         replica: &str,
         until: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<Claim, StoreError> {
-        Err(unsupported())
-    }
+    ) -> Result<Claim, StoreError>;
     /// Extends every lease `replica` holds to `until`; returns how many.
-    async fn renew_leases(&self, replica: &str, until: DateTime<Utc>) -> Result<u64, StoreError> {
-        Err(unsupported())
-    }
+    async fn renew_leases(&self, replica: &str, until: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Gives up `replica`'s lease of task `id`; nothing when another holds it.
-    async fn release_lease(&self, id: &str, replica: &str) -> Result<(), StoreError> {
-        Err(unsupported())
-    }
+    async fn release_lease(&self, id: &str, replica: &str) -> Result<(), StoreError>;
     /// Up to `limit` tasks, not terminal, whose lease ended before `now`.
     async fn expired_leases(
         &self,
         now: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<ExpiredLease>, StoreError> {
-        Err(unsupported())
-    }
+    ) -> Result<Vec<ExpiredLease>, StoreError>;
     /// Deletes the logged events appended before `before`; returns how many.
-    async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        Err(unsupported())
-    }
+    async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// A cheap round-trip used by readiness checks.
     async fn ping(&self) -> Result<(), StoreError> {
@@ -301,11 +284,6 @@ pub trait TaskStore: Send + Sync + 'static {
     }
     /// A short name for logs and health output (`memory`, `sqlite`, `postgres`).
     fn kind(&self) -> &'static str;
-}
-
-/// Scaffolding until every store keeps the log.
-fn unsupported() -> StoreError {
-    StoreError::Backend("this store keeps no event log".into())
 }
 
 /// Which backend [`open`] builds.
