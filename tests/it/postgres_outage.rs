@@ -262,6 +262,7 @@ async fn postgres_frozen_under_load_gives_clear_errors_in_bounded_time() {
         tasks: Arc::new(PostgresTaskStore::new(db.clone())),
         push: Arc::new(PostgresPushStore::open(&db).await.expect("push store")),
         backend: Backend::Postgres(db),
+        backplane: None,
     };
     let (base, stop, handle) = serve(
         |config| config.data_dir = cluster.dir().to_path_buf(),
@@ -303,6 +304,7 @@ async fn an_exhausted_pool_gives_clear_errors_in_bounded_time() {
         tasks: Arc::new(PostgresTaskStore::new(db.clone())),
         push: Arc::new(PostgresPushStore::open(&db).await.expect("push store")),
         backend: Backend::Postgres(db.clone()),
+        backplane: None,
     };
     let (base, stop, handle) = serve(
         |config| config.data_dir = cluster.dir().to_path_buf(),
