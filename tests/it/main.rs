@@ -22,6 +22,7 @@ mod protocol;
 mod push;
 mod rate_limit;
 mod readme;
+mod redis_cache;
 mod slow_clients;
 mod storage_faults;
 mod tls;
