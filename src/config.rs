@@ -64,6 +64,10 @@ pub mod defaults {
     pub const CACHE_CAPACITY: u64 = 10_000;
     /// `--cache-ttl-secs`.
     pub const CACHE_TTL_SECS: u64 = 3600;
+    /// `--cache-namespace`.
+    pub const CACHE_NAMESPACE: &str = "abacus";
+    /// `--redis-timeout-ms`.
+    pub const REDIS_TIMEOUT_MS: u64 = 50;
     /// `--breaker-failure-rate`.
     pub const BREAKER_FAILURE_RATE: f64 = 0.5;
     /// `--breaker-min-calls`.
@@ -481,6 +485,15 @@ pub struct StackConfig {
     /// Lifetime of a cached reply, in seconds.
     #[arg(long, env = "ABACUS_CACHE_TTL_SECS", default_value_t = defaults::CACHE_TTL_SECS)]
     pub cache_ttl_secs: u64,
+    /// Redis of the shared second cache tier (`redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`): a reply computed by one replica is a hit on the others; kept `--cache-ttl-secs` (in this process only when unset)
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of the cache's Redis keys: replicas with the same one share replies.
+    #[arg(long, env = "ABACUS_CACHE_NAMESPACE", default_value = defaults::CACHE_NAMESPACE)]
+    pub cache_namespace: String,
+    /// Deadline of one Redis call, in ms (then the request goes on without Redis).
+    #[arg(long, env = "ABACUS_REDIS_TIMEOUT_MS", default_value_t = defaults::REDIS_TIMEOUT_MS)]
+    pub redis_timeout_ms: u64,
     /// Failure ratio (0..1) over the window that opens the core breaker.
     #[arg(long, env = "ABACUS_BREAKER_FAILURE_RATE", default_value_t = defaults::BREAKER_FAILURE_RATE)]
     pub breaker_failure_rate: f64,
@@ -510,6 +523,9 @@ impl Default for StackConfig {
             cache: defaults::CACHE,
             cache_capacity: defaults::CACHE_CAPACITY,
             cache_ttl_secs: defaults::CACHE_TTL_SECS,
+            redis_url: None,
+            cache_namespace: defaults::CACHE_NAMESPACE.to_string(),
+            redis_timeout_ms: defaults::REDIS_TIMEOUT_MS,
             breaker_failure_rate: defaults::BREAKER_FAILURE_RATE,
             breaker_min_calls: defaults::BREAKER_MIN_CALLS,
             breaker_window_secs: defaults::BREAKER_WINDOW_SECS,
@@ -538,6 +554,10 @@ impl StackConfig {
     /// Lifetime of a cached reply.
     pub fn cache_ttl(&self) -> Duration {
         Duration::from_secs(self.cache_ttl_secs)
+    }
+    /// Deadline of one Redis call.
+    pub fn redis_timeout(&self) -> Duration {
+        Duration::from_millis(self.redis_timeout_ms)
     }
 }
 

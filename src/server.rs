@@ -269,6 +269,9 @@ impl Server {
         if let Some(c) = &credentials {
             c.declare(&mut self.card);
         }
+        // A Redis that is down does not stop the start (the cache tier
+        // connects by itself later); a URL that does not parse does.
+        crate::stack::remote_cache::check_url(&self.config.stack).map_err(std::io::Error::other)?;
         let signing_keys = match self.config.card_signing_key.as_deref() {
             Some(spec) => crate::card::sign::SigningKey::parse_list(spec)
                 .map_err(|e| std::io::Error::other(format!("--card-signing-key: {e}")))?,

@@ -11,7 +11,7 @@
 //! Default order, outermost first, and why:
 //!
 //! ```text
-//! rate limit ─► metrics ─► concurrency ─► timeout ─► restamp ─► cache ─► circuit breaker ─► core
+//! rate limit ─► metrics ─► concurrency ─► timeout ─► restamp ─► cache ─► remote cache ─► circuit breaker ─► core
 //! ```
 //!
 //! * the rate limit outermost (only with `--rate-limit`; otherwise no layer
@@ -25,7 +25,13 @@
 //! * timeout outside the cache: a hit is never slow, a miss is bounded;
 //! * the cache before the breaker: hits keep being served while the breaker
 //!   is open;
-//! * restamp right outside the cache gives each cached reply fresh ids.
+//! * restamp right outside the cache gives each cached reply fresh ids, from
+//!   either tier;
+//! * the remote cache (only with `--redis-url`; otherwise no layer is
+//!   there) inside the in-process one: an in-process hit never asks Redis,
+//!   a Redis hit fills the in-process cache, the single flight asks Redis
+//!   once per key; before the breaker, so Redis hits are served while it is
+//!   open ([`remote_cache`]).
 //!
 //! ```
 //! # async fn demo(core: abacus::core::Core) {
@@ -48,6 +54,7 @@ use abacus_layers::metrics::{ClassifyStatus, LabelRequest, MetricsLayer};
 use abacus_layers::rate_limit::{
     Quota, RateLimit, RateLimitError, RateLimitHandle, RateLimitLayer,
 };
+use abacus_layers::remote_cache::RemoteCacheHandle;
 use abacus_layers::stream::{
     GuardedStream, StreamTimeout, StreamTimeouts, TimeoutStream, TrackEnd,
 };
@@ -61,6 +68,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tower::util::{Either, MapErr};
 use tower::{Layer, Service, ServiceBuilder};
+
+pub use remote_cache::A2ARemoteCacheLayer;
+
+pub mod remote_cache;
 
 pub use crate::config::StackConfig;
 pub use crate::protocol::{A2AError, ToRpcError};
@@ -230,6 +241,9 @@ pub struct A2ALayers {
     pub restamp: RestampLayer,
     /// Response cache (`a2a_cache_hits_total`).
     pub cache: A2ACacheLayer,
+    /// The response cache's second tier in Redis, shared by the replicas
+    /// (`--redis-url`; `a2a_cache_l2_requests_total`), or nothing.
+    pub remote_cache: A2ARemoteCacheLayer,
     /// Circuit breaker around the core.
     pub breaker: CircuitBreakerLayer<InternalFailures>,
     concurrency_handle: ConcurrencyHandle,
@@ -279,6 +293,7 @@ impl A2ALayers {
                 from_cached as fn(Arc<Message>) -> A2AResponse,
             );
         let cache_handle = cache.handle();
+        let remote_cache = A2ARemoteCacheLayer::from_config(cfg, core);
         let breaker = CircuitBreakerLayer::builder()
             .name("core")
             .failure_rate_threshold(cfg.breaker_failure_rate)
@@ -297,6 +312,7 @@ impl A2ALayers {
             timeout,
             restamp: RestampLayer,
             cache,
+            remote_cache,
             breaker,
             concurrency_handle,
             breaker_handle,
@@ -317,6 +333,12 @@ impl A2ALayers {
     /// Requests that missed the cache so far.
     pub fn cache_misses(&self) -> u64 {
         self.cache_handle.misses()
+    }
+
+    /// The Redis tier's counts (hits, misses, errors, writes), with
+    /// `--redis-url`.
+    pub fn remote_cache_handle(&self) -> Option<&RemoteCacheHandle> {
+        self.remote_cache.handle()
     }
 
     /// The core breaker's state.
@@ -374,6 +396,7 @@ impl A2ALayers {
             .layer(self.timeout)
             .layer(self.restamp)
             .layer(self.cache.clone())
+            .layer(self.remote_cache.clone())
             .layer(self.breaker.clone())
             .service(inner)
     }

@@ -16,11 +16,13 @@
 //! | [`retry`] | `retry` | exponential backoff with full / equal / decorrelated jitter, attempt and total-delay caps, a retry budget |
 //! | [`circuit_breaker`] | `circuit-breaker` | closed / open / half-open on failure rate or consecutive failures; events, metrics, a handle |
 //! | [`cache`] | `cache` | a [moka] response cache with TTL, size bound and single-flight misses |
+//! | [`remote_cache`] | `remote-cache` | a second cache tier in a remote store that is itself a `tower::Service` (wrap it in the timeout and breaker); detached, bounded writes |
 //! | [`metrics`](mod@metrics) | `metrics` | request counter, duration histogram and in-flight gauge through the [`metrics`](https://docs.rs/metrics) facade |
 //! | `metrics::prometheus` | `prometheus` | install `metrics-exporter-prometheus` without an HTTP listener; render `/metrics` yourself |
 //!
 //! No feature is on by default (as in tower-http): enable the layers you use,
-//! or `full` for all of them. Only `cache` pulls in moka, only `prometheus`
+//! or `full` for all of them. Only `cache` pulls in moka, only `remote-cache`
+//! `bytes` (and no client of any store), only `prometheus`
 //! `metrics-exporter-prometheus`, only `jwt` `jsonwebtoken`, and only
 //! `rate-limit` dashmap. [`stream`] is always compiled.
 //!
@@ -45,7 +47,9 @@
 //! metrics next so shed and timed-out requests are counted, the limiter
 //! before the timeout so queueing is not charged to the deadline (and with
 //! `load_shed(true)` nothing queues), the cache before the breaker so hits are
-//! served while the breaker is open. A client stack is
+//! served while the breaker is open; a [`remote_cache`] tier goes right inside
+//! the in-process cache (`cache ─► remote cache ─► circuit breaker`), its store
+//! behind its own `circuit breaker ─► timeout`. A client stack is
 //! `timeout ─► retry ─► circuit breaker ─► client`.
 //!
 //! # tower building blocks
@@ -107,6 +111,9 @@ pub mod metrics;
 #[cfg(feature = "rate-limit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rate-limit")))]
 pub mod rate_limit;
+#[cfg(feature = "remote-cache")]
+#[cfg_attr(docsrs, doc(cfg(feature = "remote-cache")))]
+pub mod remote_cache;
 #[cfg(feature = "retry")]
 #[cfg_attr(docsrs, doc(cfg(feature = "retry")))]
 pub mod retry;

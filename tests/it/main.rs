@@ -23,6 +23,7 @@ mod protocol;
 mod push;
 mod rate_limit;
 mod readme;
+mod redis_cache;
 mod replicas;
 mod slow_clients;
 mod storage_faults;

@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-#[cfg(any(feature = "cache", feature = "rate-limit"))]
+#[cfg(any(feature = "cache", feature = "rate-limit", feature = "remote-cache"))]
 use metrics::Counter;
 #[cfg(feature = "concurrency")]
 use metrics::Histogram;
@@ -18,14 +18,14 @@ static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
 /// A counter's key and, once used with keeping on, its handle.
-#[cfg(any(feature = "cache", feature = "rate-limit"))]
+#[cfg(any(feature = "cache", feature = "rate-limit", feature = "remote-cache"))]
 #[derive(Clone)]
 pub(crate) struct KeptCounter {
     key: Key,
     kept: OnceLock<Counter>,
 }
 
-#[cfg(any(feature = "cache", feature = "rate-limit"))]
+#[cfg(any(feature = "cache", feature = "rate-limit", feature = "remote-cache"))]
 impl KeptCounter {
     pub(crate) fn new(key: Key) -> Self {
         Self {
@@ -75,7 +75,7 @@ impl KeptHistogram {
     }
 }
 
-#[cfg(any(feature = "cache", feature = "rate-limit"))]
+#[cfg(any(feature = "cache", feature = "rate-limit", feature = "remote-cache"))]
 fn register_counter(key: &Key) -> Counter {
     metrics::with_recorder(|r| r.register_counter(key, &METADATA))
 }

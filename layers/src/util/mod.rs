@@ -8,7 +8,12 @@ pub(crate) mod rng;
 
 #[cfg(all(
     feature = "metrics",
-    any(feature = "cache", feature = "concurrency", feature = "rate-limit")
+    any(
+        feature = "cache",
+        feature = "concurrency",
+        feature = "rate-limit",
+        feature = "remote-cache"
+    )
 ))]
 pub(crate) mod kept;
 

@@ -9,6 +9,7 @@ mod concurrency;
 mod jwt;
 mod metrics;
 mod rate_limit;
+mod remote_cache;
 mod retry;
 mod stack;
 mod stream;
