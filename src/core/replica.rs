@@ -15,11 +15,11 @@
 //! Each loop holds the core weakly and ends when the core is dropped.
 
 use super::running::{agent_text, Emit, Running};
+use super::service::{Inner, Reopened};
 use crate::agent::{RequestContext, TaskUpdater};
 use crate::protocol::types::Role;
-use crate::protocol::Principal;
-use super::service::{Inner, Reopened};
 use crate::protocol::types::{StreamResponse, TaskState, TaskStatus, TaskStatusUpdateEvent};
+use crate::protocol::Principal;
 use crate::store::{ExpiredLease, Signal};
 use std::sync::{Arc, Weak};
 use std::time::Duration;

@@ -514,7 +514,10 @@ async fn send_quick(client: &abacus::client::Client, n: usize) -> Outcome {
             Outcome::Completed(v["result"]["task"]["id"].as_str().unwrap_or("").to_string())
         }
         Ok(Ok(v)) => {
-            assert!(v.get("error").is_some(), "neither a completed task nor an error: {v}");
+            assert!(
+                v.get("error").is_some(),
+                "neither a completed task nor an error: {v}"
+            );
             Outcome::Failed
         }
         Ok(Err(_)) => Outcome::Failed, // an HTTP error status from the balancer
@@ -582,7 +585,10 @@ async fn a_load_run_through_nginx_survives_a_replica_killed_midway() {
     let client = abacus::client::Client::new(&lb.url);
     let mut lost = 0;
     for id in &completed {
-        let got = client.call("GetTask", json!({"id": id})).await.expect("GetTask");
+        let got = client
+            .call("GetTask", json!({"id": id}))
+            .await
+            .expect("GetTask");
         if got["result"]["status"]["state"] != "TASK_STATE_COMPLETED" {
             lost += 1;
         }
@@ -597,7 +603,10 @@ async fn a_load_run_through_nginx_survives_a_replica_killed_midway() {
                 ended += 1;
                 break;
             }
-            assert!(tokio::time::Instant::now() < deadline, "orphan {id} still {got}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "orphan {id} still {got}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -609,8 +618,15 @@ async fn a_load_run_through_nginx_survives_a_replica_killed_midway() {
     );
     assert_eq!(lost, 0);
     assert_eq!(ended, orphans.len());
-    assert!(completed.len() > 100, "the run completed only {} tasks", completed.len());
-    assert_eq!(retried_ok, failed, "every failed request succeeded on its retry");
+    assert!(
+        completed.len() > 100,
+        "the run completed only {} tasks",
+        completed.len()
+    );
+    assert_eq!(
+        retried_ok, failed,
+        "every failed request succeeded on its retry"
+    );
     drop((lb, b, c));
     schema.drop_schema().await;
 }
