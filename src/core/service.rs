@@ -499,7 +499,7 @@ impl Inner {
         let (logged, terminal) = match claim {
             Claim::Acquired(logged) => (logged, false),
             Claim::Terminal(logged) => (logged, true),
-            Claim::Held(logged) => return Ok(Reopened::Elsewhere(logged)),
+            Claim::Held(logged) => return Ok(Reopened::Elsewhere(Box::new(logged))),
             Claim::Missing => return Err(A2AError::task_not_found(task_id)),
         };
         let fresh = Running::new(
@@ -780,7 +780,7 @@ impl Inner {
     async fn cancel(&self, p: CancelTaskRequest, owner: &TaskOwner) -> Result<Box<Task>, A2AError> {
         match self.reopen(&p.id, owner).await? {
             Reopened::Here(running) => self.cancel_here(running).await,
-            Reopened::Elsewhere(logged) => self.cancel_elsewhere(logged, owner).await,
+            Reopened::Elsewhere(logged) => self.cancel_elsewhere(*logged, owner).await,
         }
     }
 
@@ -904,7 +904,7 @@ impl Inner {
                     p.id
                 )))
             }
-            _ => Start::Snapshot(logged.task, logged.seq),
+            _ => Start::Snapshot(Box::new(logged.task), logged.seq),
         };
         Ok(A2AResponse::Stream(follow_log(
             self.store.clone(),
@@ -921,7 +921,7 @@ pub(super) enum Reopened {
     /// Live on this replica (or stored and now leased by it).
     Here(Arc<Running>),
     /// Leased by another replica, which runs it.
-    Elsewhere(LoggedTask),
+    Elsewhere(Box<LoggedTask>),
 }
 
 /// The answer to a message for a task another replica works on.

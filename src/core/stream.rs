@@ -127,7 +127,7 @@ const LOG_PAGE: usize = 256;
 /// Where following a task's log starts.
 pub(crate) enum Start {
     /// With this snapshot (the Task event), then every later event.
-    Snapshot(Task, u64),
+    Snapshot(Box<Task>, u64),
     /// With the events after this sequence number (a reconnecting client's
     /// `Last-Event-ID`).
     After(u64),
@@ -184,7 +184,7 @@ pub(crate) fn follow_log(
     start: Start,
 ) -> EventStream {
     let (first, after) = match start {
-        Start::Snapshot(task, seq) => (Some(snapshot(task, seq)), seq),
+        Start::Snapshot(task, seq) => (Some(snapshot(*task, seq)), seq),
         Start::After(seq) => (None, seq),
     };
     let state = LogFollow {

@@ -421,7 +421,7 @@ impl TaskStore for PostgresTaskStore {
             // Between the two statements the lease may have ended or been
             // released: then the claim is tried again.
             if let NotClaimed::Final(claim) = not_claimed(found, replica, now) {
-                return Ok(claim);
+                return Ok(*claim);
             }
         }
         Err(claim_undecided(id))

@@ -233,8 +233,9 @@ async fn backplane_reconnects_after_its_connection_is_killed() {
     assert_eq!(next_signal(&mut rx).await, Signal::Resync);
     let anon = TaskOwner::anonymous();
     let t = task("rc", "ctx", a2a::TaskState::Working, 1);
-    let mut after = 0;
-    for round in 0..2 {
+    for round in 0..2u64 {
+        // Each round appends one event: the log ends at `round` before it.
+        let after = round;
         let client = store.database().client().await.expect("client");
         let killed = client
             .query(
@@ -257,12 +258,11 @@ async fn backplane_reconnects_after_its_connection_is_killed() {
             )
             .await
             .expect("append");
-        after += 1;
         assert_eq!(
             next_news(&mut rx).await,
             Signal::Event {
                 task_id: "rc".into(),
-                seq: after
+                seq: after + 1
             },
             "round {round}"
         );

@@ -451,7 +451,7 @@ pub(crate) fn claim_undecided(id: &str) -> StoreError {
 /// after (`None`: none of that owner).
 pub(crate) enum NotClaimed {
     /// The outcome to report.
-    Final(Claim),
+    Final(Box<Claim>),
     /// The lease was free again when read (it ended or was released
     /// between the statements): try the claim again.
     Retry,
@@ -464,11 +464,13 @@ pub(crate) fn not_claimed(
     now: DateTime<Utc>,
 ) -> NotClaimed {
     match found {
-        None => NotClaimed::Final(Claim::Missing),
-        Some(t) if t.task.status.state.is_terminal() => NotClaimed::Final(Claim::Terminal(t)),
+        None => NotClaimed::Final(Box::new(Claim::Missing)),
+        Some(t) if t.task.status.state.is_terminal() => {
+            NotClaimed::Final(Box::new(Claim::Terminal(t)))
+        }
         Some(t) => match &t.lease {
             Some(held) if held.replica != replica && micros(held.until) >= micros(now) => {
-                NotClaimed::Final(Claim::Held(t))
+                NotClaimed::Final(Box::new(Claim::Held(t)))
             }
             _ => NotClaimed::Retry,
         },

@@ -355,7 +355,7 @@ impl TaskStore for SqliteTaskStore {
             }
             let found = found.map(LoggedRow::decode).transpose()?;
             if let NotClaimed::Final(claim) = not_claimed(found, replica, now) {
-                return Ok(claim);
+                return Ok(*claim);
             }
         }
         Err(claim_undecided(id))
