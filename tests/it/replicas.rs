@@ -473,19 +473,19 @@ impl Nginx {
             .stdout(Stdio::null())
             .spawn()
             .expect("start nginx");
-        let url = format!("http://127.0.0.1:{port}/");
-        let card = format!("{url}.well-known/agent-card.json");
+        let nginx = Nginx {
+            child,
+            url: format!("http://127.0.0.1:{port}/"),
+            _dir: dir,
+        };
+        let card = format!("{}.well-known/agent-card.json", nginx.url);
         for _ in 0..100 {
             if matches!(get(&card).await, Ok((200, _))) {
-                return Some(Nginx {
-                    child,
-                    url,
-                    _dir: dir,
-                });
+                return Some(nginx);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(nginx._dir.path().join("error.log")).unwrap_or_default();
         panic!("nginx did not come up on port {port}: {log}");
     }
 }
