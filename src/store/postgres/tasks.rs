@@ -81,17 +81,7 @@ impl PostgresTaskStore {
         args: &[&(dyn ToSql + Sync)],
         what: &str,
     ) -> Result<(), StoreError> {
-        bounded!(self, what, |client| {
-            let stmt = client
-                .prepare_cached(sql)
-                .await
-                .map_err(|e| StoreError::postgres(&format!("prepare {what}"), e))?;
-            client
-                .execute(&stmt, args)
-                .await
-                .map_err(|e| StoreError::postgres(what, e))?;
-            Ok(())
-        })
+        self.count(sql, args, what).await.map(|_| ())
     }
 
     /// Runs a write statement and counts the rows it changed.
@@ -108,6 +98,44 @@ impl PostgresTaskStore {
                 .map_err(|e| StoreError::postgres(&format!("prepare {what}"), e))?;
             client
                 .execute(&stmt, args)
+                .await
+                .map_err(|e| StoreError::postgres(what, e))
+        })
+    }
+
+    /// Runs a query and returns its rows.
+    async fn rows(
+        &self,
+        sql: &str,
+        args: &[&(dyn ToSql + Sync)],
+        what: &str,
+    ) -> Result<Vec<Row>, StoreError> {
+        bounded!(self, what, |client| {
+            let stmt = client
+                .prepare_cached(sql)
+                .await
+                .map_err(|e| StoreError::postgres(&format!("prepare {what}"), e))?;
+            client
+                .query(&stmt, args)
+                .await
+                .map_err(|e| StoreError::postgres(what, e))
+        })
+    }
+
+    /// Runs a query of at most one row.
+    async fn row(
+        &self,
+        sql: &str,
+        args: &[&(dyn ToSql + Sync)],
+        what: &str,
+    ) -> Result<Option<Row>, StoreError> {
+        bounded!(self, what, |client| {
+            let stmt = client
+                .prepare_cached(sql)
+                .await
+                .map_err(|e| StoreError::postgres(&format!("prepare {what}"), e))?;
+            client
+                .query_opt(&stmt, args)
                 .await
                 .map_err(|e| StoreError::postgres(what, e))
         })
@@ -147,16 +175,13 @@ impl TaskStore for PostgresTaskStore {
 
     async fn get(&self, id: &str, owner: &TaskOwner) -> Result<Option<Task>, StoreError> {
         let (principal, tenant) = (owner.principal(), owner.tenant());
-        let row = bounded!(self, "get task", |client| {
-            let stmt = client
-                .prepare_cached(&Postgres::statements().get)
-                .await
-                .map_err(|e| StoreError::postgres("prepare get", e))?;
-            client
-                .query_opt(&stmt, &[&id, &principal, &tenant])
-                .await
-                .map_err(|e| StoreError::postgres("get task", e))
-        })?;
+        let row = self
+            .row(
+                &Postgres::statements().get,
+                &[&id, &principal, &tenant],
+                "get task",
+            )
+            .await?;
         match row {
             None => Ok(None),
             Some(row) => {
@@ -326,16 +351,13 @@ impl TaskStore for PostgresTaskStore {
         owner: &TaskOwner,
     ) -> Result<Option<LoggedTask>, StoreError> {
         let (principal, tenant) = (owner.principal(), owner.tenant());
-        let row = bounded!(self, "get logged task", |client| {
-            let stmt = client
-                .prepare_cached(&Postgres::statements().get_logged)
-                .await
-                .map_err(|e| StoreError::postgres("prepare get logged task", e))?;
-            client
-                .query_opt(&stmt, &[&id, &principal, &tenant])
-                .await
-                .map_err(|e| StoreError::postgres("get logged task", e))
-        })?;
+        let row = self
+            .row(
+                &Postgres::statements().get_logged,
+                &[&id, &principal, &tenant],
+                "get logged task",
+            )
+            .await?;
         row.as_ref()
             .map(|row| logged_row(row)?.decode())
             .transpose()
@@ -351,16 +373,13 @@ impl TaskStore for PostgresTaskStore {
         let (principal, tenant) = (owner.principal(), owner.tenant());
         let after = seq_arg(after).unwrap_or(i64::MAX);
         let limit = limit_arg(limit);
-        let rows = bounded!(self, "read events", |client| {
-            let stmt = client
-                .prepare_cached(&Postgres::statements().events_after)
-                .await
-                .map_err(|e| StoreError::postgres("prepare read events", e))?;
-            client
-                .query(&stmt, &[&id, &after, &principal, &tenant, &limit])
-                .await
-                .map_err(|e| StoreError::postgres("read events", e))
-        })?;
+        let rows = self
+            .rows(
+                &Postgres::statements().events_after,
+                &[&id, &after, &principal, &tenant, &limit],
+                "read events",
+            )
+            .await?;
         rows.iter()
             .map(|row| {
                 let seq: i64 = row
@@ -453,16 +472,13 @@ impl TaskStore for PostgresTaskStore {
     ) -> Result<Vec<ExpiredLease>, StoreError> {
         let now = micros(now);
         let limit = limit_arg(limit);
-        let rows = bounded!(self, "expired leases", |client| {
-            let stmt = client
-                .prepare_cached(&Postgres::statements().expired_leases)
-                .await
-                .map_err(|e| StoreError::postgres("prepare expired leases", e))?;
-            client
-                .query(&stmt, &[&now, &limit])
-                .await
-                .map_err(|e| StoreError::postgres("expired leases", e))
-        })?;
+        let rows = self
+            .rows(
+                &Postgres::statements().expired_leases,
+                &[&now, &limit],
+                "expired leases",
+            )
+            .await?;
         rows.iter()
             .map(|row| {
                 let corrupt =
