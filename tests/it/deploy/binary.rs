@@ -40,6 +40,14 @@ impl Help {
             .unwrap()
     }
 
+    /// The `[default: ...]` of `flag`, when --help lists one.
+    pub(super) fn default_of(&self, flag: &str) -> Option<String> {
+        self.flags
+            .iter()
+            .find(|f| f.flag == flag)
+            .and_then(|f| f.default.clone())
+    }
+
     /// `[env: NAME=...]`, or `[env: NAME]` for secrets (`hide_env_values`).
     pub(super) fn reads_env(&self, name: &str) -> bool {
         self.text.contains(&format!("[env: {name}="))

@@ -1,11 +1,15 @@
 //! The checks: manifests, alert rules and the binary against each other.
 
 use super::binary::{local, Help, Server};
-use super::manifests::{healthcheck_target, path, resolve_port, scalar, seq, str_of, Manifests};
+use super::manifests::{
+    compose_ports, healthcheck_target, path, resolve_port, scalar, seq, str_of, volume_target,
+    EnvVar, Manifests, Platform,
+};
+use super::nginx::{NginxConf, NGINX_CONF};
 use super::promql::{
     a2a_identifiers, alert_metrics, alert_problems, base_name, scan_promql, Exposition, Matcher,
 };
-use super::{CONTAINER, EXEMPT_ENV, EXEMPT_METRICS, METRICS_PORT};
+use super::{EXEMPT_ENV, EXEMPT_METRICS, METRICS_PORT};
 use crate::common::get;
 use abacus::client::Client;
 use serde_json::json;
@@ -290,14 +294,16 @@ fn manifests_are_wired_to_each_other() {
         Some(label) => str_of(&service["metadata"]["labels"][label], "jobLabel").to_string(),
         None => service_name.to_string(),
     };
+    let replicas = m.compose_replicas();
     let compose_jobs: BTreeSet<String> = seq(m.prom("prometheus.yml"), "scrape_configs")
         .iter()
         .filter(|job| {
             seq(job, "static_configs").iter().any(|sc| {
-                seq(sc, "targets")
-                    .iter()
-                    .filter_map(Yaml::as_str)
-                    .any(|t| t.split(':').next() == Some(CONTAINER))
+                seq(sc, "targets").iter().filter_map(Yaml::as_str).any(|t| {
+                    t.split(':')
+                        .next()
+                        .is_some_and(|h| replicas.contains_key(h))
+                })
             })
         })
         .map(|job| str_of(&job["job_name"], "job_name").to_string())
@@ -368,17 +374,309 @@ fn manifests_are_wired_to_each_other() {
             "deployment.yaml: ABACUS_DATA_DIR={dir} is not mounted"
         );
     }
-    let compose = m.docker_compose();
-    if let Some(dir) = compose.env_value("ABACUS_DATA_DIR") {
-        let mounted = seq(m.compose_service(), "volumes").iter().any(|v| match v {
-            Yaml::Mapping(_) => v["target"].as_str() == Some(dir),
-            _ => v.as_str().and_then(|s| s.split(':').nth(1)) == Some(dir),
-        });
+    for p in m.docker_compose() {
+        let Some(dir) = p.env_value("ABACUS_DATA_DIR") else {
+            continue;
+        };
+        let svc = replicas[p.service.as_deref().unwrap()];
+        let mounted = seq(svc, "volumes")
+            .iter()
+            .any(|v| volume_target(v) == Some(dir));
+        assert!(mounted, "{}: ABACUS_DATA_DIR={dir} is not a volume", p.name);
+    }
+}
+
+/// What is wrong with the compose replicas as one server: each has an id of
+/// its own, and all share one PostgreSQL and one Redis, compose services.
+fn replica_problems(replicas: &[Platform], services: &BTreeSet<String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    if replicas.len() < 2 {
+        problems.push(format!(
+            "{} abacus replica(s) in docker-compose.yml; several are the point",
+            replicas.len()
+        ));
+    }
+    let mut ids: BTreeMap<&str, &str> = BTreeMap::new();
+    for p in replicas {
+        match p.env_value("ABACUS_REPLICA_ID") {
+            None => problems.push(format!("{}: no ABACUS_REPLICA_ID", p.name)),
+            Some(id) => {
+                if let Some(other) = ids.insert(id, &p.name) {
+                    problems.push(format!(
+                        "{}: ABACUS_REPLICA_ID={id} is also {other}'s",
+                        p.name
+                    ));
+                }
+            }
+        }
+    }
+    // Shared, and the same everywhere: what makes the replicas one server.
+    for var in [
+        "DATABASE_URL",
+        "REDIS_URL",
+        "ABACUS_CACHE_NAMESPACE",
+        "A2A_PUBLIC_URL",
+    ] {
+        let values: BTreeSet<Option<&str>> = replicas.iter().map(|p| p.env_value(var)).collect();
+        if values.len() > 1 {
+            problems.push(format!("the replicas disagree on {var}: {values:?}"));
+        }
+    }
+    for var in ["DATABASE_URL", "REDIS_URL"] {
+        for p in replicas {
+            let Some(url) = p.env_value(var) else {
+                problems.push(format!("{}: no {var}", p.name));
+                continue;
+            };
+            let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
+            let authority = authority.split('/').next().unwrap_or("");
+            let host_port = authority.rsplit('@').next().unwrap_or("");
+            let host = host_port.split(':').next().unwrap_or("");
+            if !services.contains(host) {
+                problems.push(format!(
+                    "{}: {var} names host {host:?}, which is no docker-compose.yml service",
+                    p.name
+                ));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn the_replica_checks_catch_missing_and_diverging_settings() {
+    let replica = |name: &str, env: &[(&str, &str)]| Platform {
+        name: format!("docker-compose.yml {name}"),
+        service: Some(name.to_string()),
+        env: env
+            .iter()
+            .map(|(k, v)| EnvVar {
+                name: k.to_string(),
+                value: Some(v.to_string()),
+            })
+            .collect(),
+        ports: Vec::new(),
+        probes: Vec::new(),
+        scrapes: Vec::new(),
+        listened: Vec::new(),
+    };
+    let services = BTreeSet::from(["pg".to_string(), "redis".to_string()]);
+    let db = ("DATABASE_URL", "postgres://u:p@pg:5432/db");
+    let redis = ("REDIS_URL", "redis://redis:6379/0");
+    let good = [
+        replica("a-1", &[("ABACUS_REPLICA_ID", "a-1"), db, redis]),
+        replica("a-2", &[("ABACUS_REPLICA_ID", "a-2"), db, redis]),
+    ];
+    assert_eq!(replica_problems(&good, &services), Vec::<String>::new());
+    let bad = [
+        replica("a-1", &[("ABACUS_REPLICA_ID", "a"), db, redis]),
+        replica("a-2", &[("ABACUS_REPLICA_ID", "a"), db]),
+        replica(
+            "a-3",
+            &[("DATABASE_URL", "postgres://u:p@db:5432/db"), redis],
+        ),
+    ];
+    let problems = replica_problems(&bad, &services);
+    for want in [
+        "a-2: ABACUS_REPLICA_ID=a is also",
+        "a-3: no ABACUS_REPLICA_ID",
+        "disagree on DATABASE_URL",
+        "disagree on REDIS_URL",
+        "a-2: no REDIS_URL",
+        "names host \"db\"",
+    ] {
         assert!(
-            mounted,
-            "docker-compose.yml: ABACUS_DATA_DIR={dir} is not a volume"
+            problems.iter().any(|p| p.contains(want)),
+            "{want}: {problems:?}"
         );
     }
+    assert!(!replica_problems(&good[..1], &services).is_empty());
+}
+
+#[test]
+fn compose_replicas_share_one_store_and_cache() {
+    let m = Manifests::load();
+    let services: BTreeSet<String> = m.compose_services().into_keys().collect();
+    let problems = replica_problems(&m.docker_compose(), &services);
+    assert!(
+        problems.is_empty(),
+        "docker-compose.yml replicas:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn nginx_balances_every_compose_replica() {
+    let m = Manifests::load();
+    let help = Help::get();
+    let replicas: BTreeMap<String, u16> = m
+        .docker_compose()
+        .iter()
+        .map(|p| (p.service.clone().unwrap(), p.main_port(&help)))
+        .collect();
+    let conf = NginxConf::load();
+    let problems = conf.problems(&replicas, abacus::grpc::SERVICE_NAME);
+    assert!(
+        problems.is_empty(),
+        "{NGINX_CONF} vs the replicas of docker-compose.yml {replicas:?}:\n{}",
+        problems.join("\n")
+    );
+
+    // The compose service that mounts the file, publishes what it listens
+    // on, and starts after the replicas.
+    let services = m.compose_services();
+    let mounts_conf = |svc: &Yaml| {
+        seq(svc, "volumes").iter().any(|v| {
+            let source = match v {
+                Yaml::Mapping(_) => v["source"].as_str(),
+                _ => v.as_str().and_then(|s| s.split(':').next()),
+            };
+            source.is_some_and(|s| s.trim_start_matches("./") == NGINX_CONF)
+        })
+    };
+    let lbs: Vec<(&String, &&Yaml)> = services
+        .iter()
+        .filter(|(_, svc)| mounts_conf(svc))
+        .collect();
+    assert_eq!(
+        lbs.len(),
+        1,
+        "docker-compose.yml: services mounting {NGINX_CONF}: {lbs:?}"
+    );
+    let (name, lb) = lbs[0];
+    let target = seq(lb, "volumes").iter().find_map(|v| {
+        let s = v.as_str()?;
+        s.contains(NGINX_CONF)
+            .then(|| s.split(':').nth(1).unwrap_or(""))
+    });
+    if let Some(target) = target {
+        assert_eq!(
+            target, "/etc/nginx/nginx.conf",
+            "{name}: where {NGINX_CONF} is mounted"
+        );
+    }
+    let published = compose_ports(lb, name);
+    let listen = conf.listen_ports();
+    assert!(!listen.is_empty(), "{NGINX_CONF}: no listen port");
+    for port in &listen {
+        assert!(
+            published.iter().any(|(_, container)| container == port),
+            "{name}: {NGINX_CONF} listens on {port}, which {name} does not publish ({published:?})"
+        );
+    }
+    // The agent card's URL is the load balancer: a port it publishes on the host.
+    for p in m.docker_compose() {
+        let Some(url) = p.env_value("A2A_PUBLIC_URL") else {
+            continue;
+        };
+        let authority = url.split_once("://").map_or(url, |(_, r)| r);
+        let authority = authority.split('/').next().unwrap_or("");
+        let port: u16 = match authority.rsplit_once(':') {
+            Some((_, port)) => port.parse().unwrap_or(0),
+            None if url.starts_with("https") => 443,
+            None => 80,
+        };
+        assert!(
+            published
+                .iter()
+                .any(|(host, container)| *host == Some(port) && listen.contains(container)),
+            "{}: A2A_PUBLIC_URL={url}, but {name} publishes no host port {port} to a port nginx listens on ({published:?})",
+            p.name
+        );
+    }
+    let depends: BTreeSet<String> = match &lb["depends_on"] {
+        Yaml::Mapping(map) => map.keys().filter_map(scalar).collect(),
+        other => other
+            .as_sequence()
+            .map(|s| s.iter().filter_map(scalar).collect())
+            .unwrap_or_default(),
+    };
+    for replica in replicas.keys() {
+        assert!(
+            depends.contains(replica),
+            "{name}: does not depend on {replica}, whose name its upstream must resolve"
+        );
+    }
+}
+
+#[test]
+fn kubernetes_replicas_have_their_own_ids_and_drain_within_the_grace_period() {
+    let m = Manifests::load();
+    let help = Help::get();
+    let container = m.container();
+    let pod = &m.one("Deployment")["spec"]["template"]["spec"];
+
+    // Each pod holds its leases under its own name.
+    let id = seq(container, "env")
+        .iter()
+        .find(|e| e["name"].as_str() == Some("ABACUS_REPLICA_ID"))
+        .expect("deployment.yaml: no ABACUS_REPLICA_ID");
+    assert_eq!(
+        id["valueFrom"]["fieldRef"]["fieldPath"].as_str(),
+        Some("metadata.name"),
+        "deployment.yaml: ABACUS_REPLICA_ID is not the pod name"
+    );
+    // The Redis URL is optional: a pod starts without the Secret.
+    let redis = seq(container, "env")
+        .iter()
+        .find(|e| e["name"].as_str() == Some("REDIS_URL"))
+        .expect("deployment.yaml: no REDIS_URL");
+    assert_eq!(
+        redis["valueFrom"]["secretKeyRef"]["optional"].as_bool(),
+        Some(true),
+        "deployment.yaml: REDIS_URL's Secret must be optional"
+    );
+
+    // preStop sleep + drain fit in the grace period, with room to spare.
+    let k8s = m.kubernetes();
+    let drain: f64 = k8s
+        .env_value("ABACUS_SHUTDOWN_DRAIN_SECS")
+        .map(String::from)
+        .or_else(|| help.default_of("--shutdown-drain-secs"))
+        .and_then(|v| v.parse().ok())
+        .expect("the shutdown drain (ABACUS_SHUTDOWN_DRAIN_SECS or its default)");
+    let pre_stop = &container["lifecycle"]["preStop"];
+    let sleep: f64 = match (pre_stop.get("sleep"), pre_stop.get("exec")) {
+        (Some(s), _) => s["seconds"].as_f64().unwrap_or(0.0),
+        (None, Some(exec)) => {
+            let cmd: Vec<String> = seq(exec, "command").iter().filter_map(scalar).collect();
+            match cmd.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+                ["sleep", secs] => secs.parse().unwrap_or(0.0),
+                _ => panic!("deployment.yaml: preStop runs {cmd:?}, not a sleep"),
+            }
+        }
+        (None, None) => 0.0,
+    };
+    let grace = pod["terminationGracePeriodSeconds"]
+        .as_f64()
+        .unwrap_or(30.0);
+    assert!(
+        sleep + drain < grace,
+        "deployment.yaml: preStop {sleep} s + drain {drain} s do not fit in terminationGracePeriodSeconds {grace}"
+    );
+
+    // One pod down at a time, and the budget covers the Deployment's pods.
+    let pdb = m.one("PodDisruptionBudget");
+    let labels = &pod_labels(&m);
+    for (k, v) in pdb["spec"]["selector"]["matchLabels"]
+        .as_mapping()
+        .expect("PodDisruptionBudget matchLabels")
+    {
+        assert_eq!(
+            labels.get(k),
+            Some(v),
+            "PodDisruptionBudget selector {k:?} vs pod labels"
+        );
+    }
+    assert_eq!(
+        scalar(&pdb["spec"]["maxUnavailable"]).as_deref(),
+        Some("1"),
+        "pdb.yaml: maxUnavailable"
+    );
+}
+
+fn pod_labels(m: &Manifests) -> Yaml {
+    m.one("Deployment")["spec"]["template"]["metadata"]["labels"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread")]

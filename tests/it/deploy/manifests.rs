@@ -1,5 +1,6 @@
 //! The manifests as parsed YAML: deploy/k8s, docker-compose.yml and
-//! deploy/prometheus, and what each platform says about the abacus container.
+//! deploy/prometheus, and what each platform says about the abacus container
+//! (on docker compose: about each abacus replica service).
 
 use super::binary::Help;
 use super::{CONTAINER, ROOT};
@@ -98,10 +99,15 @@ impl Manifests {
             1,
             "docker-compose.yml holds several documents"
         );
+        let mut compose = compose.remove(0);
+        // `<<: *anchor` merge keys, as docker compose applies them.
+        compose
+            .apply_merge()
+            .unwrap_or_else(|e| panic!("docker-compose.yml: bad merge key: {e}"));
         Manifests {
             k8s,
             prometheus,
-            compose: compose.remove(0),
+            compose,
         }
     }
 
@@ -137,15 +143,37 @@ impl Manifests {
         .unwrap_or_else(|| panic!("the Deployment has no container named {CONTAINER:?}"))
     }
 
-    /// docker-compose.yml's abacus service.
-    pub(super) fn compose_service(&self) -> &Yaml {
+    /// Every docker-compose.yml service by name.
+    pub(super) fn compose_services(&self) -> BTreeMap<String, &Yaml> {
         self.compose["services"]
-            .get(CONTAINER)
-            .unwrap_or_else(|| panic!("docker-compose.yml has no service {CONTAINER:?}"))
+            .as_mapping()
+            .expect("docker-compose.yml: no services mapping")
+            .iter()
+            .map(|(k, v)| (str_of(k, "docker-compose.yml service name").to_string(), v))
+            .collect()
     }
 
-    pub(super) fn platforms(&self) -> [Platform; 2] {
-        [self.kubernetes(), self.docker_compose()]
+    /// docker-compose.yml's abacus replicas, by service name: the services
+    /// built from this repository, running the abacus image, or named
+    /// `abacus*`. At least one.
+    pub(super) fn compose_replicas(&self) -> BTreeMap<String, &Yaml> {
+        let replicas: BTreeMap<String, &Yaml> = self
+            .compose_services()
+            .into_iter()
+            .filter(|(name, svc)| is_abacus_service(name, svc))
+            .collect();
+        assert!(
+            !replicas.is_empty(),
+            "docker-compose.yml has no abacus service (built here, image abacus, or named {CONTAINER}*)"
+        );
+        replicas
+    }
+
+    /// Kubernetes, then each compose replica.
+    pub(super) fn platforms(&self) -> Vec<Platform> {
+        let mut all = vec![self.kubernetes()];
+        all.extend(self.docker_compose());
+        all
     }
 
     /// What deploy/k8s says about the abacus container.
@@ -232,7 +260,8 @@ impl Manifests {
         }
 
         Platform {
-            name: "deploy/k8s",
+            name: "deploy/k8s".to_string(),
+            service: None,
             env,
             ports,
             probes,
@@ -241,21 +270,29 @@ impl Manifests {
         }
     }
 
-    /// What docker-compose.yml and deploy/prometheus/prometheus.yml say.
-    pub(super) fn docker_compose(&self) -> Platform {
-        let svc = self.compose_service();
+    /// What docker-compose.yml and deploy/prometheus/prometheus.yml say
+    /// about each abacus replica.
+    pub(super) fn docker_compose(&self) -> Vec<Platform> {
+        self.compose_replicas()
+            .into_iter()
+            .map(|(name, svc)| self.compose_replica(&name, svc))
+            .collect()
+    }
+
+    fn compose_replica(&self, service: &str, svc: &Yaml) -> Platform {
+        let file = format!("docker-compose.yml {service}");
         let env = match &svc["environment"] {
             Yaml::Mapping(m) => m
                 .iter()
                 .map(|(k, v)| EnvVar {
-                    name: str_of(k, "docker-compose.yml environment").to_string(),
+                    name: str_of(k, &format!("{file} environment")).to_string(),
                     value: scalar(v),
                 })
                 .collect(),
             Yaml::Sequence(items) => items
                 .iter()
                 .map(|i| {
-                    let s = str_of(i, "docker-compose.yml environment");
+                    let s = str_of(i, &format!("{file} environment"));
                     let (name, value) = match s.split_once('=') {
                         Some((n, v)) => (n, Some(v.to_string())),
                         None => (s, None),
@@ -267,26 +304,19 @@ impl Manifests {
                 })
                 .collect(),
             Yaml::Null => Vec::new(),
-            other => panic!("docker-compose.yml: unexpected environment {other:?}"),
+            other => panic!("{file}: unexpected environment {other:?}"),
         };
 
-        // Container side of each published port: "8002", "8002:8002",
-        // "127.0.0.1:8002:8002/tcp", or the long form {target: 8002}.
-        let ports = seq(svc, "ports")
-            .iter()
-            .map(|p| {
-                let container = match p {
-                    Yaml::Mapping(_) => scalar(&p["target"]),
-                    _ => scalar(p).map(|s| {
-                        let s = s.split('/').next().unwrap_or("").to_string();
-                        s.rsplit(':').next().unwrap_or("").to_string()
-                    }),
-                };
-                let port = container
-                    .and_then(|s| s.parse::<u16>().ok())
-                    .unwrap_or_else(|| panic!("docker-compose.yml: cannot read port {p:?}"));
-                (None, port)
-            })
+        // Published ports (container side) and `expose`d ones.
+        let ports = compose_ports(svc, &file)
+            .into_iter()
+            .map(|(_, container)| container)
+            .chain(seq(svc, "expose").iter().map(|p| {
+                scalar(p)
+                    .and_then(|s| s.split('/').next().and_then(|s| s.parse::<u16>().ok()))
+                    .unwrap_or_else(|| panic!("{file}: cannot read expose {p:?}"))
+            }))
+            .map(|port| (None, port))
             .collect::<Vec<_>>();
 
         let mut probes = Vec::new();
@@ -300,7 +330,7 @@ impl Manifests {
                     .join(" "),
                 other => scalar(other).unwrap_or_default(),
             };
-            let what = "docker-compose.yml healthcheck".to_string();
+            let what = format!("{file} healthcheck");
             let (port, path) = healthcheck_target(&cmd).unwrap_or_else(|| {
                 panic!("{what}: cannot find the probed port and path in {cmd:?}")
             });
@@ -312,7 +342,7 @@ impl Manifests {
             listened.push((what, port));
         }
 
-        // Prometheus' scrape jobs whose targets are the abacus service.
+        // Prometheus' scrape jobs whose targets are this service.
         let mut scrapes = Vec::new();
         for job in seq(self.prom("prometheus.yml"), "scrape_configs") {
             let name = job["job_name"].as_str().unwrap_or("?");
@@ -324,7 +354,7 @@ impl Manifests {
                 for target in seq(sc, "targets") {
                     let target = str_of(target, "prometheus.yml target");
                     let (host, port) = target.rsplit_once(':').unwrap_or((target, "80"));
-                    if host != CONTAINER {
+                    if host != service {
                         continue;
                     }
                     let what = format!("prometheus.yml job {name:?} target {target:?}");
@@ -340,11 +370,12 @@ impl Manifests {
         }
         assert!(
             !scrapes.is_empty(),
-            "prometheus.yml has no scrape target on the {CONTAINER:?} service"
+            "prometheus.yml has no scrape target on the {service:?} service"
         );
 
         Platform {
-            name: "docker-compose.yml",
+            name: file,
+            service: Some(service.to_string()),
             env,
             ports,
             probes,
@@ -379,6 +410,54 @@ impl Manifests {
         }
         assert!(!out.is_empty(), "no alert rules found");
         out
+    }
+}
+
+/// Whether a compose service runs abacus: built from this repository
+/// (`build`), running the `abacus` image, or named `abacus*`.
+pub(super) fn is_abacus_service(name: &str, svc: &Yaml) -> bool {
+    let image = svc.get("image").and_then(Yaml::as_str).unwrap_or("");
+    let repository = image.rsplit('/').next().unwrap_or("");
+    let repository = repository.split([':', '@']).next().unwrap_or("");
+    name.starts_with(CONTAINER) || svc.get("build").is_some() || repository == CONTAINER
+}
+
+/// Each port a compose service publishes, as (host port, container port):
+/// "8002" (a random host port: None), "8002:8002", "127.0.0.1:8002:8002/tcp",
+/// or the long form {target: 8002, published: 8002}.
+pub(super) fn compose_ports(svc: &Yaml, what: &str) -> Vec<(Option<u16>, u16)> {
+    seq(svc, "ports")
+        .iter()
+        .map(|p| {
+            let (host, container) = match p {
+                Yaml::Mapping(_) => (scalar(&p["published"]), scalar(&p["target"])),
+                _ => {
+                    let s = scalar(p).unwrap_or_default();
+                    let s = s.split('/').next().unwrap_or("");
+                    let mut parts = s.rsplit(':');
+                    let container = parts.next().map(String::from);
+                    (parts.next().map(String::from), container)
+                }
+            };
+            let container = container
+                .and_then(|s| s.parse::<u16>().ok())
+                .unwrap_or_else(|| panic!("{what}: cannot read port {p:?}"));
+            (host.and_then(|s| s.parse().ok()), container)
+        })
+        .collect()
+}
+
+/// The container path of a compose volume: `src:/path[:ro]`, a bare
+/// `/path` (an anonymous volume), or the long form {target: /path}.
+pub(super) fn volume_target(v: &Yaml) -> Option<&str> {
+    match v {
+        Yaml::Mapping(_) => v["target"].as_str(),
+        _ => {
+            let s = v.as_str()?;
+            let mut parts = s.split(':');
+            let first = parts.next()?;
+            parts.next().or(Some(first))
+        }
     }
 }
 
@@ -450,7 +529,10 @@ pub(super) struct Endpoint {
 
 /// One way of running abacus: its container ports, environment, probes and scrapes.
 pub(super) struct Platform {
-    pub(super) name: &'static str,
+    /// `deploy/k8s`, or `docker-compose.yml SERVICE`.
+    pub(super) name: String,
+    /// The compose service name (None on Kubernetes).
+    pub(super) service: Option<String>,
     pub(super) env: Vec<EnvVar>,
     /// Container ports (k8s: with their names).
     pub(super) ports: Vec<(Option<String>, u16)>,

@@ -1,16 +1,20 @@
 //! The deployment manifests against the real `abacus` binary.
 //!
 //! Parses every YAML document under `deploy/k8s/*.yaml`,
-//! `deploy/prometheus/*.yml` and `docker-compose.yml`, collects every probe
-//! path and port, container port, Service target port, scrape endpoint,
-//! environment variable and alert-rule metric they reference, then checks
-//! each against the binary: its `--help` (flags, defaults, environment
-//! variables) and a running `abacus serve` (probe paths answer 200, `/metrics`
-//! answers on both listeners and exposes every metric the alerts use).
+//! `deploy/prometheus/*.yml` and `docker-compose.yml` (and
+//! `deploy/nginx/nginx.conf`), collects every probe path and port, container
+//! port, Service target port, scrape endpoint, environment variable and
+//! alert-rule metric they reference, then checks each against the binary:
+//! its `--help` (flags, defaults, environment variables) and a running
+//! `abacus serve` (probe paths answer 200, `/metrics` answers on both
+//! listeners and exposes every metric the alerts use). On docker compose
+//! every abacus replica service is checked, and nginx's upstreams against
+//! them.
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// The container (k8s) and service (compose) that runs abacus.
+/// The container (k8s) that runs abacus; also the image name, and the name
+/// prefix, of the compose replica services.
 const CONTAINER: &str = "abacus";
 /// The metrics listener's port everywhere in the docs (README, Dockerfile `EXPOSE`).
 const METRICS_PORT: u16 = 8090;
@@ -22,4 +26,5 @@ const EXEMPT_METRICS: &[&str] = &["up"];
 mod binary;
 mod checks;
 mod manifests;
+mod nginx;
 mod promql;
