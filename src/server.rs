@@ -286,10 +286,20 @@ impl Server {
         // Pending notifications are queued again before any request is
         // taken, so that they keep their order ahead of new events.
         let pusher = if self.config.push.push {
-            let settings = self
+            let mut settings = self
                 .config
                 .push
                 .settings(self.config.outbound_ca.as_deref());
+            // Replicas share the outbox only on PostgreSQL; a SQLite file
+            // or memory is one process's.
+            settings.replica = crate::push::OutboxReplica {
+                id: self.config.replica.replica_id(),
+                lease: self.config.replica.lease(),
+                sharing: match stores.backend {
+                    crate::store::Backend::Postgres(_) => crate::push::Sharing::Shared,
+                    _ => crate::push::Sharing::Alone,
+                },
+            };
             let pusher = Pusher::start(stores.push.clone(), settings)
                 .await
                 .map_err(|e| {

@@ -17,6 +17,11 @@
 //!   metadata and other non-public addresses unless allowed, resolves each
 //!   host once and connects only to the addresses it checked.
 //!
+//! * **Replicas** sharing a PostgreSQL outbox each deliver what they
+//!   claimed (their own events, renewed every [`OutboxReplica::renew_every`]);
+//!   a replica that stops leaves claims that lapse after the lease, and a
+//!   survivor takes them over ([`Sharing::Shared`]).
+//!
 //! Each request carries `Content-Type: application/json`, the config's
 //! token in `X-A2A-Notification-Token`, its credentials in
 //! `Authorization`, and the event's stable id in `X-A2A-Event-Id`, the
@@ -29,4 +34,4 @@ pub mod guard;
 mod outbox;
 
 pub use deliver::{DeliverySettings, EVENT_ID_HEADER, TOKEN_HEADER};
-pub use outbox::{PushError, PushSettings, Pusher};
+pub use outbox::{OutboxReplica, PushError, PushSettings, Pusher, Sharing};

@@ -16,12 +16,12 @@
 use super::deliver::{Attempted, Deliverer, DeliverySettings, Failure};
 use super::guard::{AllowHttp, Guard};
 use crate::protocol::types::{StreamResponse, TaskPushNotificationConfig};
-use crate::store::{Notification, PushStore, StoreError, TaskOwner};
+use crate::store::{Notification, OutboxClaim, PushStore, StoreError, Takeover, TaskOwner};
 use abacus_layers::retry::Backoff;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 /// Pending notifications loaded per store read on start.
@@ -56,6 +56,65 @@ pub struct PushSettings {
     pub delivery: DeliverySettings,
     /// CA bundle for `https://` receivers (else the system's trust store).
     pub ca: Option<std::path::PathBuf>,
+    /// Who this process is to the outbox, and whether others share it.
+    pub replica: OutboxReplica,
+}
+
+/// Whether other processes deliver from the same outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    /// One process (SQLite, memory): what is pending at start is ours.
+    Alone,
+    /// Replicas on one PostgreSQL database: each delivers what it claimed,
+    /// renews its claims, and takes over those of a replica that stopped.
+    Shared,
+}
+
+/// This process's identity to the outbox: the replica id its claims are
+/// held under, how long a claim lasts unless renewed (the task lease,
+/// `--lease-secs`), and whether other replicas share the outbox.
+///
+/// ```
+/// use abacus::push::{OutboxReplica, Sharing};
+/// use std::time::Duration;
+/// let me = OutboxReplica {
+///     id: "replica-a".into(),
+///     lease: Duration::from_secs(30),
+///     sharing: Sharing::Shared,
+/// };
+/// assert_eq!(me.renew_every(), Duration::from_secs(5));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxReplica {
+    /// The replica id (`--replica-id`).
+    pub id: String,
+    /// How long a claim lasts unless renewed.
+    pub lease: Duration,
+    /// Whether other replicas deliver from the same outbox.
+    pub sharing: Sharing,
+}
+
+impl Default for OutboxReplica {
+    fn default() -> Self {
+        Self {
+            id: "local".into(),
+            lease: Duration::from_secs(30),
+            sharing: Sharing::Alone,
+        }
+    }
+}
+
+impl OutboxReplica {
+    /// How often claims are renewed and lapsed ones looked for: a third
+    /// of the lease (a claim survives two missed renewals), at most 5 s
+    /// (a dead replica's deliveries wait at most the lease plus that).
+    pub fn renew_every(&self) -> Duration {
+        (self.lease / 3).clamp(Duration::from_millis(50), Duration::from_secs(5))
+    }
+
+    fn claim(&self) -> OutboxClaim {
+        OutboxClaim::for_lease(&self.id, self.lease)
+    }
 }
 
 impl Default for PushSettings {
@@ -67,6 +126,7 @@ impl Default for PushSettings {
             max_configs_per_task: 16,
             delivery: DeliverySettings::default(),
             ca: None,
+            replica: OutboxReplica::default(),
         }
     }
 }
@@ -144,9 +204,12 @@ impl Outcome {
 }
 
 impl Pusher {
-    /// Starts delivering: loads every pending notification of `store`
-    /// into the queues (so deliveries resume in order before new events
-    /// arrive) and spawns their workers. Must run inside a Tokio runtime.
+    /// Starts delivering: claims the pending notifications of `store` that
+    /// are this process's ([`Sharing`]) and loads them into the queues (so
+    /// deliveries resume in order before new events arrive), spawns their
+    /// workers and, on a shared outbox, the loop that renews this replica's
+    /// claims and takes over those of replicas that stopped. Must run
+    /// inside a Tokio runtime.
     pub async fn start(
         store: Arc<dyn PushStore>,
         settings: PushSettings,
@@ -163,26 +226,23 @@ impl Pusher {
                 depth: AtomicI64::new(0),
             }),
         };
-        let mut after = i64::MIN;
-        let mut resumed = 0u64;
-        loop {
-            let page = pusher.inner.store.pending(after, RESUME_PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            resumed += page.len() as u64;
-            pusher.inner.seq.fetch_max(after, Ordering::Relaxed);
-            for n in page {
-                pusher.inner.hand(n);
-            }
-        }
-        pusher
-            .inner
-            .add_depth(i64::try_from(resumed).unwrap_or(i64::MAX));
+        let replica = &pusher.inner.settings.replica;
+        let takeover = match replica.sharing {
+            Sharing::Alone => Takeover::All,
+            Sharing::Shared => Takeover::OwnAndExpired,
+        };
+        let resumed = pusher.inner.claim(takeover).await?;
         if resumed > 0 {
             tracing::info!(
                 pending = resumed,
                 "push notifications resumed from the outbox"
             );
+        }
+        if replica.sharing == Sharing::Shared {
+            tokio::spawn(keep_claims(
+                Arc::downgrade(&pusher.inner),
+                replica.renew_every(),
+            ));
         }
         Ok(pusher)
     }
@@ -248,7 +308,8 @@ impl Pusher {
                 created_at,
             })
             .collect();
-        self.inner.store.enqueue(&batch).await?;
+        let claim = self.inner.settings.replica.claim();
+        self.inner.store.enqueue_claimed(&batch, &claim).await?;
         self.inner.add_depth(batch.len() as i64);
         for n in batch {
             self.inner.hand(n);
@@ -275,7 +336,56 @@ impl Pusher {
     }
 }
 
+/// Renews this replica's claims and takes over lapsed ones every `every`,
+/// until the pusher is dropped.
+async fn keep_claims(inner: Weak<Inner>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        let replica = &inner.settings.replica;
+        if let Err(e) = inner.store.renew_claims(&replica.claim()).await {
+            // Past the lease, another replica delivers them too (at least
+            // once; receivers deduplicate by event id).
+            tracing::warn!(error = %e, "push notification claims not renewed");
+        }
+        match inner.claim(Takeover::Expired).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                taken_over = n,
+                "push notifications of a replica that stopped taken over"
+            ),
+            Err(e) => tracing::warn!(error = %e, "push outbox not checked for lapsed claims"),
+        }
+    }
+}
+
 impl Inner {
+    /// Claims what `takeover` selects, page by page, and queues it;
+    /// returns how many notifications it queued.
+    async fn claim(self: &Arc<Self>, takeover: Takeover) -> Result<u64, StoreError> {
+        let claim = self.settings.replica.claim();
+        let mut after = i64::MIN;
+        let mut queued = 0u64;
+        loop {
+            let page = self
+                .store
+                .claim_pending(&claim, takeover, after, RESUME_PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            queued += page.len() as u64;
+            self.seq.fetch_max(after, Ordering::Relaxed);
+            self.add_depth(page.len() as i64);
+            for n in page {
+                self.hand(n);
+            }
+        }
+        Ok(queued)
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<QueueKey, Queue>> {
         self.queues.lock().unwrap_or_else(|e| e.into_inner())
     }

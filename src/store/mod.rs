@@ -49,7 +49,10 @@ pub use log::{
 };
 pub use memory::{MemoryTaskStore, MemoryTaskStoreBuilder};
 pub use postgres::{PostgresBackplane, PostgresDatabase, PostgresOptions, PostgresTaskStore};
-pub use push::{MemoryPushStore, Notification, PostgresPushStore, PushStore, SqlitePushStore};
+pub use push::{
+    MemoryPushStore, Notification, OutboxClaim, PostgresPushStore, PushStore, SqlitePushStore,
+    Takeover,
+};
 pub use sql::migrate::{Migration, Migrations};
 pub use sqlite::{SqliteDatabase, SqliteSync, SqliteTaskStore};
 

@@ -82,6 +82,9 @@ fn replica_process() {
         health_disk_max: 100.0,
         ..Default::default()
     };
+    // Webhook receivers of the tests listen on loopback, over http.
+    config.push.push_allow = vec!["127.0.0.1/32".into()];
+    config.push.push_allow_http = true;
     config.replica.replica_id = Some(id.to_string());
     config.replica.lease_secs = lease.parse().expect("lease secs");
     let card = CardBuilder::new("timed", "steps on a clock")
@@ -200,6 +203,19 @@ pub(crate) struct SchemaDrop {
 }
 
 impl SchemaDrop {
+    /// Rows of `table` in the test's schema.
+    pub(crate) async fn count(&self, table: &str) -> i64 {
+        let row = self
+            .client
+            .query_one(
+                &format!("SELECT COUNT(*) FROM {}.{table}", self.schema),
+                &[],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("count {table}: {e}"));
+        row.get(0)
+    }
+
     pub(crate) async fn drop_schema(self) {
         let _ = self
             .client
@@ -381,6 +397,115 @@ async fn a_killed_replica_s_working_tasks_are_ended_by_a_survivor_within_the_lea
             "{text}"
         );
     }
+    drop(b);
+    schema.drop_schema().await;
+}
+
+/// The push notifications a replica accepted, then could not deliver
+/// before it was killed, are delivered by a survivor once the dead
+/// replica's claims lapse: every one, once, each task's in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replica_s_pending_push_notifications_are_delivered_by_a_survivor() {
+    use crate::push::{send_with_push, Answer, Receiver};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let Some((url, schema)) = private_database().await else {
+        return;
+    };
+    // Refuses (503) until healed, then takes everything.
+    let healed = Arc::new(AtomicBool::new(false));
+    let open = healed.clone();
+    let receiver = Receiver::start(Arc::new(move |_, _| {
+        if open.load(Ordering::Relaxed) {
+            Answer::ok()
+        } else {
+            Answer::status(503)
+        }
+    }))
+    .await;
+    let [pa, pb] = free_ports();
+    let lease = 2;
+    let mut a = Replica::start("a", pa, &url, lease).await;
+    let b = Replica::start("b", pb, &url, lease).await;
+
+    const TASKS: usize = 5;
+    let mut tasks = Vec::new();
+    for i in 0..TASKS {
+        let v = a
+            .call(
+                "SendMessage",
+                send_with_push(&format!("quick {i}"), &receiver.url(), None),
+            )
+            .await;
+        assert_eq!(
+            v["result"]["task"]["status"]["state"], "TASK_STATE_COMPLETED",
+            "{v}"
+        );
+        tasks.push(
+            v["result"]["task"]["id"]
+                .as_str()
+                .expect("task id")
+                .to_string(),
+        );
+    }
+    // Every notification was tried (and refused) by A, and waits in the
+    // outbox for its next attempt.
+    let accepted = schema.count("push_outbox").await;
+    assert!(
+        accepted >= TASKS as i64,
+        "{accepted} notifications for {TASKS} tasks"
+    );
+    for _ in 0..100 {
+        if receiver.got().len() >= accepted as usize {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(receiver.delivered().is_empty());
+
+    a.kill();
+    healed.store(true, Ordering::Relaxed);
+    let killed = std::time::Instant::now();
+    // A's claims lapse after the lease; B looks every lease/3.
+    let got = receiver
+        .wait_delivered(accepted as usize, Duration::from_secs(lease * 2 + 10))
+        .await;
+    let took = killed.elapsed();
+    let mut event_ids: Vec<&str> = got.iter().map(|r| r.header("x-a2a-event-id")).collect();
+    event_ids.sort();
+    event_ids.dedup();
+    eprintln!(
+        "push takeover: {accepted} notifications pending on the killed replica, {} delivered by \
+         the survivor ({} distinct) {:.1} s after the kill, lease {lease} s",
+        got.len(),
+        event_ids.len(),
+        took.as_secs_f64()
+    );
+    assert_eq!(
+        got.len(),
+        accepted as usize,
+        "every pending notification delivered"
+    );
+    assert_eq!(event_ids.len(), got.len(), "each delivered once");
+    for task in &tasks {
+        let kinds: Vec<String> = got
+            .iter()
+            .filter(|r| r.task_id() == task)
+            .map(|r| r.kind())
+            .collect();
+        assert_eq!(
+            kinds.last().map(String::as_str),
+            Some("TASK_STATE_COMPLETED"),
+            "{task}: {kinds:?}"
+        );
+    }
+    for _ in 0..100 {
+        if schema.count("push_outbox").await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(schema.count("push_outbox").await, 0, "the outbox drains");
     drop(b);
     schema.drop_schema().await;
 }

@@ -120,6 +120,7 @@ impl Dialect for Postgres {
     // One statement, one snapshot.
     const COUNT_IN_PAGE: bool = true;
     const ARRAY_PARAMS: bool = true;
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
 
     fn statements() -> &'static Statements {
         static STATEMENTS: LazyLock<Statements> = LazyLock::new(Statements::new::<Postgres>);

@@ -1,7 +1,7 @@
 //! Behaviour every push store must show, run by each backend's tests
 //! through [`push_store_conformance!`].
 
-use super::{Notification, PushStore};
+use super::{Notification, OutboxClaim, PushStore, Takeover};
 use crate::protocol::types::{AuthenticationInfo, TaskPushNotificationConfig};
 use crate::protocol::Principal;
 use crate::store::{StoreError, TaskOwner};
@@ -82,6 +82,21 @@ macro_rules! push_store_conformance {
         async fn push_conformance_concurrent_writes() {
             if let Some(f) = $fixture.await {
                 $crate::store::push::conformance::concurrent_writes(f.store.clone()).await;
+            }
+        }
+
+        #[tokio::test]
+        async fn push_conformance_claims_move_between_replicas() {
+            if let Some(f) = $fixture.await {
+                $crate::store::push::conformance::claims_move_between_replicas(&*f.store).await;
+            }
+        }
+
+        #[tokio::test]
+        async fn push_conformance_concurrent_claims_are_disjoint() {
+            if let Some(f) = $fixture.await {
+                $crate::store::push::conformance::concurrent_claims_are_disjoint(f.store.clone())
+                    .await;
             }
         }
     };
@@ -487,4 +502,125 @@ pub async fn concurrent_writes(store: Arc<dyn PushStore>) {
         let expected: Vec<String> = (0..20).map(|i| format!("h{i}")).collect();
         assert_eq!(listed, expected);
     }
+}
+
+/// A claim by `replica` lapsing `secs` from now (in the past when negative).
+fn claim(replica: &str, secs: i64) -> OutboxClaim {
+    OutboxClaim {
+        replica: replica.into(),
+        until: Utc::now() + chrono::Duration::seconds(secs),
+    }
+}
+
+fn event_ids(batch: &[Notification]) -> Vec<&str> {
+    batch.iter().map(|n| n.event_id.as_str()).collect()
+}
+
+pub async fn claims_move_between_replicas(store: &dyn PushStore) {
+    // a holds e1 and e2 (live), b held e3 (lapsed), e4 is nobody's.
+    let live = claim("a", 60);
+    store
+        .enqueue_claimed(
+            &[notification("e1", "h", 1), notification("e2", "h", 2)],
+            &live,
+        )
+        .await
+        .expect("a's");
+    store
+        .enqueue_claimed(&[notification("e3", "h", 3)], &claim("b", -1))
+        .await
+        .expect("b's");
+    store
+        .enqueue(&[notification("e4", "h", 4)])
+        .await
+        .expect("unclaimed");
+
+    // c takes over only what nobody holds.
+    let c = claim("c", 60);
+    let taken = store
+        .claim_pending(&c, Takeover::Expired, i64::MIN, 10)
+        .await
+        .expect("claim");
+    assert_eq!(event_ids(&taken), ["e3", "e4"]);
+    // ... and then holds it: nobody else takes it, c does not take it twice.
+    for by in ["c", "d"] {
+        let again = store
+            .claim_pending(&claim(by, 60), Takeover::Expired, i64::MIN, 10)
+            .await
+            .expect("claim again");
+        assert!(again.is_empty(), "{by} took {:?}", event_ids(&again));
+    }
+    // a restarting under its id gets its own back (not c's), in order and
+    // by page.
+    let own = store
+        .claim_pending(&live, Takeover::OwnAndExpired, i64::MIN, 1)
+        .await
+        .expect("own");
+    assert_eq!(event_ids(&own), ["e1"]);
+    let own = store
+        .claim_pending(&live, Takeover::OwnAndExpired, own[0].seq, 10)
+        .await
+        .expect("own, next page");
+    assert_eq!(event_ids(&own), ["e2"]);
+
+    // a's claims lapse unless renewed: renewed, they hold; lapsed, d
+    // takes them.
+    assert_eq!(store.renew_claims(&claim("a", 60)).await.expect("renew"), 2);
+    let none = store
+        .claim_pending(&claim("d", 60), Takeover::Expired, i64::MIN, 10)
+        .await
+        .expect("claim");
+    assert!(none.is_empty());
+    assert_eq!(store.renew_claims(&claim("a", -1)).await.expect("lapse"), 2);
+    let taken = store
+        .claim_pending(&claim("d", 60), Takeover::Expired, i64::MIN, 10)
+        .await
+        .expect("claim");
+    assert_eq!(event_ids(&taken), ["e1", "e2"]);
+    assert_eq!(store.renew_claims(&claim("a", 60)).await.expect("renew"), 0);
+
+    // One process: everything is its own.
+    let all = store
+        .claim_pending(&claim("e", 60), Takeover::All, i64::MIN, 10)
+        .await
+        .expect("all");
+    assert_eq!(event_ids(&all), ["e1", "e2", "e3", "e4"]);
+    assert_eq!(all[0], notification("e1", "h", 1));
+    // Settling is unaffected by claims.
+    store.settle("e1", "h").await.expect("settle");
+    assert_eq!(store.depth().await.expect("depth"), 3);
+}
+
+pub async fn concurrent_claims_are_disjoint(store: Arc<dyn PushStore>) {
+    let batch: Vec<Notification> = (0..200)
+        .map(|i| notification(&format!("e{i}"), "h", i))
+        .collect();
+    store.enqueue(&batch).await.expect("enqueue");
+    let claimers: Vec<_> = (0..4)
+        .map(|r| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let me = claim(&format!("r{r}"), 60);
+                let mut got = Vec::new();
+                loop {
+                    let page = store
+                        .claim_pending(&me, Takeover::Expired, i64::MIN, 7)
+                        .await
+                        .expect("claim");
+                    if page.is_empty() {
+                        return got;
+                    }
+                    got.extend(page.into_iter().map(|n| n.event_id));
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for c in claimers {
+        all.extend(c.await.expect("claimer"));
+    }
+    all.sort();
+    let mut expected: Vec<String> = batch.iter().map(|n| n.event_id.clone()).collect();
+    expected.sort();
+    assert_eq!(all, expected, "every notification claimed exactly once");
 }

@@ -1,6 +1,6 @@
 //! Push configs and the outbox in process memory.
 
-use super::{config_id, Notification, PushStore};
+use super::{config_id, Notification, OutboxClaim, PushStore, Takeover};
 use crate::protocol::types::TaskPushNotificationConfig;
 use crate::store::{StoreError, TaskOwner};
 use async_trait::async_trait;
@@ -32,14 +32,14 @@ struct Inner {
     /// Each task's configs in creation order (a task has a handful).
     configs: HashMap<TaskKey, Vec<TaskPushNotificationConfig>>,
     outbox: BTreeMap<OutboxKey, Notification>,
-    /// `seq` of each outbox entry by (event id, config id).
-    seqs: HashMap<(String, String), i64>,
+    /// `seq` and claim of each outbox entry by (event id, config id).
+    seqs: HashMap<(String, String), (i64, OutboxClaim)>,
 }
 
 impl Inner {
     fn remove(&mut self, event_id: &str, config_id: &str) {
         let key = (event_id.to_owned(), config_id.to_owned());
-        if let Some(seq) = self.seqs.remove(&key) {
+        if let Some((seq, _)) = self.seqs.remove(&key) {
             let (event_id, config_id) = key;
             self.outbox.remove(&(seq, event_id, config_id));
         }
@@ -190,7 +190,11 @@ impl PushStore for MemoryPushStore {
         Ok(removed)
     }
 
-    async fn enqueue(&self, batch: &[Notification]) -> Result<(), StoreError> {
+    async fn enqueue_claimed(
+        &self,
+        batch: &[Notification],
+        claim: &OutboxClaim,
+    ) -> Result<(), StoreError> {
         for n in batch {
             config_id(&n.config)?;
         }
@@ -214,9 +218,10 @@ impl PushStore for MemoryPushStore {
         }
         for n in fresh {
             let (event_id, config_id) = (n.event_id.clone(), n.config_id().to_owned());
-            inner
-                .seqs
-                .insert((event_id.clone(), config_id.clone()), n.seq);
+            inner.seqs.insert(
+                (event_id.clone(), config_id.clone()),
+                (n.seq, claim.clone()),
+            );
             inner.outbox.insert((n.seq, event_id, config_id), n.clone());
         }
         Ok(())
@@ -233,6 +238,46 @@ impl PushStore for MemoryPushStore {
             .take(limit)
             .map(|(_, n)| n.clone())
             .collect())
+    }
+
+    async fn claim_pending(
+        &self,
+        claim: &OutboxClaim,
+        takeover: Takeover,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let Some(first) = after_seq.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let now = chrono::Utc::now();
+        let mut inner = self.lock();
+        let Inner { outbox, seqs, .. } = &mut *inner;
+        let mut taken = Vec::new();
+        for ((_, event_id, config_id), n) in outbox.range((first, String::new(), String::new())..) {
+            if taken.len() >= limit {
+                break;
+            }
+            let key = (event_id.clone(), config_id.clone());
+            if let Some((_, held)) = seqs.get_mut(&key) {
+                if takeover.takes(held, &claim.replica, now) {
+                    *held = claim.clone();
+                    taken.push(n.clone());
+                }
+            }
+        }
+        Ok(taken)
+    }
+
+    async fn renew_claims(&self, claim: &OutboxClaim) -> Result<u64, StoreError> {
+        let mut held = 0;
+        for (_, c) in self.lock().seqs.values_mut() {
+            if c.replica == claim.replica {
+                c.until = claim.until;
+                held += 1;
+            }
+        }
+        Ok(held)
     }
 
     async fn settle(&self, event_id: &str, config_id: &str) -> Result<(), StoreError> {

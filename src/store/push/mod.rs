@@ -83,6 +83,88 @@ impl Notification {
     }
 }
 
+/// Who delivers a notification: the replica holding its claim, and until
+/// when no other replica may take it over. Renewed while the replica
+/// lives ([`PushStore::renew_claims`]); once it lapses, another replica's
+/// [`PushStore::claim_pending`] takes the notification.
+///
+/// ```
+/// use abacus::store::OutboxClaim;
+/// use std::time::Duration;
+/// let claim = OutboxClaim::for_lease("replica-a", Duration::from_secs(30));
+/// assert!(claim.until > chrono::Utc::now());
+/// assert_eq!(claim.replica, "replica-a");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxClaim {
+    /// The replica id (`--replica-id`).
+    pub replica: String,
+    /// When the claim lapses.
+    pub until: DateTime<Utc>,
+}
+
+impl OutboxClaim {
+    /// A claim by `replica` lasting `lease` from now.
+    pub fn for_lease(replica: &str, lease: std::time::Duration) -> Self {
+        let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        Self {
+            replica: replica.to_owned(),
+            until: Utc::now()
+                .checked_add_signed(lease)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        }
+    }
+
+    /// No claim: the next [`PushStore::claim_pending`] of any replica
+    /// takes the notification.
+    pub fn unclaimed() -> Self {
+        Self {
+            replica: String::new(),
+            until: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+}
+
+/// Which pending notifications [`PushStore::claim_pending`] takes.
+///
+/// ```
+/// use abacus::store::Takeover;
+/// assert_ne!(Takeover::All, Takeover::Expired);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Takeover {
+    /// Every one: the store has one process (SQLite, memory), so whatever
+    /// is pending at start is this process's to deliver.
+    All,
+    /// The caller's own (left by an earlier run under the same replica
+    /// id) and those whose claim lapsed: a replica starting on a shared
+    /// store.
+    OwnAndExpired,
+    /// Other replicas' whose claim lapsed: the periodic takeover of a
+    /// dead replica's deliveries.
+    Expired,
+}
+
+impl Takeover {
+    /// Position in the SQL backends' statement table.
+    fn index(self) -> usize {
+        match self {
+            Takeover::All => 0,
+            Takeover::OwnAndExpired => 1,
+            Takeover::Expired => 2,
+        }
+    }
+
+    /// Whether a notification claimed as `held` is taken by `by` at `now`.
+    fn takes(self, held: &OutboxClaim, by: &str, now: DateTime<Utc>) -> bool {
+        match self {
+            Takeover::All => true,
+            Takeover::OwnAndExpired => held.replica == by || held.until < now,
+            Takeover::Expired => held.replica != by && held.until < now,
+        }
+    }
+}
+
 /// Where push configs and the notification outbox live.
 ///
 /// Every config is scoped to its task and owner: a config of another
@@ -122,14 +204,38 @@ pub trait PushStore: Send + Sync + 'static {
         task_id: &str,
         id: &str,
     ) -> Result<bool, StoreError>;
-    /// Writes `batch` to the outbox, all or nothing. Durable on return:
-    /// what was enqueued survives a crash (`kill -9`) of the process.
-    /// A notification already in the outbox (same event id and config id)
-    /// is left as it is.
-    async fn enqueue(&self, batch: &[Notification]) -> Result<(), StoreError>;
+    /// Writes `batch` to the outbox, all or nothing, claimed by `claim`.
+    /// Durable on return: what was enqueued survives a crash (`kill -9`)
+    /// of the process. A notification already in the outbox (same event
+    /// id and config id) is left as it is.
+    async fn enqueue_claimed(
+        &self,
+        batch: &[Notification],
+        claim: &OutboxClaim,
+    ) -> Result<(), StoreError>;
+    /// Writes `batch` unclaimed ([`OutboxClaim::unclaimed`]): the next
+    /// claim of any replica takes it.
+    async fn enqueue(&self, batch: &[Notification]) -> Result<(), StoreError> {
+        self.enqueue_claimed(batch, &OutboxClaim::unclaimed()).await
+    }
     /// Up to `limit` pending notifications with `seq > after_seq`, by
-    /// ascending `seq`: how deliveries resume after a restart.
+    /// ascending `seq`, whoever holds them (read only).
     async fn pending(&self, after_seq: i64, limit: usize) -> Result<Vec<Notification>, StoreError>;
+    /// Claims, for `claim`, up to `limit` pending notifications with
+    /// `seq > after_seq` that `takeover` selects, and returns them by
+    /// ascending `seq`: how deliveries resume after a restart, and how a
+    /// dead replica's are taken over. Replicas claiming at once never get
+    /// the same notification.
+    async fn claim_pending(
+        &self,
+        claim: &OutboxClaim,
+        takeover: Takeover,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError>;
+    /// Extends every claim `claim.replica` holds to `claim.until`; returns
+    /// how many notifications it holds.
+    async fn renew_claims(&self, claim: &OutboxClaim) -> Result<u64, StoreError>;
     /// Removes a delivered (or given up) notification; removing one that
     /// is not there is not an error.
     async fn settle(&self, event_id: &str, config_id: &str) -> Result<(), StoreError>;

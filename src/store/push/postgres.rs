@@ -1,7 +1,9 @@
 //! Push configs and the outbox in PostgreSQL.
 
-use super::sql::{sql_limit, OutboxRow, PushSql, COMPONENT};
-use super::{config_id, decode_config, encode_config, Notification, PushStore};
+use super::sql::{in_delivery_order, sql_limit, OutboxRow, PushSql, COMPONENT};
+use super::{
+    config_id, decode_config, encode_config, Notification, OutboxClaim, PushStore, Takeover,
+};
 use crate::protocol::types::TaskPushNotificationConfig;
 use crate::store::postgres::{bounded, Postgres};
 use crate::store::{Migration, Migrations, PostgresDatabase, StoreError, TaskOwner};
@@ -16,7 +18,7 @@ fn statements() -> &'static PushSql {
 }
 
 fn schema() -> Migrations<'static> {
-    static STEPS: LazyLock<[Migration<'static>; 1]> = LazyLock::new(|| statements().migrations());
+    static STEPS: LazyLock<[Migration<'static>; 2]> = LazyLock::new(|| statements().migrations());
     Migrations::new(COMPONENT, &*STEPS)
 }
 
@@ -196,11 +198,16 @@ impl PushStore for PostgresPushStore {
         })
     }
 
-    async fn enqueue(&self, batch: &[Notification]) -> Result<(), StoreError> {
+    async fn enqueue_claimed(
+        &self,
+        batch: &[Notification],
+        claim: &OutboxClaim,
+    ) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
         let rows = OutboxRow::batch(batch)?;
+        let (by, until) = (claim.replica.as_str(), claim.until.timestamp_micros());
         let sql = &statements().enqueue;
         bounded!(self, "enqueue push notifications", |client| {
             let tx = client.transaction().await.map_err(pg("begin"))?;
@@ -209,7 +216,7 @@ impl PushStore for PostgresPushStore {
                 .await
                 .map_err(pg("prepare enqueue"))?;
             for r in &rows {
-                let args: [&(dyn ToSql + Sync); 9] = [
+                let args: [&(dyn ToSql + Sync); 11] = [
                     &r.event_id,
                     &r.config_id,
                     &r.seq,
@@ -219,6 +226,8 @@ impl PushStore for PostgresPushStore {
                     &r.config,
                     &r.payload,
                     &r.created_us,
+                    &by,
+                    &until,
                 ];
                 tx.execute(&stmt, &args)
                     .await
@@ -240,6 +249,37 @@ impl PushStore for PostgresPushStore {
         rows.iter()
             .map(|row| outbox_row(row).and_then(OutboxRow::decode))
             .collect()
+    }
+
+    async fn claim_pending(
+        &self,
+        claim: &OutboxClaim,
+        takeover: Takeover,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let limit = sql_limit(limit);
+        let (by, until) = (claim.replica.as_str(), claim.until.timestamp_micros());
+        let now = chrono::Utc::now().timestamp_micros();
+        let rows = self
+            .query(
+                &statements().claim[takeover.index()],
+                &[&by, &until, &after_seq, &limit, &now],
+                "claim push notifications",
+            )
+            .await?;
+        let rows = rows.iter().map(outbox_row).collect::<Result<Vec<_>, _>>()?;
+        in_delivery_order(rows)
+    }
+
+    async fn renew_claims(&self, claim: &OutboxClaim) -> Result<u64, StoreError> {
+        let until = claim.until.timestamp_micros();
+        self.execute(
+            &statements().renew,
+            &[&claim.replica, &until],
+            "renew push claims",
+        )
+        .await
     }
 
     async fn settle(&self, event_id: &str, config_id: &str) -> Result<(), StoreError> {
@@ -302,7 +342,7 @@ mod tests {
         for opened in futures_join_all(opens).await {
             opened.expect("push store");
         }
-        assert_eq!(versions(tasks.database(), "push").await, [1]);
+        assert_eq!(versions(tasks.database(), "push").await, [1, 2]);
         assert_eq!(push.depth().await.expect("depth"), 0);
     }
 

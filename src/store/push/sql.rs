@@ -2,7 +2,7 @@
 //! every statement, built from the task store's [`Dialect`] (placeholders,
 //! integer and id types). Each backend keeps only how it runs them.
 
-use super::{config_id, decode_config, encode_config, Notification};
+use super::{config_id, decode_config, encode_config, Notification, Takeover};
 use crate::store::sql::Dialect;
 use crate::store::{Migration, StoreError, TaskOwner};
 use chrono::DateTime;
@@ -31,7 +31,7 @@ pub(super) struct PushSql {
     /// Removes the outbox rows of one config; parameters as `get_config`.
     pub delete_config_outbox: String,
     /// Adds one outbox row unless it is there; parameters: the columns of
-    /// [`OutboxRow`] in order.
+    /// [`OutboxRow`] in order, then the claim's replica and until (us).
     pub enqueue: String,
     /// The outbox rows with `seq` above parameter 1, at most parameter 2.
     pub pending: String,
@@ -39,6 +39,14 @@ pub(super) struct PushSql {
     pub settle: String,
     /// The number of outbox rows.
     pub depth: String,
+    /// Migration 2: who delivers each outbox row, and until when.
+    pub claims: String,
+    /// Claims rows that `Takeover` selects and returns them; one statement
+    /// per [`Takeover`] (in [`Takeover::index`] order). Parameters:
+    /// replica, claimed until (us), seq above, limit, now (us).
+    pub claim: [String; 3],
+    /// Extends every claim of a replica; parameters: replica, until (us).
+    pub renew: String,
 }
 
 impl PushSql {
@@ -51,7 +59,7 @@ impl PushSql {
             p(3),
             p(4)
         );
-        let values = (1..=9).map(p).collect::<Vec<_>>().join(", ");
+        let values = (1..=11).map(p).collect::<Vec<_>>().join(", ");
         Self {
             schema: schema::<D>(),
             // Creation order counts per task: the next number after the
@@ -84,7 +92,8 @@ impl PushSql {
             delete_config: format!("DELETE FROM push_configs WHERE {config_key}"),
             delete_config_outbox: format!("DELETE FROM push_outbox WHERE {config_key}"),
             enqueue: format!(
-                "INSERT INTO push_outbox ({OUTBOX_COLUMNS}) VALUES ({values})
+                "INSERT INTO push_outbox ({OUTBOX_COLUMNS}, claimed_by, claimed_until)
+                 VALUES ({values})
                  ON CONFLICT (event_id, config_id) DO NOTHING"
             ),
             pending: format!(
@@ -99,15 +108,61 @@ impl PushSql {
                 p(2)
             ),
             depth: "SELECT COUNT(*) FROM push_outbox".into(),
+            claims: format!(
+                "ALTER TABLE push_outbox ADD COLUMN claimed_by {id} NOT NULL DEFAULT '';
+                 ALTER TABLE push_outbox ADD COLUMN claimed_until {int} NOT NULL DEFAULT 0;
+                 CREATE INDEX push_outbox_by_claim ON push_outbox (claimed_by);",
+                id = D::ID_TYPE,
+                int = D::INT64,
+            ),
+            claim: [Takeover::All, Takeover::OwnAndExpired, Takeover::Expired].map(|t| {
+                let which = match t {
+                    // Every statement binds the same parameters.
+                    Takeover::All => format!("(claimed_until < {} OR TRUE)", p(5)),
+                    Takeover::OwnAndExpired => {
+                        format!("(claimed_by = {} OR claimed_until < {})", p(1), p(5))
+                    }
+                    Takeover::Expired => {
+                        format!("claimed_by <> {} AND claimed_until < {}", p(1), p(5))
+                    }
+                };
+                // The inner select picks the page in delivery order; the
+                // update takes it. PostgreSQL skips rows another replica
+                // is claiming this instant instead of waiting for them.
+                format!(
+                    "UPDATE push_outbox SET claimed_by = {p1}, claimed_until = {p2}
+                     WHERE (event_id, config_id) IN (
+                        SELECT event_id, config_id FROM push_outbox
+                        WHERE seq > {p3} AND {which}
+                        ORDER BY seq, event_id, config_id LIMIT {p4}{lock})
+                     RETURNING {OUTBOX_COLUMNS}",
+                    p1 = p(1),
+                    p2 = p(2),
+                    p3 = p(3),
+                    p4 = p(4),
+                    lock = D::SKIP_LOCKED,
+                )
+            }),
+            renew: format!(
+                "UPDATE push_outbox SET claimed_until = {} WHERE claimed_by = {}",
+                p(2),
+                p(1)
+            ),
         }
     }
 
     /// The push tables' migrations, for a backend's `Migrations`.
-    pub fn migrations(&'static self) -> [Migration<'static>; 1] {
-        [Migration {
-            version: 1,
-            sql: &self.schema,
-        }]
+    pub fn migrations(&'static self) -> [Migration<'static>; 2] {
+        [
+            Migration {
+                version: 1,
+                sql: &self.schema,
+            },
+            Migration {
+                version: 2,
+                sql: &self.claims,
+            },
+        ]
     }
 }
 
@@ -204,6 +259,14 @@ impl OutboxRow {
     }
 }
 
+/// Rows a claim returned, in delivery order (`RETURNING` keeps none).
+pub(super) fn in_delivery_order(mut rows: Vec<OutboxRow>) -> Result<Vec<Notification>, StoreError> {
+    rows.sort_by(|a, b| {
+        (a.seq, &a.event_id, &a.config_id).cmp(&(b.seq, &b.event_id, &b.config_id))
+    });
+    rows.into_iter().map(OutboxRow::decode).collect()
+}
+
 /// A page size as SQL binds it.
 pub(super) fn sql_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
@@ -225,8 +288,8 @@ mod tests {
         assert_eq!(
             squash(&lite.enqueue),
             "INSERT INTO push_outbox (event_id, config_id, seq, principal, tenant, task_id, \
-             config, payload, created_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-             ON CONFLICT (event_id, config_id) DO NOTHING"
+             config, payload, created_us, claimed_by, claimed_until) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (event_id, config_id) DO NOTHING"
         );
         assert_eq!(lite.enqueue.replace('?', "$"), pg.enqueue);
         assert_eq!(lite.put_config.replace('?', "$"), pg.put_config);

@@ -1,7 +1,9 @@
 //! Push configs and the outbox in SQLite.
 
-use super::sql::{sql_limit, OutboxRow, PushSql, COMPONENT};
-use super::{config_id, decode_config, encode_config, Notification, PushStore};
+use super::sql::{in_delivery_order, sql_limit, OutboxRow, PushSql, COMPONENT};
+use super::{
+    config_id, decode_config, encode_config, Notification, OutboxClaim, PushStore, Takeover,
+};
 use crate::protocol::types::TaskPushNotificationConfig;
 use crate::store::sqlite::Sqlite;
 use crate::store::{Migration, Migrations, SqliteDatabase, StoreError, TaskOwner};
@@ -16,7 +18,7 @@ fn statements() -> &'static PushSql {
 }
 
 fn schema() -> Migrations<'static> {
-    static STEPS: LazyLock<[Migration<'static>; 1]> = LazyLock::new(|| statements().migrations());
+    static STEPS: LazyLock<[Migration<'static>; 2]> = LazyLock::new(|| statements().migrations());
     Migrations::new(COMPONENT, &*STEPS)
 }
 
@@ -192,11 +194,16 @@ impl PushStore for SqlitePushStore {
         Ok(removed.load(Ordering::Relaxed))
     }
 
-    async fn enqueue(&self, batch: &[Notification]) -> Result<(), StoreError> {
+    async fn enqueue_claimed(
+        &self,
+        batch: &[Notification],
+        claim: &OutboxClaim,
+    ) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
         let rows = OutboxRow::batch(batch)?;
+        let (by, until) = (claim.replica.clone(), claim.until.timestamp_micros());
         self.db
             .write(move |conn| {
                 atomically(conn, |conn| {
@@ -213,7 +220,9 @@ impl PushStore for SqlitePushStore {
                             r.task_id,
                             r.config,
                             r.payload,
-                            r.created_us
+                            r.created_us,
+                            by,
+                            until
                         ])
                         .map_err(|e| StoreError::sqlite("enqueue push notification", e))?;
                     }
@@ -237,6 +246,43 @@ impl PushStore for SqlitePushStore {
                 rows.into_iter().map(OutboxRow::decode).collect()
             })
             .await
+    }
+
+    async fn claim_pending(
+        &self,
+        claim: &OutboxClaim,
+        takeover: Takeover,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let limit = sql_limit(limit);
+        let (by, until) = (claim.replica.clone(), claim.until.timestamp_micros());
+        let now = chrono::Utc::now().timestamp_micros();
+        let claimed = self
+            .db
+            .write_returning(move |conn| {
+                conn.prepare_cached(&statements().claim[takeover.index()])
+                    .and_then(|mut stmt| {
+                        stmt.query_map(params![by, until, after_seq, limit, now], outbox_row)?
+                            .collect::<rusqlite::Result<Vec<_>>>()
+                    })
+                    .map_err(|e| StoreError::sqlite("claim push notifications", e))
+            })
+            .await?;
+        in_delivery_order(claimed)
+    }
+
+    async fn renew_claims(&self, claim: &OutboxClaim) -> Result<u64, StoreError> {
+        let (by, until) = (claim.replica.clone(), claim.until.timestamp_micros());
+        let held = self
+            .db
+            .write_returning(move |conn| {
+                conn.prepare_cached(&statements().renew)
+                    .and_then(|mut stmt| stmt.execute(params![by, until]))
+                    .map_err(|e| StoreError::sqlite("renew push claims", e))
+            })
+            .await?;
+        Ok(held as u64)
     }
 
     async fn settle(&self, event_id: &str, config_id: &str) -> Result<(), StoreError> {

@@ -49,6 +49,10 @@ pub(crate) trait Dialect: Sized + 'static {
     /// Whether parameters may be arrays (`unnest`), so that one statement
     /// inserts all events of an append ([`Statements::insert_events`]).
     const ARRAY_PARAMS: bool;
+    /// Appended to a select whose rows an update is about to claim, so
+    /// that concurrent claimers skip each other's rows (empty where one
+    /// process writes).
+    const SKIP_LOCKED: &'static str;
 
     /// The character before a parameter's number (`?1`, `$1`).
     const PLACEHOLDER: char;

@@ -93,6 +93,7 @@ impl Dialect for Sqlite {
     // Count and page run in one read transaction instead.
     const COUNT_IN_PAGE: bool = false;
     const ARRAY_PARAMS: bool = false;
+    const SKIP_LOCKED: &'static str = "";
 
     fn statements() -> &'static Statements {
         static STATEMENTS: LazyLock<Statements> = LazyLock::new(Statements::new::<Sqlite>);
@@ -228,6 +229,25 @@ impl SqliteDatabase {
         F: FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
     {
         self.shared.writer.submit(WriteOp::Run(Box::new(f))).await
+    }
+
+    /// [`SqliteDatabase::write`] returning what `f` returned, once its
+    /// transaction committed.
+    pub(crate) async fn write_returning<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let slot = Arc::new(std::sync::Mutex::new(None));
+        let out = Arc::clone(&slot);
+        self.write(move |conn| {
+            let value = f(conn)?;
+            *out.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+            Ok(())
+        })
+        .await?;
+        let value = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        value.ok_or_else(|| StoreError::Backend("sqlite write returned nothing".into()))
     }
 
     /// Runs `f` with a read-only connection on the blocking thread pool. It

@@ -1,7 +1,7 @@
 //! Tasks in SQLite.
 
 use super::writer::{AppendRow, TaskRow, WriteOp, WriteRequest};
-use super::{lock, Sqlite, SqliteDatabase, SqliteSync};
+use super::{Sqlite, SqliteDatabase, SqliteSync};
 use crate::store::log::{check_sequence, Claim, ExpiredLease, Lease, LoggedEvent, LoggedTask};
 use crate::store::query::TaskFilter;
 use crate::store::sql::{
@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Tasks in a SQLite file (see the module docs for durability and threads).
@@ -71,17 +71,7 @@ impl SqliteTaskStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let slot = Arc::new(Mutex::new(None));
-        let out = Arc::clone(&slot);
-        self.db
-            .write(move |conn| {
-                let value = f(conn)?;
-                *lock(&out) = Some(value);
-                Ok(())
-            })
-            .await?;
-        let value = lock(&slot).take();
-        value.ok_or_else(|| StoreError::Backend("sqlite write returned nothing".into()))
+        self.db.write_returning(f).await
     }
 }
 
