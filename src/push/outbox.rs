@@ -231,6 +231,8 @@ impl Pusher {
             Sharing::Alone => Takeover::All,
             Sharing::Shared => Takeover::OwnAndExpired,
         };
+        // The gauge is exported from the start, at 0 when nothing waits.
+        pusher.inner.add_depth(0);
         let resumed = pusher.inner.claim(takeover).await?;
         if resumed > 0 {
             tracing::info!(
