@@ -185,7 +185,7 @@ impl Backplane for PostgresBackplane {
 
     async fn request_cancel(&self, task_id: &str) -> Result<(), StoreError> {
         let channel: &str = &self.channels.cancel;
-        bounded!(self, "request cancel", |client| {
+        bounded!(self.db, "request cancel", |client| {
             let stmt = client
                 .prepare_cached(NOTIFY)
                 .await

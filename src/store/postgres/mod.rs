@@ -34,10 +34,10 @@
 /// connection ([`abandon`]) and is a store error. A macro rather than a
 /// function: the body borrows the client across its awaits.
 macro_rules! bounded {
-    ($store:expr, $what:expr, |$client:ident| $body:expr) => {{
+    ($db:expr, $what:expr, |$client:ident| $body:expr) => {{
         #[allow(unused_mut)]
-        let mut $client = $store.db.client().await?;
-        let limit = $store.db.query_timeout();
+        let mut $client = $db.client().await?;
+        let limit = $db.query_timeout();
         let outcome = tokio::time::timeout(limit, async { $body }).await;
         match outcome {
             Ok(done) => done,
@@ -320,6 +320,64 @@ impl PostgresDatabase {
     /// A pooled connection.
     pub async fn client(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(pool_err)
+    }
+
+    /// Runs one write statement (prepared once per connection) within the
+    /// query timeout; returns the rows it changed.
+    pub(in crate::store) async fn count(
+        &self,
+        sql: &str,
+        args: &[&(dyn ToSql + Sync)],
+        what: &str,
+    ) -> Result<u64, StoreError> {
+        bounded!(self, what, |client| {
+            let stmt = client
+                .prepare_cached(sql)
+                .await
+                .map_err(|e| StoreError::postgres(&format!("prepare {what}"), e))?;
+            client
+                .execute(&stmt, args)
+                .await
+                .map_err(|e| StoreError::postgres(what, e))
+        })
+    }
+
+    /// Runs one query within the query timeout; returns its rows.
+    pub(in crate::store) async fn rows(
+        &self,
+        sql: &str,
+        args: &[&(dyn ToSql + Sync)],
+        what: &str,
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        bounded!(self, what, |client| {
+            let stmt = client
+                .prepare_cached(sql)
+                .await
+                .map_err(|e| StoreError::postgres(&format!("prepare {what}"), e))?;
+            client
+                .query(&stmt, args)
+                .await
+                .map_err(|e| StoreError::postgres(what, e))
+        })
+    }
+
+    /// Runs a query of at most one row within the query timeout.
+    pub(in crate::store) async fn row(
+        &self,
+        sql: &str,
+        args: &[&(dyn ToSql + Sync)],
+        what: &str,
+    ) -> Result<Option<tokio_postgres::Row>, StoreError> {
+        bounded!(self, what, |client| {
+            let stmt = client
+                .prepare_cached(sql)
+                .await
+                .map_err(|e| StoreError::postgres(&format!("prepare {what}"), e))?;
+            client
+                .query_opt(&stmt, args)
+                .await
+                .map_err(|e| StoreError::postgres(what, e))
+        })
     }
 
     /// Applies what the database lacks of `migrations` in one transaction.

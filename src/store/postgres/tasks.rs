@@ -81,64 +81,7 @@ impl PostgresTaskStore {
         args: &[&(dyn ToSql + Sync)],
         what: &str,
     ) -> Result<(), StoreError> {
-        self.count(sql, args, what).await.map(|_| ())
-    }
-
-    /// Runs a write statement and counts the rows it changed.
-    async fn count(
-        &self,
-        sql: &str,
-        args: &[&(dyn ToSql + Sync)],
-        what: &str,
-    ) -> Result<u64, StoreError> {
-        bounded!(self, what, |client| {
-            let stmt = client
-                .prepare_cached(sql)
-                .await
-                .map_err(|e| StoreError::postgres(&format!("prepare {what}"), e))?;
-            client
-                .execute(&stmt, args)
-                .await
-                .map_err(|e| StoreError::postgres(what, e))
-        })
-    }
-
-    /// Runs a query and returns its rows.
-    async fn rows(
-        &self,
-        sql: &str,
-        args: &[&(dyn ToSql + Sync)],
-        what: &str,
-    ) -> Result<Vec<Row>, StoreError> {
-        bounded!(self, what, |client| {
-            let stmt = client
-                .prepare_cached(sql)
-                .await
-                .map_err(|e| StoreError::postgres(&format!("prepare {what}"), e))?;
-            client
-                .query(&stmt, args)
-                .await
-                .map_err(|e| StoreError::postgres(what, e))
-        })
-    }
-
-    /// Runs a query of at most one row.
-    async fn row(
-        &self,
-        sql: &str,
-        args: &[&(dyn ToSql + Sync)],
-        what: &str,
-    ) -> Result<Option<Row>, StoreError> {
-        bounded!(self, what, |client| {
-            let stmt = client
-                .prepare_cached(sql)
-                .await
-                .map_err(|e| StoreError::postgres(&format!("prepare {what}"), e))?;
-            client
-                .query_opt(&stmt, args)
-                .await
-                .map_err(|e| StoreError::postgres(what, e))
-        })
+        self.db.count(sql, args, what).await.map(|_| ())
     }
 }
 
@@ -176,6 +119,7 @@ impl TaskStore for PostgresTaskStore {
     async fn get(&self, id: &str, owner: &TaskOwner) -> Result<Option<Task>, StoreError> {
         let (principal, tenant) = (owner.principal(), owner.tenant());
         let row = self
+            .db
             .row(
                 &Postgres::statements().get,
                 &[&id, &principal, &tenant],
@@ -198,7 +142,7 @@ impl TaskStore for PostgresTaskStore {
         let params: Vec<&(dyn ToSql + Sync)> =
             sql.args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
         // The connection goes back to the pool before the rows are decoded.
-        let (rows, total) = bounded!(self, "list tasks", |client| {
+        let (rows, total) = bounded!(self.db, "list tasks", |client| {
             let rows = client
                 .query(&sql.page, &params)
                 .await
@@ -301,7 +245,7 @@ impl TaskStore for PostgresTaskStore {
             &after_arg,
         ];
         let channel: &str = &self.events_channel;
-        bounded!(self, "append", |client| {
+        bounded!(self.db, "append", |client| {
             let tx = client
                 .transaction()
                 .await
@@ -352,6 +296,7 @@ impl TaskStore for PostgresTaskStore {
     ) -> Result<Option<LoggedTask>, StoreError> {
         let (principal, tenant) = (owner.principal(), owner.tenant());
         let row = self
+            .db
             .row(
                 &Postgres::statements().get_logged,
                 &[&id, &principal, &tenant],
@@ -374,6 +319,7 @@ impl TaskStore for PostgresTaskStore {
         let after = seq_arg(after).unwrap_or(i64::MAX);
         let limit = limit_arg(limit);
         let rows = self
+            .db
             .rows(
                 &Postgres::statements().events_after,
                 &[&id, &after, &principal, &tenant, &limit],
@@ -405,7 +351,7 @@ impl TaskStore for PostgresTaskStore {
         let (until_us, now_us) = (micros(until), micros(now));
         let statements = Postgres::statements();
         for _ in 0..CLAIM_ATTEMPTS {
-            let (claimed, found) = bounded!(self, "claim lease", |client| {
+            let (claimed, found) = bounded!(self.db, "claim lease", |client| {
                 let claim = client
                     .prepare_cached(&statements.claim)
                     .await
@@ -448,12 +394,13 @@ impl TaskStore for PostgresTaskStore {
 
     async fn renew_leases(&self, replica: &str, until: DateTime<Utc>) -> Result<u64, StoreError> {
         let until = micros(until);
-        self.count(
-            &Postgres::statements().renew_leases,
-            &[&replica, &until],
-            "renew leases",
-        )
-        .await
+        self.db
+            .count(
+                &Postgres::statements().renew_leases,
+                &[&replica, &until],
+                "renew leases",
+            )
+            .await
     }
 
     async fn release_lease(&self, id: &str, replica: &str) -> Result<(), StoreError> {
@@ -473,6 +420,7 @@ impl TaskStore for PostgresTaskStore {
         let now = micros(now);
         let limit = limit_arg(limit);
         let rows = self
+            .db
             .rows(
                 &Postgres::statements().expired_leases,
                 &[&now, &limit],
@@ -497,12 +445,13 @@ impl TaskStore for PostgresTaskStore {
 
     async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let before = micros(before);
-        self.count(
-            &Postgres::statements().prune_events,
-            &[&before],
-            "prune events",
-        )
-        .await
+        self.db
+            .count(
+                &Postgres::statements().prune_events,
+                &[&before],
+                "prune events",
+            )
+            .await
     }
 
     fn kind(&self) -> &'static str {

@@ -86,44 +86,6 @@ impl PostgresPushStore {
         db.migrate(&schema()).await?;
         Ok(Self { db: db.clone() })
     }
-
-    /// Runs one statement; returns the rows it changed.
-    async fn execute(
-        &self,
-        sql: &str,
-        args: &[&(dyn ToSql + Sync)],
-        what: &str,
-    ) -> Result<u64, StoreError> {
-        bounded!(self, what, |client| {
-            let stmt = client
-                .prepare_cached(sql)
-                .await
-                .map_err(|e| StoreError::postgres(&format!("prepare {what}"), e))?;
-            client
-                .execute(&stmt, args)
-                .await
-                .map_err(|e| StoreError::postgres(what, e))
-        })
-    }
-
-    /// Runs one query; returns its rows.
-    async fn query(
-        &self,
-        sql: &str,
-        args: &[&(dyn ToSql + Sync)],
-        what: &str,
-    ) -> Result<Vec<Row>, StoreError> {
-        bounded!(self, what, |client| {
-            let stmt = client
-                .prepare_cached(sql)
-                .await
-                .map_err(|e| StoreError::postgres(&format!("prepare {what}"), e))?;
-            client
-                .query(&stmt, args)
-                .await
-                .map_err(|e| StoreError::postgres(what, e))
-        })
-    }
 }
 
 #[async_trait]
@@ -137,7 +99,8 @@ impl PushStore for PostgresPushStore {
         let doc = encode_config(config)?;
         let (principal, tenant) = (owner.principal(), owner.tenant());
         let args: [&(dyn ToSql + Sync); 5] = [&principal, &tenant, &config.task_id, &id, &doc];
-        self.execute(&statements().put_config, &args, "put push config")
+        self.db
+            .count(&statements().put_config, &args, "put push config")
             .await
             .map(drop)
     }
@@ -151,7 +114,8 @@ impl PushStore for PostgresPushStore {
         let (principal, tenant) = (owner.principal(), owner.tenant());
         let args: [&(dyn ToSql + Sync); 4] = [&principal, &tenant, &task_id, &id];
         let rows = self
-            .query(&statements().get_config, &args, "get push config")
+            .db
+            .rows(&statements().get_config, &args, "get push config")
             .await?;
         rows.first()
             .map(|row| decode_config(&text(row, 0)?))
@@ -166,7 +130,8 @@ impl PushStore for PostgresPushStore {
         let (principal, tenant) = (owner.principal(), owner.tenant());
         let args: [&(dyn ToSql + Sync); 3] = [&principal, &tenant, &task_id];
         let rows = self
-            .query(&statements().list_configs, &args, "list push configs")
+            .db
+            .rows(&statements().list_configs, &args, "list push configs")
             .await?;
         rows.iter()
             .map(|row| decode_config(&text(row, 0)?))
@@ -182,7 +147,7 @@ impl PushStore for PostgresPushStore {
         let (principal, tenant) = (owner.principal(), owner.tenant());
         let key: [&(dyn ToSql + Sync); 4] = [&principal, &tenant, &task_id, &id];
         let sql = statements();
-        bounded!(self, "delete push config", |client| {
+        bounded!(self.db, "delete push config", |client| {
             let tx = client.transaction().await.map_err(pg("begin"))?;
             let configs = tx.prepare_cached(&sql.delete_config).await;
             let configs = tx
@@ -209,7 +174,7 @@ impl PushStore for PostgresPushStore {
         let rows = OutboxRow::batch(batch)?;
         let (by, until) = (claim.replica.as_str(), claim.until.timestamp_micros());
         let sql = &statements().enqueue;
-        bounded!(self, "enqueue push notifications", |client| {
+        bounded!(self.db, "enqueue push notifications", |client| {
             let tx = client.transaction().await.map_err(pg("begin"))?;
             let stmt = tx
                 .prepare_cached(sql)
@@ -240,7 +205,8 @@ impl PushStore for PostgresPushStore {
     async fn pending(&self, after_seq: i64, limit: usize) -> Result<Vec<Notification>, StoreError> {
         let limit = sql_limit(limit);
         let rows = self
-            .query(
+            .db
+            .rows(
                 &statements().pending,
                 &[&after_seq, &limit],
                 "pending push notifications",
@@ -262,7 +228,8 @@ impl PushStore for PostgresPushStore {
         let (by, until) = (claim.replica.as_str(), claim.until.timestamp_micros());
         let now = chrono::Utc::now().timestamp_micros();
         let rows = self
-            .query(
+            .db
+            .rows(
                 &statements().claim[takeover.index()],
                 &[&by, &until, &after_seq, &limit, &now],
                 "claim push notifications",
@@ -274,27 +241,30 @@ impl PushStore for PostgresPushStore {
 
     async fn renew_claims(&self, claim: &OutboxClaim) -> Result<u64, StoreError> {
         let until = claim.until.timestamp_micros();
-        self.execute(
-            &statements().renew,
-            &[&claim.replica, &until],
-            "renew push claims",
-        )
-        .await
+        self.db
+            .count(
+                &statements().renew,
+                &[&claim.replica, &until],
+                "renew push claims",
+            )
+            .await
     }
 
     async fn settle(&self, event_id: &str, config_id: &str) -> Result<(), StoreError> {
-        self.execute(
-            &statements().settle,
-            &[&event_id, &config_id],
-            "settle push notification",
-        )
-        .await
-        .map(drop)
+        self.db
+            .count(
+                &statements().settle,
+                &[&event_id, &config_id],
+                "settle push notification",
+            )
+            .await
+            .map(drop)
     }
 
     async fn depth(&self) -> Result<u64, StoreError> {
         let rows = self
-            .query(&statements().depth, &[], "push outbox depth")
+            .db
+            .rows(&statements().depth, &[], "push outbox depth")
             .await?;
         let n = rows.first().map(|row| int(row, 0)).transpose()?;
         Ok(n.and_then(|n| u64::try_from(n).ok()).unwrap_or_default())
