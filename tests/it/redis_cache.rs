@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A redis-server of the test's own on 127.0.0.1; killed on drop.
-struct Redis {
+pub(crate) struct Redis {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
@@ -40,7 +40,7 @@ impl Redis {
     }
 
     /// A server on a free port, answering `PING`.
-    fn start() -> Option<Redis> {
+    pub(crate) fn start() -> Option<Redis> {
         if !Self::available() {
             return None;
         }
@@ -84,7 +84,22 @@ impl Redis {
             && &reply == b"+PONG\r\n"
     }
 
-    fn url(&self) -> String {
+    /// Keys in database 0.
+    pub(crate) fn dbsize(&self) -> Option<u64> {
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(1)));
+        conn.write_all(b"DBSIZE\r\n").ok()?;
+        let mut reply = [0u8; 32];
+        let n = conn.read(&mut reply).ok()?;
+        std::str::from_utf8(&reply[..n])
+            .ok()?
+            .trim()
+            .strip_prefix(':')?
+            .parse()
+            .ok()
+    }
+
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
@@ -104,7 +119,7 @@ impl Redis {
     }
 
     /// SIGKILL, and reaped.
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

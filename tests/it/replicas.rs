@@ -1,8 +1,10 @@
 //! Several server processes sharing one PostgreSQL database act as one
 //! server: a task created on one is got, listed, followed and canceled on
 //! another; a subscriber that drops its stream resumes on a third with
-//! `Last-Event-ID`; the tasks of a replica killed with SIGKILL are ended by
-//! a survivor within the lease time.
+//! `Last-Event-ID`; a reply computed on one is a cache hit on another
+//! through Redis, and Redis killed under load costs no request; the tasks
+//! and pending push notifications of a replica killed with SIGKILL are
+//! taken over by a survivor within the lease time.
 //!
 //! Each replica is this test binary run again as a child process
 //! ([`replica_process`]) serving [`TimedAgent`] with `abacus::Server`, so
@@ -19,12 +21,16 @@ use std::time::Duration;
 
 /// Set in a child process: `<port> <replica id> <lease secs> [rerun]`.
 const REPLICA_ENV: &str = "ABACUS_TEST_REPLICA";
+/// Set in a child process whose cache has the Redis tier.
+const REDIS_ENV: &str = "ABACUS_TEST_REDIS_URL";
 
 /// `steps N every MS`: working, then a progress update every MS ms, then
-/// completed; `quick`: completed at once with an artifact. With `rerun`, a
-/// task whose replica stopped is run again instead of failed.
+/// completed; `ask Q`: a direct reply naming the replica that computed it
+/// (cacheable); anything else: completed at once with an artifact. With
+/// `rerun`, a task whose replica stopped is run again instead of failed.
 struct TimedAgent {
     rerun: bool,
+    id: String,
 }
 
 #[async_trait::async_trait]
@@ -33,6 +39,10 @@ impl Agent for TimedAgent {
         let text = ctx.text();
         let words: Vec<&str> = text.split_whitespace().collect();
         let (n, every) = match words.as_slice() {
+            ["ask", ..] => {
+                let answer = format!("{text} (answered by replica {})", self.id);
+                return up.reply(up.agent_message(vec![Part::text(answer)])).await;
+            }
             ["steps", n, "every", ms] => (
                 n.parse::<u32>().unwrap_or(1),
                 ms.parse::<u64>().unwrap_or(100),
@@ -57,6 +67,10 @@ impl Agent for TimedAgent {
     fn rerun_after_failover(&self) -> bool {
         self.rerun
     }
+
+    fn cache_key(&self, message: &abacus::protocol::types::Message) -> Option<String> {
+        abacus::agent::text_cache_key(message).filter(|k| k.starts_with("ask "))
+    }
 }
 
 /// Child half of the tests below: serves [`TimedAgent`] on PostgreSQL
@@ -72,6 +86,7 @@ fn replica_process() {
     };
     let agent = TimedAgent {
         rerun: words.next() == Some("rerun"),
+        id: id.to_string(),
     };
     let data = tempfile::tempdir().expect("data dir");
     let mut config = abacus::config::Config {
@@ -85,6 +100,7 @@ fn replica_process() {
     // Webhook receivers of the tests listen on loopback, over http.
     config.push.push_allow = vec!["127.0.0.1/32".into()];
     config.push.push_allow_http = true;
+    config.stack.redis_url = std::env::var(REDIS_ENV).ok();
     config.replica.replica_id = Some(id.to_string());
     config.replica.lease_secs = lease.parse().expect("lease secs");
     let card = CardBuilder::new("timed", "steps on a clock")
@@ -116,7 +132,27 @@ impl Replica {
     /// As [`Replica::start`], with `rest` after the port and id in the spec
     /// (the lease, and `rerun`).
     async fn start_with(id: &str, port: u16, database_url: &str, rest: &str) -> Self {
-        let child = Command::new(std::env::current_exe().expect("test binary"))
+        Self::spawn(id, port, database_url, rest, None).await
+    }
+
+    /// As [`Replica::start`], its response cache with the Redis tier at
+    /// `redis_url`.
+    async fn start_cached(id: &str, port: u16, database_url: &str, redis_url: &str) -> Self {
+        Self::spawn(id, port, database_url, "30", Some(redis_url)).await
+    }
+
+    async fn spawn(
+        id: &str,
+        port: u16,
+        database_url: &str,
+        rest: &str,
+        redis_url: Option<&str>,
+    ) -> Self {
+        let mut command = Command::new(std::env::current_exe().expect("test binary"));
+        if let Some(redis) = redis_url {
+            command.env(REDIS_ENV, redis);
+        }
+        let child = command
             .args([
                 "replicas::replica_process",
                 "--exact",
@@ -398,6 +434,82 @@ async fn a_killed_replica_s_working_tasks_are_ended_by_a_survivor_within_the_lea
         );
     }
     drop(b);
+    schema.drop_schema().await;
+}
+
+/// The reply of a direct `SendMessage` of `text` on `replica`, or the
+/// error that came instead.
+async fn ask(replica: &Replica, text: &str) -> Result<String, String> {
+    let v = abacus::client::Client::new(&replica.url)
+        .call(
+            "SendMessage",
+            json!({"message": {"messageId": uuid::Uuid::new_v4().to_string(), "role": "ROLE_USER",
+                               "parts": [{"text": text}]}}),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    v["result"]["message"]["parts"][0]["text"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| v.to_string())
+}
+
+/// Three replicas sharing PostgreSQL and one Redis: a reply computed on A
+/// is a hit on C (C's agent never sees the question), and Redis killed in
+/// the middle of a load run over all three costs no request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_share_replies_through_redis_and_lose_nothing_when_it_stops() {
+    use crate::redis_cache::Redis;
+    let Some(mut redis) = Redis::start() else {
+        eprintln!("skipped: needs the redis-server binary");
+        return;
+    };
+    let Some((url, schema)) = private_database().await else {
+        return;
+    };
+    let [pa, pb, pc] = free_ports();
+    let a = Replica::start_cached("a", pa, &url, &redis.url()).await;
+    let b = Replica::start_cached("b", pb, &url, &redis.url()).await;
+    let c = Replica::start_cached("c", pc, &url, &redis.url()).await;
+
+    let on_a = ask(&a, "ask 6 * 7").await.expect("A answers");
+    assert_eq!(on_a, "ask 6 * 7 (answered by replica a)");
+    // A writes its reply to Redis off the request's path.
+    for _ in 0..200 {
+        if redis.dbsize().unwrap_or(0) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(redis.dbsize(), Some(1), "A's reply in Redis");
+    let on_c = ask(&c, "ask  6 * 7").await.expect("C answers");
+    assert_eq!(on_c, on_a, "C's agent answered instead of Redis");
+
+    // A load run over the three; Redis killed a third of the way in.
+    const N: usize = 300;
+    let replicas = [&a, &b, &c];
+    let (mut answered, mut errors) = (0, Vec::new());
+    for i in 0..N {
+        if i == N / 3 {
+            redis.kill();
+        }
+        let question = format!("ask {}", i % 50);
+        match ask(replicas[i % 3], &question).await {
+            Ok(reply) if reply.starts_with(&format!("{question} (answered by replica ")) => {
+                answered += 1
+            }
+            Ok(other) => errors.push(format!("{question}: {other}")),
+            Err(e) => errors.push(format!("{question}: {e}")),
+        }
+    }
+    eprintln!(
+        "three replicas, Redis killed after {}: sent {N}, answered {answered}, errors {}",
+        N / 3,
+        errors.len(),
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(answered, N);
+    drop((a, b, c));
     schema.drop_schema().await;
 }
 
