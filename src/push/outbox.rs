@@ -9,9 +9,12 @@
 //! receivers. A delivered notification is removed from the outbox; one
 //! that cannot be delivered before the deadline is given up ("dead":
 //! counted, logged with its task, config and event ids, never its token,
-//! and removed). On start, every pending notification is loaded back
-//! into the queues before the server takes requests, so deliveries resume
-//! after a restart or a crash in their original order.
+//! and removed). On start, the pending notifications this process may
+//! deliver are loaded back into the queues before the server takes
+//! requests, so deliveries resume after a restart or a crash in their
+//! original order: all of them on SQLite or memory; on a PostgreSQL outbox
+//! shared by replicas, its own and those whose claims lapsed (see
+//! [`Sharing`]).
 
 use super::deliver::{Attempted, Deliverer, DeliverySettings, Failure};
 use super::guard::{AllowHttp, Guard};
