@@ -1,6 +1,6 @@
 //! The `abacus` binary: serves the math agent, and talks to A2A servers.
 
-use abacus::client::Client;
+use abacus::client::JsonRpcClient as Client;
 use abacus::config::{Config, MathConfig};
 use abacus::math::MathAgent;
 use clap::{Parser, Subcommand};

@@ -3,7 +3,7 @@
 
 use abacus::agent::Agent;
 use abacus::card::ServedCard;
-use abacus::client::Client;
+use abacus::client::JsonRpcClient as Client;
 use abacus::core::Core;
 use abacus::http::{serve, HttpApp, HttpOptions};
 use abacus::protocol::types::AgentCard;

@@ -63,7 +63,7 @@ async fn a_full_cpu_pool_sheds_at_once_and_probes_are_still_answered() {
         );
     }
     // A streamed heavy question over a full pool: the error is the stream.
-    let params = abacus::client::Client::text_params(&format!("prime factors {HARD}"));
+    let params = abacus::client::JsonRpcClient::text_params(&format!("prime factors {HARD}"));
     let mut events = s
         .client
         .stream("SendStreamingMessage", params)

@@ -145,7 +145,7 @@ pub(crate) async fn start_steps(base: &str, n: usize) -> String {
     let params = json!({"message": {"messageId": format!("m-{}", uuid_like()), "role": "ROLE_USER",
                                     "parts": [{"text": format!("steps {n}")}]},
                         "configuration": {"returnImmediately": true}});
-    let client = abacus::client::Client::new(base);
+    let client = abacus::client::JsonRpcClient::new(base);
     let v: Value = client.call("SendMessage", params).await.expect("send");
     v["result"]["task"]["id"]
         .as_str()

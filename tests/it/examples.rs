@@ -68,9 +68,12 @@ async fn custom_stack_serves_the_math_agent_with_its_own_layer() {
     let server = tokio::spawn(custom_stack::server(config).run_on(listener, async move {
         let _ = rx.await;
     }));
-    let client = abacus::client::Client::new(&format!("http://{addr}/"));
+    let client = abacus::client::JsonRpcClient::new(&format!("http://{addr}/"));
     let r = client
-        .call("SendMessage", abacus::client::Client::text_params("6 * 7"))
+        .call(
+            "SendMessage",
+            abacus::client::JsonRpcClient::text_params("6 * 7"),
+        )
         .await
         .unwrap();
     assert_eq!(r["result"]["message"]["parts"][0]["text"], "42", "{r}");

@@ -212,7 +212,7 @@ async fn overload_is_refused_fast_and_clearly() {
         let body = send_body("SendMessage", &format!("prime factors {HARD}"));
         let url = s.url.clone();
         tokio::spawn(async move {
-            let c = abacus::client::Client::new(&url);
+            let c = abacus::client::JsonRpcClient::new(&url);
             let v: Value = serde_json::from_str(&body).unwrap();
             c.call("SendMessage", v["params"].clone()).await
         })
@@ -428,7 +428,7 @@ async fn a_task_returned_immediately_reaches_its_end_state() {
             None,
         )
         .await;
-        let client = abacus::client::Client::new(&url);
+        let client = abacus::client::JsonRpcClient::new(&url);
         for (question, end) in [
             ("2 + 2", "message"),
             ("1/0", "TASK_STATE_FAILED"),

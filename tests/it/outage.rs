@@ -3,7 +3,7 @@
 //! reads back afterwards. Shared by the store fault tests.
 
 use crate::common::{get, task_state};
-use abacus::client::Client;
+use abacus::client::JsonRpcClient as Client;
 use abacus::protocol::server_error::STORE_UNAVAILABLE;
 use futures_util::StreamExt;
 use serde_json::{json, Value};

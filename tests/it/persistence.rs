@@ -23,7 +23,7 @@ async fn start(port: u16, args: &[&str]) -> Proc {
         .spawn()
         .unwrap();
     let proc = Proc(child);
-    let client = abacus::client::Client::new(&format!("http://127.0.0.1:{port}/"));
+    let client = abacus::client::JsonRpcClient::new(&format!("http://127.0.0.1:{port}/"));
     for _ in 0..200 {
         if client
             .get(&format!("http://127.0.0.1:{port}/health"))
@@ -37,12 +37,15 @@ async fn start(port: u16, args: &[&str]) -> Proc {
     panic!("abacus did not start on port {port}");
 }
 
-async fn completed_tasks(client: &abacus::client::Client, n: usize) -> Vec<Value> {
+async fn completed_tasks(client: &abacus::client::JsonRpcClient, n: usize) -> Vec<Value> {
     let mut tasks = Vec::new();
     for i in 0..n {
         let q = format!("factorial {}", 20 + i);
         let r = client
-            .call("SendMessage", abacus::client::Client::text_params(&q))
+            .call(
+                "SendMessage",
+                abacus::client::JsonRpcClient::text_params(&q),
+            )
             .await
             .unwrap();
         let task = r["result"]["task"].clone();
@@ -55,7 +58,7 @@ async fn completed_tasks(client: &abacus::client::Client, n: usize) -> Vec<Value
 async fn survives_kill_9(store_args: &[&str]) {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}/");
-    let client = abacus::client::Client::new(&url);
+    let client = abacus::client::JsonRpcClient::new(&url);
     let mut server = start(port, store_args).await;
     let tasks = completed_tasks(&client, 12).await;
     // SIGKILL: no shutdown hook runs.
@@ -64,7 +67,7 @@ async fn survives_kill_9(store_args: &[&str]) {
     drop(server);
 
     let _server = start(port, store_args).await;
-    let client = abacus::client::Client::new(&url);
+    let client = abacus::client::JsonRpcClient::new(&url);
     for before in &tasks {
         let id = before["id"].as_str().unwrap();
         let r = client.call("GetTask", json!({"id": id})).await.unwrap();
@@ -149,7 +152,7 @@ impl Proxy {
 }
 
 async fn readiness(port: u16) -> u16 {
-    let client = abacus::client::Client::new(&format!("http://127.0.0.1:{port}/"));
+    let client = abacus::client::JsonRpcClient::new(&format!("http://127.0.0.1:{port}/"));
     match client
         .get(&format!("http://127.0.0.1:{port}/health/detailed"))
         .await

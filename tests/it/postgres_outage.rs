@@ -8,7 +8,7 @@
 
 use crate::common::free_port;
 use crate::outage::{send_task, under_load, Outcome};
-use abacus::client::Client;
+use abacus::client::JsonRpcClient as Client;
 use abacus::store::{
     Backend, PostgresDatabase, PostgresOptions, PostgresPushStore, PostgresTaskStore, Stores,
 };

@@ -187,7 +187,7 @@ async fn sse_stream_has_task_then_updates_and_ends_at_terminal_state() {
         .client
         .stream(
             "SendStreamingMessage",
-            abacus::client::Client::text_params("hi"),
+            abacus::client::JsonRpcClient::text_params("hi"),
         )
         .await
         .unwrap();
@@ -559,10 +559,13 @@ async fn calls_for_two_identical_messages(cacheable: bool) -> usize {
     let handle = tokio::spawn(server.run_on(listener, async move {
         let _ = rx.await;
     }));
-    let client = abacus::client::Client::new(&format!("http://{addr}/"));
+    let client = abacus::client::JsonRpcClient::new(&format!("http://{addr}/"));
     for _ in 0..2 {
         let r = client
-            .call("SendMessage", abacus::client::Client::text_params("hello"))
+            .call(
+                "SendMessage",
+                abacus::client::JsonRpcClient::text_params("hello"),
+            )
             .await
             .unwrap();
         assert_eq!(

@@ -566,7 +566,7 @@ async fn push_off_answers_push_notification_not_supported() {
     let handle = tokio::spawn(server.run_on(listener, async move {
         let _ = stopped.await;
     }));
-    let client = abacus::client::Client::new(&base);
+    let client = abacus::client::JsonRpcClient::new(&base);
     let card = client
         .get(&format!("{base}.well-known/agent-card.json"))
         .await
@@ -622,7 +622,7 @@ async fn pending_notifications_survive_kill_9_and_are_delivered_after_restart() 
     let (port, hook_port) = (free_port(), free_port());
     let url = format!("http://127.0.0.1:{port}/");
     let hook = format!("http://127.0.0.1:{hook_port}/hook");
-    let client = abacus::client::Client::new(&url);
+    let client = abacus::client::JsonRpcClient::new(&url);
     let mut server = start_binary(port, &data).await;
     // The receiver is down: every notification stays in the outbox.
     let mut tasks = Vec::new();

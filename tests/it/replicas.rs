@@ -189,7 +189,7 @@ impl Replica {
 
     /// A unary JSON-RPC call.
     pub(crate) async fn call(&self, method: &str, params: Value) -> Value {
-        abacus::client::Client::new(&self.url)
+        abacus::client::JsonRpcClient::new(&self.url)
             .call(method, params)
             .await
             .unwrap_or_else(|e| panic!("{method} on replica {}: {e}", self.id))
@@ -440,7 +440,7 @@ async fn a_killed_replica_s_working_tasks_are_ended_by_a_survivor_within_the_lea
 /// The reply of a direct `SendMessage` of `text` on `replica`, or the
 /// error that came instead.
 async fn ask(replica: &Replica, text: &str) -> Result<String, String> {
-    let v = abacus::client::Client::new(&replica.url)
+    let v = abacus::client::JsonRpcClient::new(&replica.url)
         .call(
             "SendMessage",
             json!({"message": {"messageId": uuid::Uuid::new_v4().to_string(), "role": "ROLE_USER",
@@ -742,7 +742,7 @@ enum Outcome {
     Failed,
 }
 
-async fn send_quick(client: &abacus::client::Client, n: usize) -> Outcome {
+async fn send_quick(client: &abacus::client::JsonRpcClient, n: usize) -> Outcome {
     let params = json!({"message": {"messageId": format!("lb-{n}"), "role": "ROLE_USER",
                                     "parts": [{"text": format!("quick {n}")}]}});
     let call = tokio::time::timeout(Duration::from_secs(10), client.call("SendMessage", params));
@@ -785,7 +785,7 @@ async fn a_load_run_through_nginx_survives_a_replica_killed_midway() {
     let run_until = tokio::time::Instant::now() + Duration::from_secs(4);
     let mut workers = Vec::new();
     for w in 0..4 {
-        let client = abacus::client::Client::new(&lb.url);
+        let client = abacus::client::JsonRpcClient::new(&lb.url);
         let sent = sent.clone();
         workers.push(tokio::spawn(async move {
             let (mut completed, mut failed, mut retried_ok) = (Vec::new(), 0usize, 0usize);
@@ -819,7 +819,7 @@ async fn a_load_run_through_nginx_survives_a_replica_killed_midway() {
     let sent = sent.load(std::sync::atomic::Ordering::Relaxed) + failed;
 
     // Every task acknowledged as completed is still there, on any replica.
-    let client = abacus::client::Client::new(&lb.url);
+    let client = abacus::client::JsonRpcClient::new(&lb.url);
     let mut lost = 0;
     for id in &completed {
         let got = client

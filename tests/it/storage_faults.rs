@@ -11,7 +11,7 @@
 
 use crate::common::{fill, serve_math, task_state, Tmpfs};
 use crate::outage::{send_task, stream_task, under_load, Outcome, CALL_TIMEOUT};
-use abacus::client::Client;
+use abacus::client::JsonRpcClient as Client;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -343,9 +343,12 @@ async fn https_serves_http1_and_h2_by_alpn() {
     }
     // The crate's own client speaks https too.
     let ca_path = files.write("ca.pem", &ca.pem);
-    let client = abacus::client::Client::with_ca(&s.url, Some(&ca_path)).unwrap();
+    let client = abacus::client::JsonRpcClient::with_ca(&s.url, Some(&ca_path)).unwrap();
     let reply = client
-        .call("SendMessage", abacus::client::Client::text_params("6 * 7"))
+        .call(
+            "SendMessage",
+            abacus::client::JsonRpcClient::text_params("6 * 7"),
+        )
         .await
         .unwrap();
     assert!(texts(&reply).contains(&"42".to_string()), "{reply}");
@@ -409,11 +412,11 @@ async fn a_renewed_certificate_is_served_to_new_connections_while_open_streams_g
 
     // A stream in progress over TLS.
     let ca_path = files.write("ca.pem", &ca.pem);
-    let client = abacus::client::Client::with_ca(&s.url, Some(&ca_path)).unwrap();
+    let client = abacus::client::JsonRpcClient::with_ca(&s.url, Some(&ca_path)).unwrap();
     let mut events = client
         .stream(
             "SendStreamingMessage",
-            abacus::client::Client::text_params("wait"),
+            abacus::client::JsonRpcClient::text_params("wait"),
         )
         .await
         .unwrap();

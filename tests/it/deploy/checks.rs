@@ -11,7 +11,7 @@ use super::promql::{
 };
 use super::{EXEMPT_ENV, EXEMPT_METRICS, METRICS_PORT};
 use crate::common::get;
-use abacus::client::Client;
+use abacus::client::JsonRpcClient as Client;
 use serde_json::json;
 use serde_yaml_ng::Value as Yaml;
 use std::collections::{BTreeMap, BTreeSet};

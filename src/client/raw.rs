@@ -1,11 +1,12 @@
-//! A small A2A JSON-RPC client over hyper: used by the `abacus send` command
-//! and by the integration tests.
+//! The raw JSON-RPC client: JSON values in and out, no card, no stack.
+//! For tests and tools that want to see (or send) the exact wire form.
 
+use super::error::{transport, ClientError};
 use crate::http::SseDecoder;
 use crate::protocol::types::{Message, Part, Role};
 use bytes::Bytes;
 use futures_util::stream::{self, BoxStream, StreamExt};
-use http::{header, Request, StatusCode};
+use http::{header, Request};
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
@@ -15,122 +16,25 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-/// A client error: transport failure or a reply that is not JSON-RPC.
-///
-/// ```
-/// use abacus::client::ClientError;
-/// let e = ClientError::Connect {
-///     url: "http://127.0.0.1:8002/".into(),
-///     reason: "connection refused".into(),
-/// };
-/// assert_eq!(
-///     e.to_string(),
-///     "cannot connect to http://127.0.0.1:8002/ (connection refused) — is the server running? \
-///      start it with `abacus serve`"
-/// );
-/// ```
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// No connection to the server could be made (refused, unreachable,
-    /// host not found, TLS handshake failed).
-    #[error("cannot connect to {url} ({reason}) — {}", connect_hint(url))]
-    Connect {
-        /// The URL the client was sending to.
-        url: String,
-        /// Why, in words (`connection refused`, `host not found` …).
-        reason: String,
-    },
-    /// The request could not be sent or the reply not read.
-    #[error("transport error: {0}")]
-    Transport(String),
-    /// The server answered with a non-success HTTP status.
-    #[error("HTTP {0}: {1}")]
-    Status(StatusCode, String),
-    /// The reply was not valid JSON.
-    #[error("invalid reply: {0}")]
-    Invalid(String),
-    /// A stream ended before its task reached a final state or asked for
-    /// input (and without an error): the answer is incomplete, not empty.
-    #[error("the stream ended before the task finished")]
-    Truncated,
-}
-
-/// What to try when `url` cannot be reached: a local server is most
-/// often simply not started.
-fn connect_hint(url: &str) -> &'static str {
-    let host = url
-        .split_once("://")
-        .map_or(url, |(_, rest)| rest)
-        .split(['/', '?', '#'])
-        .next()
-        .unwrap_or_default();
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-    let local = ["127.", "localhost", "[::1]", "0.0.0.0"]
-        .iter()
-        .any(|l| host.starts_with(l));
-    if local {
-        "is the server running? start it with `abacus serve`"
-    } else {
-        "is the server running, and is the URL right?"
-    }
-}
-
-/// A send error of the HTTP client as the caller should read it: a
-/// connection that could not be made says where to and why, in words.
-fn transport(url: &str, e: hyper_util::client::legacy::Error) -> ClientError {
-    if !e.is_connect() {
-        return ClientError::Transport(e.to_string());
-    }
-    // The innermost cause says what happened; the outer ones only
-    // "client error (Connect)".
-    let mut cause: &(dyn std::error::Error + 'static) = &e;
-    let mut io_kind = None;
-    while let Some(next) = cause.source() {
-        if let Some(io) = next.downcast_ref::<std::io::Error>() {
-            io_kind = Some(io.kind());
-        }
-        cause = next;
-    }
-    let reason = match io_kind {
-        Some(std::io::ErrorKind::ConnectionRefused) => "connection refused".to_string(),
-        Some(std::io::ErrorKind::TimedOut) => "timed out".to_string(),
-        Some(std::io::ErrorKind::HostUnreachable | std::io::ErrorKind::NetworkUnreachable) => {
-            "unreachable".to_string()
-        }
-        _ => {
-            let text = cause.to_string();
-            if text.contains("lookup address") || text.contains("not known") {
-                "host not found".to_string()
-            } else {
-                text
-            }
-        }
-    };
-    ClientError::Connect {
-        url: url.to_string(),
-        reason,
-    }
-}
-
 /// An A2A JSON-RPC client for one server, `http://` or `https://` (the
 /// server verified against the system's trust store, or the CAs given to
-/// [`Client::with_ca`]).
+/// [`JsonRpcClient::with_ca`]).
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), abacus::client::ClientError> {
-/// let client = abacus::client::Client::new("http://127.0.0.1:8002/");
-/// let reply = client.call("SendMessage", abacus::client::Client::text_params("2 + 2")).await?;
+/// let client = abacus::client::JsonRpcClient::new("http://127.0.0.1:8002/");
+/// let reply = client.call("SendMessage", abacus::client::JsonRpcClient::text_params("2 + 2")).await?;
 /// println!("{}", reply["result"]);
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct Client {
+pub struct JsonRpcClient {
     url: Arc<str>,
     http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
     next_id: Arc<AtomicI64>,
 }
 
-impl Client {
+impl JsonRpcClient {
     /// A client for the JSON-RPC endpoint at `url`.
     pub fn new(url: &str) -> Self {
         // The system's trust store always makes a config (possibly empty).
@@ -141,7 +45,7 @@ impl Client {
     /// of the PEM bundle `ca` (the system's trust store when `None`).
     ///
     /// ```
-    /// let e = abacus::client::Client::with_ca("https://a2a.example/", Some("/nonexistent.pem".as_ref()));
+    /// let e = abacus::client::JsonRpcClient::with_ca("https://a2a.example/", Some("/nonexistent.pem".as_ref()));
     /// assert!(e.is_err());
     /// ```
     pub fn with_ca(url: &str, ca: Option<&std::path::Path>) -> Result<Self, ClientError> {
@@ -149,7 +53,7 @@ impl Client {
         connector.set_nodelay(true);
         let connector = crate::http::tls::https_connector(ca, connector)
             .map_err(|e| ClientError::Transport(e.to_string()))?;
-        Ok(Client {
+        Ok(JsonRpcClient {
             url: url.into(),
             http: HyperClient::builder(TokioExecutor::new()).build(connector),
             next_id: Arc::new(AtomicI64::new(1)),
@@ -357,20 +261,6 @@ mod tests {
         assert!(!ends_stream(&json!({"result": {"artifactUpdate": {}}})));
     }
 
-    #[test]
-    fn the_hint_depends_on_whether_the_server_is_local() {
-        for local in [
-            "http://127.0.0.1:8002/",
-            "http://localhost:8002",
-            "https://user:pw@[::1]:8443/a2a",
-        ] {
-            assert!(connect_hint(local).contains("abacus serve"), "{local}");
-        }
-        for remote in ["https://agents.example.com/", "http://10.0.0.7:8002/"] {
-            assert!(!connect_hint(remote).contains("abacus serve"), "{remote}");
-        }
-    }
-
     /// Serves one HTTP/1.1 response of SSE `events` (CRLF line endings, as
     /// the Python SDK's server writes them), then closes the connection.
     async fn sse_server(events: &'static [&'static str]) -> String {
@@ -401,8 +291,8 @@ mod tests {
     const COMPLETED: &str = r#"{"jsonrpc":"2.0","id":1,"result":{"statusUpdate":{"taskId":"t","status":{"state":"TASK_STATE_COMPLETED"}}}}"#;
 
     async fn collect(url: &str) -> Vec<Result<Value, ClientError>> {
-        Client::new(url)
-            .stream("SendStreamingMessage", Client::text_params("6 * 7"))
+        JsonRpcClient::new(url)
+            .stream("SendStreamingMessage", JsonRpcClient::text_params("6 * 7"))
             .await
             .expect("stream")
             .collect()
@@ -433,7 +323,7 @@ mod tests {
             .map(|a| a.port())
             .expect("port");
         let url = format!("http://127.0.0.1:{port}/");
-        let err = Client::new(&url)
+        let err = JsonRpcClient::new(&url)
             .call("GetTask", json!({"id": "t"}))
             .await
             .expect_err("nothing listens");
@@ -444,7 +334,7 @@ mod tests {
                  start it with `abacus serve`"
             )
         );
-        let err = Client::new(&url)
+        let err = JsonRpcClient::new(&url)
             .get(&format!("{url}.well-known/agent-card.json"))
             .await
             .expect_err("nothing listens");
