@@ -1,11 +1,10 @@
 //! The `abacus` binary: serves the math agent, and talks to A2A servers.
 
-use abacus::client::JsonRpcClient as Client;
+mod cli;
+
 use abacus::config::{Config, MathConfig};
 use abacus::math::MathAgent;
 use clap::{Parser, Subcommand};
-use futures_util::StreamExt;
-use serde_json::{json, Value};
 use std::process::ExitCode;
 
 /// mimalloc rather than glibc's malloc: with a thread per blocking task,
@@ -45,32 +44,21 @@ struct ServeArgs {
 enum Command {
     /// Serve the math agent (the default).
     Serve(Box<ServeArgs>),
-    /// Send a message to an A2A server and print the answer.
-    Send {
-        /// The question, e.g. "2 + 2".
-        text: String,
-        /// Stream the events (SendStreamingMessage).
-        #[arg(long)]
-        stream: bool,
-        /// Server URL.
-        #[arg(long, default_value = "http://127.0.0.1:8002/")]
-        url: String,
-        /// CA bundle (PEM) an https server is verified against instead of the system's trust store.
-        #[arg(long, env = "ABACUS_OUTBOUND_CA")]
-        outbound_ca: Option<std::path::PathBuf>,
-    },
-    /// Print a server's agent card.
+    /// Send a message to an A2A agent and print the answer.
+    #[command(after_help = cli::EXIT_CODES)]
+    Send(Box<cli::SendArgs>),
+    /// Print an agent's card.
+    #[command(after_help = cli::EXIT_CODES)]
     Card {
-        /// Server URL.
-        #[arg(long, default_value = "http://127.0.0.1:8002/")]
-        url: String,
         /// Verify the card's signature with these public keys (PEM or JWKS files; repeatable or comma-separated): print the card only when one verifies
         #[arg(long, value_name = "PATH", value_delimiter = ',')]
         verify_key: Vec<std::path::PathBuf>,
-        /// CA bundle (PEM) an https server is verified against instead of the system's trust store.
-        #[arg(long, env = "ABACUS_OUTBOUND_CA")]
-        outbound_ca: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        client: cli::ClientArgs,
     },
+    /// Get, list, cancel or follow tasks.
+    #[command(subcommand, after_help = cli::EXIT_CODES)]
+    Task(cli::TaskCommand),
 }
 
 fn main() -> ExitCode {
@@ -94,27 +82,41 @@ fn main() -> ExitCode {
     };
     let result = rt.block_on(async move {
         match command {
-            Command::Serve(a) => serve(a.config, a.math).await,
-            Command::Send {
-                text,
-                stream,
-                url,
-                outbound_ca,
-            } => send(&url, outbound_ca.as_deref(), &text, stream).await,
-            Command::Card {
-                url,
-                verify_key,
-                outbound_ca,
-            } => card(&url, &verify_key, outbound_ca.as_deref()).await,
+            Command::Serve(a) => serve(a.config, a.math)
+                .await
+                .map(|()| cli::Exit::Ok)
+                .map_err(|e| Outcome::Serve(e.to_string())),
+            Command::Send(args) => {
+                let json = args.client.json;
+                cli::send(*args).await.map_err(|f| Outcome::Client(f, json))
+            }
+            Command::Card { verify_key, client } => cli::card(&client, &verify_key)
+                .await
+                .map_err(|f| Outcome::Client(f, client.json)),
+            Command::Task(command) => {
+                let json = command.json();
+                cli::task(command)
+                    .await
+                    .map_err(|f| Outcome::Client(f, json))
+            }
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Ok(exit) => exit.into(),
+        Err(Outcome::Serve(e)) => {
             eprintln!("abacus: {e}");
             ExitCode::FAILURE
         }
+        Err(Outcome::Client(f, json)) => f.report(json),
     }
+}
+
+/// How a command failed.
+enum Outcome {
+    /// The server could not start or stopped on an error.
+    Serve(String),
+    /// A client command failed; `--json` was given or not.
+    Client(cli::Failure, bool),
 }
 
 async fn serve(config: Config, math: MathConfig) -> Result<(), Box<dyn std::error::Error>> {
@@ -146,78 +148,4 @@ async fn serve(config: Config, math: MathConfig) -> Result<(), Box<dyn std::erro
     }
     served?;
     Ok(())
-}
-
-async fn send(
-    url: &str,
-    ca: Option<&std::path::Path>,
-    text: &str,
-    stream: bool,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let client = Client::with_ca(url, ca)?;
-    let params = Client::text_params(text);
-    if stream {
-        let mut events = client.stream("SendStreamingMessage", params).await?;
-        while let Some(ev) = events.next().await {
-            println!("{}", describe(&ev?));
-        }
-    } else {
-        let reply = client.call("SendMessage", params).await?;
-        println!("{}", describe(&reply));
-    }
-    Ok(())
-}
-
-async fn card(
-    url: &str,
-    verify_keys: &[std::path::PathBuf],
-    ca: Option<&std::path::Path>,
-) -> Result<(), Box<dyn std::error::Error>> {
-    use abacus::card::sign::{verify, VerifyingKey};
-    let mut keys = Vec::new();
-    for path in verify_keys {
-        keys.extend(VerifyingKey::from_file(path)?);
-    }
-    let base = url.trim_end_matches('/');
-    let client = Client::with_ca(url, ca)?;
-    let card = client
-        .get(&format!("{base}/.well-known/agent-card.json"))
-        .await?;
-    let verified = if keys.is_empty() {
-        None
-    } else {
-        let kid =
-            verify(&card, &keys).map_err(|e| format!("the agent card is not verified: {e}"))?;
-        Some(kid)
-    };
-    println!("{}", serde_json::to_string_pretty(&card)?);
-    if let Some(kid) = verified {
-        eprintln!("abacus: agent card signature verified (kid {kid})");
-    }
-    Ok(())
-}
-
-/// One line per reply: the texts it carries, or the error.
-fn describe(reply: &Value) -> String {
-    if let Some(err) = reply.get("error") {
-        return format!(
-            "error {}: {}",
-            err["code"],
-            err["message"].as_str().unwrap_or("")
-        );
-    }
-    let result = reply.get("result").cloned().unwrap_or(json!(null));
-    let (kind, body) = result
-        .as_object()
-        .and_then(|o| o.iter().next())
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .unwrap_or_default();
-    let state = body["status"]["state"]
-        .as_str()
-        .map(|s| s.trim_start_matches("TASK_STATE_").to_lowercase());
-    let texts = abacus::protocol::reply_texts(&body);
-    match state {
-        Some(s) => format!("[{kind} {s}] {}", texts.join(" | ")),
-        None => format!("[{kind}] {}", texts.join(" | ")),
-    }
 }

@@ -113,8 +113,11 @@ pub(crate) fn json(status: StatusCode, bytes: &[u8]) -> Result<Value, ClientErro
 
 /// The start of a body, for an error message.
 pub(crate) fn snippet(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.trim();
+    // One line, whatever the body's layout (an HTML error page …).
+    let text = String::from_utf8_lossy(bytes)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     match text.char_indices().nth(200) {
         Some((i, _)) => format!("{}…", &text[..i]),
         None => text.to_string(),

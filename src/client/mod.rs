@@ -186,7 +186,8 @@ impl ClientBuilder {
             None => {
                 let card = resolver.resolve().await?;
                 let (binding, iface) = pick_interface(&card, &self.prefer)?;
-                let (url, tenant) = (iface.url.clone(), iface.tenant.clone());
+                let tenant = iface.tenant.clone().filter(|t| !t.is_empty());
+                let (url, tenant) = (iface.url.clone(), tenant);
                 (Some(card), binding, url, tenant)
             }
         };

@@ -125,6 +125,7 @@ impl Rest {
         let (verb, path, body) = route(&call);
         let tenant = call.params()["tenant"]
             .as_str()
+            .filter(|t| !t.is_empty())
             .map(|t| format!("/{}", enc(t)))
             .unwrap_or_default();
         let url = format!("{}{tenant}{path}", self.base);
