@@ -5,6 +5,7 @@ mod common;
 mod auth;
 mod bindings;
 mod card_sign;
+mod client;
 mod cpu;
 
 mod deploy;
