@@ -14,6 +14,7 @@ mod examples;
 mod external;
 mod grpc;
 mod health;
+mod interop;
 mod jwt;
 mod math_agent;
 mod outage;
