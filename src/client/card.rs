@@ -23,6 +23,8 @@ use std::time::Duration;
 /// # Ok(()) }
 /// ```
 pub struct CardResolver {
+    /// The agent's URL as the caller gave it: errors name it.
+    base: String,
     url: String,
     http: Http,
     timeout: Duration,
@@ -60,6 +62,7 @@ impl CardResolver {
 
     pub(crate) fn with_http(base: &str, http: Http, timeout: Duration) -> Self {
         CardResolver {
+            base: base.to_string(),
             url: card_url(base),
             http,
             timeout,
@@ -85,7 +88,7 @@ impl CardResolver {
                 .insert(http::header::IF_NONE_MATCH, etag.clone());
         }
         let fetch = async {
-            let resp = self.http.send(req, &self.url).await?;
+            let resp = self.http.send(req, &self.base).await?;
             let new_etag = resp.headers().get(http::header::ETAG).cloned();
             let (status, bytes) = conn::body(resp).await?;
             Ok::<_, ClientError>((status, new_etag, bytes))
