@@ -32,6 +32,25 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A stream, from any binding:
+//!
+//! ```no_run
+//! use abacus::client::{text_request, Client};
+//! use abacus::protocol::Binding;
+//! use futures_util::StreamExt;
+//! # async fn run() -> Result<(), abacus::client::ClientError> {
+//! let client = Client::builder("http://127.0.0.1:8002/")
+//!     .prefer([Binding::Grpc, Binding::JsonRpc])
+//!     .api_key("k-alice")
+//!     .connect()
+//!     .await?;
+//! let mut events = client.send_streaming_message(text_request("factorial 30")).await?;
+//! while let Some(event) = events.next().await {
+//!     println!("{:?}", event?.response);
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! [`JsonRpcClient`] is the raw JSON-RPC client under it all: JSON values in
 //! and out, for tests and tools that want the exact wire form.
 
