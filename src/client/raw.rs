@@ -2,7 +2,6 @@
 //! For tests and tools that want to see (or send) the exact wire form.
 
 use super::error::{transport, ClientError};
-use crate::http::SseDecoder;
 use crate::protocol::types::{Message, Part, Role};
 use bytes::Bytes;
 use futures_util::stream::{self, BoxStream, StreamExt};
@@ -12,7 +11,6 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
 use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -130,42 +128,27 @@ impl JsonRpcClient {
                 .map_err(|e| ClientError::Invalid(format!("HTTP {status}: {e}")))?;
             return Ok(stream::once(async move { Ok(v) }).boxed());
         }
-        let state = SseState {
-            body,
-            sse: SseDecoder::new(),
-            ready: VecDeque::new(),
-            ended: false,
-            terminal: false,
-        };
-        Ok(stream::unfold(state, |mut st| async move {
-            loop {
-                if let Some(v) = st.ready.pop_front() {
-                    return Some((v, st));
-                }
-                if st.ended {
-                    return None;
-                }
-                match st.body.frame().await {
-                    None => {
-                        st.ended = true;
-                        if !st.terminal {
-                            st.ready.push_back(Err(ClientError::Truncated));
-                        }
+        // The replies as they come, then `Truncated` if the body ended
+        // before one of them (or an error) ended the exchange.
+        let replies = super::conn::sse(body, crate::http::DEFAULT_MAX_EVENT_BYTES).map(|ev| {
+            serde_json::from_str::<Value>(&ev?.data)
+                .map_err(|e| ClientError::Invalid(e.to_string()))
+        });
+        let mut ended = false;
+        Ok(replies
+            .map(Some)
+            .chain(stream::once(async { None }))
+            .filter_map(move |item| {
+                let out = match item {
+                    Some(reply) => {
+                        ended |= reply.as_ref().map_or(true, ends_stream);
+                        Some(reply)
                     }
-                    Some(Err(e)) => {
-                        st.ended = true;
-                        st.ready
-                            .push_back(Err(ClientError::Transport(e.to_string())));
-                    }
-                    Some(Ok(frame)) => {
-                        if let Ok(data) = frame.into_data() {
-                            st.feed(&data);
-                        }
-                    }
-                }
-            }
-        })
-        .boxed())
+                    None => (!ended).then_some(Err(ClientError::Truncated)),
+                };
+                futures_util::future::ready(out)
+            })
+            .boxed())
     }
 }
 
@@ -185,16 +168,6 @@ async fn json_body(resp: hyper::Response<hyper::body::Incoming>) -> Result<Value
         ));
     }
     serde_json::from_slice(&body).map_err(|e| ClientError::Invalid(e.to_string()))
-}
-
-/// The SSE parser's state between body frames.
-struct SseState {
-    body: hyper::body::Incoming,
-    sse: SseDecoder,
-    ready: VecDeque<Result<Value, ClientError>>,
-    ended: bool,
-    /// An event that ends the exchange was seen (see [`ends_stream`]).
-    terminal: bool,
 }
 
 /// Whether a streamed JSON-RPC reply ends the exchange: an error, a
@@ -217,26 +190,6 @@ fn ends_stream(reply: &Value) -> bool {
                 | "TASK_STATE_AUTH_REQUIRED"
         )
     )
-}
-
-impl SseState {
-    fn feed(&mut self, chunk: &[u8]) {
-        let mut events = Vec::new();
-        let result = self.sse.feed(chunk, &mut events);
-        for ev in events {
-            let reply: Result<Value, _> =
-                serde_json::from_str(&ev.data).map_err(|e| ClientError::Invalid(e.to_string()));
-            if let Ok(v) = &reply {
-                self.terminal |= ends_stream(v);
-            }
-            self.ready.push_back(reply);
-        }
-        if let Err(e) = result {
-            self.ended = true;
-            self.ready
-                .push_back(Err(ClientError::Invalid(e.to_string())));
-        }
-    }
 }
 
 #[cfg(test)]

@@ -64,7 +64,7 @@ impl Failure {
         };
         let breaker = match &error {
             ClientError::Status(s, _) => s.is_server_error(),
-            other => in_transit && !matches!(other, ClientError::Status(..)),
+            _ => in_transit,
         };
         Failure {
             retry: not_sent || (in_transit && call.idempotent()),
