@@ -390,9 +390,13 @@ pub async fn card(client: &ClientArgs, verify_keys: &[PathBuf]) -> Result<Exit, 
     }
     let base = client.url.trim_end_matches('/');
     let raw = abacus::client::JsonRpcClient::with_ca(&client.url, client.outbound_ca.as_deref())?;
-    let card = raw
-        .get(&format!("{base}/.well-known/agent-card.json"))
-        .await?;
+    let url = format!("{base}/.well-known/agent-card.json");
+    // The raw client has no deadline of its own: a server that accepts and
+    // never answers must not hang the command.
+    let after = Duration::from_secs(client.timeout_secs.max(1));
+    let card = tokio::time::timeout(after, raw.get(&url))
+        .await
+        .map_err(|_| ClientError::Timeout { url, after })??;
     let verified = if keys.is_empty() {
         None
     } else {

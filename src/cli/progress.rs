@@ -185,6 +185,9 @@ pub async fn follow(mut events: EventStream, json: bool) -> Result<Exit, Failure
                         println!("{text}");
                     } else if !text.is_empty() && s.status.state != TaskState::Completed {
                         eprintln!("{text}");
+                    } else if !text.is_empty() && !screen.printed_answer {
+                        // No artifact came: the final message is the answer.
+                        println!("{text}");
                     }
                 }
             }

@@ -124,9 +124,11 @@ fn indent(s: &str) -> String {
     s.replace('\n', "\n  ")
 }
 
-/// One line per event, for a stream that is not on a terminal.
+/// One line per event, for a stream that is not on a terminal: the lines
+/// of a multi-line text or of several parts are joined with spaces, so a
+/// script reading line by line sees every event start with `[`.
 pub fn event_line(e: &StreamResponse) -> String {
-    match e {
+    let line = match e {
         StreamResponse::Task(t) => format!("[task {}] {}", state_name(&t.status.state), t.id),
         StreamResponse::Message(m) => format!("[message] {}", parts(&m.parts)),
         StreamResponse::StatusUpdate(s) => {
@@ -144,7 +146,8 @@ pub fn event_line(e: &StreamResponse) -> String {
             let name = a.artifact.name.as_deref().unwrap_or("artifact");
             format!("[artifact {name}] {}", parts(&a.artifact.parts))
         }
-    }
+    };
+    line.lines().collect::<Vec<_>>().join(" ")
 }
 
 /// `abacus card`: who the agent is, where and how to reach it, its skills.

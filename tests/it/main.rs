@@ -5,6 +5,7 @@ mod common;
 mod auth;
 mod bindings;
 mod card_sign;
+mod cli;
 mod client;
 mod cpu;
 
