@@ -28,10 +28,16 @@ pub fn parse_state(s: &str) -> Result<TaskState, String> {
     })
 }
 
-/// Parts as lines: text as is, data as compact JSON, files by name.
+/// Parts as lines: text as is, data as compact JSON, files by name. A
+/// data part that comes with text is the text's machine form: a person
+/// reads the text alone (`--json` has both).
 pub fn parts(parts: &[Part]) -> String {
+    let has_text = parts
+        .iter()
+        .any(|p| matches!(p.content, PartContent::Text(_)));
     parts
         .iter()
+        .filter(|p| !(has_text && matches!(p.content, PartContent::Data(_))))
         .map(|p| match &p.content {
             PartContent::Text(t) => t.clone(),
             PartContent::Data(v) => v.to_string(),
@@ -216,5 +222,16 @@ mod tests {
         assert_eq!(parse_state("input-required"), Ok(TaskState::InputRequired));
         assert_eq!(parse_state("TASK_STATE_WORKING"), Ok(TaskState::Working));
         assert!(parse_state("sleeping").is_err());
+    }
+
+    #[test]
+    fn a_data_part_beside_text_is_left_to_json_output() {
+        let with_text = [
+            Part::text("2 + 2 = 4"),
+            Part::data(serde_json::json!({"result": "4"})),
+        ];
+        assert_eq!(parts(&with_text), "2 + 2 = 4");
+        let alone = [Part::data(serde_json::json!({"result": "4"}))];
+        assert_eq!(parts(&alone), r#"{"result":"4"}"#);
     }
 }
