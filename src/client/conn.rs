@@ -175,3 +175,29 @@ pub(crate) fn sse(
     })
     .boxed()
 }
+
+/// The typed events of an SSE body: each event's JSON, unwrapped by
+/// `payload` (the JSON-RPC envelope's `result`, or the bare event of
+/// HTTP+JSON, either possibly an error), as a [`StreamResponse`] with its id.
+///
+/// [`StreamResponse`]: crate::protocol::types::StreamResponse
+pub(crate) fn events(
+    body: Incoming,
+    max_event_bytes: usize,
+    payload: fn(Value) -> Result<Value, ClientError>,
+) -> super::call::Events {
+    sse(body, max_event_bytes)
+        .map(move |ev| {
+            let ev = ev?;
+            let v: Value = serde_json::from_str(&ev.data)
+                .map_err(|e| ClientError::Invalid(format!("an event is not JSON: {e}")))?;
+            let response = serde_path_to_error::deserialize(payload(v)?).map_err(|e| {
+                ClientError::Invalid(format!("event at {}: {}", e.path(), e.inner()))
+            })?;
+            Ok(super::call::Event {
+                id: (!ev.id.is_empty()).then_some(ev.id),
+                response,
+            })
+        })
+        .boxed()
+}

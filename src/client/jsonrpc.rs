@@ -1,10 +1,9 @@
 //! The JSON-RPC binding: `POST` of a JSON-RPC 2.0 envelope; streams as SSE
 //! of envelopes.
 
-use super::call::{Call, Event, Reply};
+use super::call::{Call, Reply};
 use super::conn::{self, Http};
 use super::error::{ClientError, RemoteError};
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -41,20 +40,7 @@ impl JsonRpc {
         }
         let resp = self.http.send(req, &self.url).await?;
         if streaming && resp.status().is_success() && conn::is_sse(&resp) {
-            let events = conn::sse(resp.into_body(), self.http.max_event_bytes)
-                .map(|ev| {
-                    let ev = ev?;
-                    let v: Value = serde_json::from_str(&ev.data)
-                        .map_err(|e| ClientError::Invalid(format!("an event is not JSON: {e}")))?;
-                    let response = serde_path_to_error::deserialize(result(v)?).map_err(|e| {
-                        ClientError::Invalid(format!("event at {}: {}", e.path(), e.inner()))
-                    })?;
-                    Ok(Event {
-                        id: (!ev.id.is_empty()).then_some(ev.id),
-                        response,
-                    })
-                })
-                .boxed();
+            let events = conn::events(resp.into_body(), self.http.max_event_bytes, result);
             return Ok(Reply::Events(events));
         }
         let (status, bytes) = conn::body(resp).await?;

@@ -67,6 +67,7 @@ mod stream;
 
 pub use call::Event;
 pub use card::{pick_interface, CardResolver};
+pub(crate) use error::error_chain;
 pub use error::{ClientError, ErrorClass, RemoteError};
 pub use raw::JsonRpcClient;
 pub use stream::{ends_stream, EventStream};

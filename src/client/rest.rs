@@ -2,10 +2,9 @@
 //! `GET /tasks/{id}` …), errors as `google.rpc.Status` bodies, streams as
 //! SSE of bare `StreamResponse`s.
 
-use super::call::{Call, Event, Reply};
+use super::call::{Call, Reply};
 use super::conn::{self, Http};
 use super::error::{ClientError, RemoteError};
-use futures_util::StreamExt;
 use http::Method as Verb;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::Value;
@@ -144,23 +143,7 @@ impl Rest {
         }
         let resp = self.http.send(req, &url).await?;
         if streaming && resp.status().is_success() && conn::is_sse(&resp) {
-            let events = conn::sse(resp.into_body(), self.http.max_event_bytes)
-                .map(|ev| {
-                    let ev = ev?;
-                    let v: Value = serde_json::from_str(&ev.data)
-                        .map_err(|e| ClientError::Invalid(format!("an event is not JSON: {e}")))?;
-                    if v.get("error").is_some() {
-                        return Err(status_error(http::StatusCode::OK, v));
-                    }
-                    let response = serde_path_to_error::deserialize(v).map_err(|e| {
-                        ClientError::Invalid(format!("event at {}: {}", e.path(), e.inner()))
-                    })?;
-                    Ok(Event {
-                        id: (!ev.id.is_empty()).then_some(ev.id),
-                        response,
-                    })
-                })
-                .boxed();
+            let events = conn::events(resp.into_body(), self.http.max_event_bytes, bare_event);
             return Ok(Reply::Events(events));
         }
         let (status, bytes) = conn::body(resp).await?;
@@ -175,6 +158,15 @@ impl Rest {
         }
         call.typed(conn::json(status, &bytes)?)
     }
+}
+
+/// A streamed event of HTTP+JSON: the `StreamResponse` itself, or an
+/// AIP-193 error.
+fn bare_event(v: Value) -> Result<Value, ClientError> {
+    if v.get("error").is_some() {
+        return Err(status_error(http::StatusCode::OK, v));
+    }
+    Ok(v)
 }
 
 /// An AIP-193 error body as a [`RemoteError`]: its `ErrorInfo.reason`

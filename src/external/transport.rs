@@ -3,6 +3,7 @@
 //! and the stack itself.
 
 use super::{ExternalConfig, ExternalError};
+use crate::client::error_chain;
 use abacus_layers::circuit_breaker::{
     CircuitBreakerError, CircuitBreakerHandle, CircuitBreakerLayer,
 };
@@ -220,21 +221,6 @@ fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &s[..end])
-}
-
-/// `error: cause: cause` (hyper's top-level messages alone say little).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 /// The bottom of a stack: one GET, classified.

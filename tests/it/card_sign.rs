@@ -56,12 +56,12 @@ async fn card_text(url: &str) -> String {
     panic!("no agent card at {url}");
 }
 
-/// `abacus card --url URL --verify-key KEYS`: (success, stdout, stderr).
+/// `abacus card --json --url URL --verify-key KEYS`: (success, stdout, stderr).
 async fn cli_verify(url: &str, keys: String) -> (bool, String, String) {
     let url = url.to_string();
     tokio::task::spawn_blocking(move || {
         let out = abacus()
-            .args(["card", "--url", &url, "--verify-key", &keys])
+            .args(["card", "--json", "--url", &url, "--verify-key", &keys])
             .output()
             .expect("run abacus");
         (

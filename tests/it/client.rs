@@ -67,14 +67,14 @@ async fn client(s: &TestServer, binding: Binding) -> Client {
     c
 }
 
-fn task_of(reply: SendMessageResponse) -> Task {
+pub(crate) fn task_of(reply: SendMessageResponse) -> Task {
     match reply {
         SendMessageResponse::Task(t) => t,
         SendMessageResponse::Message(m) => panic!("a task, not {m:?}"),
     }
 }
 
-fn artifact_text(t: &Task) -> String {
+pub(crate) fn artifact_text(t: &Task) -> String {
     t.artifacts
         .iter()
         .flatten()
@@ -83,7 +83,7 @@ fn artifact_text(t: &Task) -> String {
         .join(" ")
 }
 
-fn state_of(e: &StreamResponse) -> Option<TaskState> {
+pub(crate) fn state_of(e: &StreamResponse) -> Option<TaskState> {
     match e {
         StreamResponse::Task(t) => Some(t.status.state.clone()),
         StreamResponse::StatusUpdate(s) => Some(s.status.state.clone()),

@@ -8,11 +8,11 @@
 //! node with `tests/interop/node_modules`; without them the tests say so
 //! and pass, as the PostgreSQL and Redis tests do without their servers.
 
+use crate::client::{artifact_text, state_of, task_of};
 use abacus::client::{text_request, Client, ErrorClass};
 use abacus::protocol::types::{
     CancelTaskRequest, GetTaskRequest, ListTasksRequest, Message, Part, Role,
-    SendMessageConfiguration, SendMessageResponse, StreamResponse, SubscribeToTaskRequest, Task,
-    TaskState,
+    SendMessageConfiguration, StreamResponse, SubscribeToTaskRequest, TaskState,
 };
 use abacus::protocol::Binding;
 use futures_util::StreamExt;
@@ -98,30 +98,6 @@ fn node() -> Option<PathBuf> {
         return None;
     }
     Some(PathBuf::from("node"))
-}
-
-fn task_of(reply: SendMessageResponse) -> Task {
-    match reply {
-        SendMessageResponse::Task(t) => t,
-        SendMessageResponse::Message(m) => panic!("a task, not {m:?}"),
-    }
-}
-
-fn artifact_text(t: &Task) -> String {
-    t.artifacts
-        .iter()
-        .flatten()
-        .flat_map(|a| a.parts.iter().filter_map(|p| p.as_text().map(String::from)))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn state_of(e: &StreamResponse) -> Option<TaskState> {
-    match e {
-        StreamResponse::Task(t) => Some(t.status.state.clone()),
-        StreamResponse::StatusUpdate(s) => Some(s.status.state.clone()),
-        _ => None,
-    }
 }
 
 /// Everything our client does, against the server at `base`, on `binding`.
