@@ -15,7 +15,8 @@
 //! `a2a_errors_total{error_type}` counts JSON-RPC errors only.
 
 use super::history::{HistoryEntry, HistoryStore};
-use super::parts::{analyze_part, PartError, PartLimits};
+use super::parts::{analyze_part, solve_text, PartAnalysis, PartError, PartLimits};
+use super::words::{equation_text, EquationText};
 use super::{parse, Answer, Budget, Limits, MathError, Query};
 use crate::agent::{
     new_artifact, text_cache_key, Agent, ArtifactMode, Chunk, RequestContext, TaskUpdater,
@@ -279,6 +280,36 @@ impl MathAgent {
                 .await
             }
         }
+    }
+
+    /// The answer to an equation typed as text: a direct reply with the
+    /// solution (text and data), or, on a task, an artifact and the summary.
+    async fn answer_solved(
+        &self,
+        ctx: &RequestContext,
+        up: &TaskUpdater,
+        text: &str,
+        solved: PartAnalysis,
+        started: Instant,
+    ) -> Result<(), A2AError> {
+        metrics::counter!("a2a_math_operations_total", "operation_type" => "equation").increment(1);
+        self.record(ctx, text, &solved.summary, started);
+        // Tagged as the multi-part artifacts are: `{"kind": "equation", …}`.
+        let mut data = solved.data;
+        if let Some(fields) = data.as_object_mut() {
+            fields.insert("kind".into(), solved.kind.into());
+        }
+        let parts = vec![Part::text(solved.summary.clone()), Part::data(data)];
+        if !ctx.streaming && ctx.task.is_none() {
+            return up.reply(up.agent_message(parts)).await;
+        }
+        up.start_work().await?;
+        let mut artifact = new_artifact(parts);
+        artifact.name = Some("solution".into());
+        up.artifact_chunk(artifact, ArtifactMode::New, Chunk::Last)
+            .await?;
+        let summary = up.agent_message(vec![Part::text(solved.summary)]);
+        up.complete(Some(summary)).await
     }
 
     /// Records every answer in `history` (batched off the request path) and
@@ -554,6 +585,16 @@ impl Agent for MathAgent {
         if let Some(ext) = &self.external {
             if wants_external(&text) {
                 return self.answer_externally(ext, &ctx, &text, &up, started).await;
+            }
+        }
+        if let Some(equation) = equation_text(&text) {
+            match solve_text(equation.text(), &self.part_limits) {
+                Ok(solved) => return self.answer_solved(&ctx, &up, &text, solved, started).await,
+                Err(e) if matches!(equation, EquationText::Asked(_)) => {
+                    return up.reject(e.to_string()).await
+                }
+                // Not an equation after all: the expression parser's turn.
+                Err(_) => {}
             }
         }
         let query = match parse(&text, &self.limits) {

@@ -411,3 +411,99 @@ mod tests {
         assert_eq!(show("2 + 2").0, None);
     }
 }
+
+/// An equation typed as a question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EquationText {
+    /// Asked to solve (`solve …`, `… for x`): the solver answers, even
+    /// with an error.
+    Asked(String),
+    /// An `=` between expressions with a letter in them: an equation if
+    /// the solver can read it, else the expression parser's to answer.
+    Looks(String),
+}
+
+impl EquationText {
+    /// The equation (or the equations, comma-separated).
+    pub(crate) fn text(&self) -> &str {
+        match self {
+            EquationText::Asked(t) | EquationText::Looks(t) => t,
+        }
+    }
+}
+
+/// The equation in `text`, if it is one: `solve x^2 - 5x + 6 = 0`,
+/// `3x + 2 = 11`, `solve x + y = 3 and x - y = 1 for x and y`.
+pub(crate) fn equation_text(text: &str) -> Option<EquationText> {
+    let t = text.trim().trim_end_matches(['?', '.', '!']).trim();
+    let lower = t.to_ascii_lowercase();
+    let mut rest = t;
+    let mut asked = false;
+    for prefix in [
+        "please solve",
+        "solve the equations",
+        "solve the equation",
+        "solve the system",
+        "solve",
+    ] {
+        if lower.starts_with(prefix) && t.is_char_boundary(prefix.len()) {
+            rest = t[prefix.len()..].trim_start_matches([':', ' ']);
+            asked = true;
+            break;
+        }
+    }
+    // `… for x`, `… for x and y`, `… for x, y`: the unknowns are the
+    // equation's own letters; the words only say it is an equation.
+    let lower_rest = rest.to_ascii_lowercase();
+    if let Some(at) = lower_rest.rfind(" for ") {
+        let unknowns = &lower_rest[at + 5..];
+        let only_letters = unknowns
+            .split([',', ' '])
+            .filter(|w| !w.is_empty() && *w != "and")
+            .all(|w| {
+                w.chars().count() <= 3 && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+        if only_letters && rest.is_char_boundary(at) {
+            rest = rest[..at].trim_end();
+            asked = true;
+        }
+    }
+    if !rest.contains('=') || !rest.chars().any(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let equations = if rest.matches('=').count() > 1 {
+        rest.replace(" and ", ", ")
+    } else {
+        rest.to_string()
+    };
+    Some(if asked {
+        EquationText::Asked(equations)
+    } else {
+        EquationText::Looks(equations)
+    })
+}
+
+#[cfg(test)]
+mod equation_text_tests {
+    use super::{equation_text, EquationText};
+
+    #[test]
+    fn equations_are_recognised_in_plain_text() {
+        let asked = |s: &str| Some(EquationText::Asked(s.to_string()));
+        let looks = |s: &str| Some(EquationText::Looks(s.to_string()));
+        assert_eq!(
+            equation_text("solve x^2 - 5x + 6 = 0"),
+            asked("x^2 - 5x + 6 = 0")
+        );
+        assert_eq!(equation_text("Solve: 2x = 4?"), asked("2x = 4"));
+        assert_eq!(equation_text("3x + 2 = 11"), looks("3x + 2 = 11"));
+        assert_eq!(equation_text("2y + 1 = 7 for y"), asked("2y + 1 = 7"));
+        assert_eq!(
+            equation_text("solve x + y = 3 and x - y = 1 for x and y"),
+            asked("x + y = 3, x - y = 1")
+        );
+        assert_eq!(equation_text("2 + 2"), None);
+        assert_eq!(equation_text("1 + 1 = 2"), None);
+        assert_eq!(equation_text("what is 15% of 200"), None);
+    }
+}

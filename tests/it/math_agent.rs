@@ -55,6 +55,40 @@ async fn exact_answers() {
     s.stop().await;
 }
 
+/// Equations typed as text: the same exact solver as equation data parts.
+#[tokio::test]
+async fn equations_in_plain_text_are_solved_exactly() {
+    let s = TestServer::math().await;
+    let table = [
+        ("solve x^2 - 5x + 6 = 0", "x^2 - 5x + 6 = 0: x = 2 or x = 3 (discriminant 1)"),
+        ("3x + 2 = 11", "3x + 2 = 11: x = 3"),
+        ("solve 2y + 1 = 8 for y", "2y + 1 = 8: y = 7/2 ≈ 3.5"),
+        (
+            "solve x^2 - 5x + 3 = 0",
+            "x^2 - 5x + 3 = 0: x = (5 ± √13)/2 ≈ 0.697224 or 4.30278 (discriminant 13, not a perfect square)",
+        ),
+        ("solve x + y = 3 and x - y = 1", "x + y = 3, x - y = 1: x = 2, y = 1"),
+        (
+            "x^2 + 1 = 0",
+            "x^2 + 1 = 0: no real solution; complex roots x = ±i (discriminant -4 < 0)",
+        ),
+    ];
+    for (question, answer) in table {
+        let r = ask(&s, question).await;
+        let parts = &r["result"]["message"]["parts"];
+        assert_eq!(parts[0]["text"], answer, "{question}: {r}");
+        assert_eq!(parts[1]["data"]["kind"], "equation", "{question}: {r}");
+    }
+    // Asked to solve what the solver cannot: its reason, not "I don't understand".
+    let r = ask(&s, "solve x^3 = 8").await;
+    assert_eq!(task_state(&r), "TASK_STATE_REJECTED", "{r}");
+    assert!(texts(&r).iter().any(|t| t.contains("degree 3")), "{r}");
+    // An `=` that is not an equation is still arithmetic's.
+    let r = ask(&s, "2 + 2").await;
+    assert_eq!(r["result"]["message"]["parts"][0]["text"], "4");
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn bad_math_ends_the_task_with_the_reason() {
     let s = TestServer::math().await;

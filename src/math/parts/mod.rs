@@ -150,6 +150,19 @@ impl PartError {
     }
 }
 
+/// Solves an equation or a small system typed as text (`3x + 2 = 11`,
+/// `x + y = 3, x - y = 1`) with the same exact solver as `{"equation": …}`
+/// data parts.
+///
+/// ```
+/// use abacus::math::parts::{solve_text, PartLimits};
+/// let a = solve_text("x^2 - 5x + 6 = 0", &PartLimits::default()).unwrap();
+/// assert!(a.summary.contains("x = 2 or x = 3"), "{}", a.summary);
+/// ```
+pub fn solve_text(text: &str, limits: &PartLimits) -> Result<PartAnalysis, PartError> {
+    equation::analyze(&Value::String(text.to_string()), limits)
+}
+
 /// Analyses one part (see the [module documentation](self) for what is
 /// recognised). Text parts get a short description only: the math agent
 /// evaluates the math in text itself.
