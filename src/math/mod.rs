@@ -60,7 +60,8 @@ pub(crate) const SUPPORTED_HELP: &str = "I can answer arithmetic (\"2 + 2\", \"(
 exp, sin, cos, tan, floor, ceil, round) and the constants pi and e (\"square root of 16\", \
 \"sin(pi / 2)\"), \"fibonacci 100\", \"factorial 100\" or \"100!\", \"prime factors \
 600851475143\", \"is 97 prime\", \"gcd 12 18\", \"lcm 4 6\", \"sum of 1, 2, 3\" (or \"sum \
-1..100\") and \"mean of 2, 4, 9\".";
+1..100\"), \"mean of 2, 4, 9\", \"100 choose 3\", \"permutations of 5\", \"totient of 36\", \
+\"divisors of 28\" and equations (\"solve x^2 - 5x + 6 = 0\", \"3x + 2 = 11\").";
 
 /// Resource limits applied to every query.
 ///
@@ -123,6 +124,10 @@ pub enum Operation {
     Sum,
     /// The arithmetic mean of a series of numbers or integer ranges.
     Mean,
+    /// Binomial coefficients and permutations: `10 choose 3`, `permutations of 5`.
+    Combinatorics,
+    /// Euler's totient and the divisors of an integer.
+    NumberTheory,
 }
 
 impl Operation {
@@ -143,6 +148,8 @@ impl Operation {
             Operation::Lcm => "lcm",
             Operation::Sum => "sum",
             Operation::Mean => "mean",
+            Operation::Combinatorics => "combinatorics",
+            Operation::NumberTheory => "number_theory",
         }
     }
 
@@ -162,6 +169,8 @@ impl Operation {
                 | Operation::PrimeFactors
                 | Operation::Sum
                 | Operation::Mean
+                | Operation::Combinatorics
+                | Operation::NumberTheory
         )
     }
 }
@@ -259,6 +268,8 @@ fn command_operation(cmd: Cmd) -> Operation {
         Cmd::Lcm => Operation::Lcm,
         Cmd::Sum => Operation::Sum,
         Cmd::Mean => Operation::Mean,
+        Cmd::Choose | Cmd::Permutations => Operation::Combinatorics,
+        Cmd::Totient | Cmd::Divisors => Operation::NumberTheory,
     }
 }
 
@@ -313,7 +324,22 @@ fn classify(node: &Node) -> Operation {
 /// Checks a command's argument count and, for literal arguments, its limits.
 fn validate(cmd: Cmd, pos: usize, args: &[Arg], limits: &Limits) -> Result<(), MathError> {
     let name = cmd.name();
-    let single = matches!(cmd, Cmd::Fib | Cmd::Fact | Cmd::Factors | Cmd::IsPrime);
+    let single = matches!(
+        cmd,
+        Cmd::Fib | Cmd::Fact | Cmd::Factors | Cmd::IsPrime | Cmd::Totient | Cmd::Divisors
+    );
+    if cmd == Cmd::Choose && args.len() != 2 {
+        return Err(MathError::parse(
+            format!("{name} takes two numbers, n and k (\"10 choose 3\")"),
+            pos,
+        ));
+    }
+    if cmd == Cmd::Permutations && !(1..=2).contains(&args.len()) {
+        return Err(MathError::parse(
+            format!("{name} takes n, or n and k (\"permutations of 5\", \"10 permute 3\")"),
+            pos,
+        ));
+    }
     if single && args.len() != 1 {
         return Err(MathError::parse(
             format!("{name} takes exactly one number, but got {}", args.len()),
@@ -341,9 +367,14 @@ fn validate(cmd: Cmd, pos: usize, args: &[Arg], limits: &Limits) -> Result<(), M
                 }
             }
         }
-        Cmd::Factors | Cmd::IsPrime => {
+        Cmd::Factors | Cmd::IsPrime | Cmd::Totient | Cmd::Divisors => {
             if let Some(n) = args.first().and_then(literal) {
                 check_factor_digits(&n, cmd, limits)?;
+            }
+        }
+        Cmd::Choose | Cmd::Permutations => {
+            if let Some(n) = args.first().and_then(literal) {
+                sequences::check_factorial(n.to_u64().unwrap_or(u64::MAX), limits)?;
             }
         }
         Cmd::Sum | Cmd::Mean => {
@@ -618,6 +649,34 @@ impl Eval<'_, '_> {
         Ok(Num::from_big(BigInt::from(f)))
     }
 
+    /// `n choose k` (Cmd::Choose) or the arrangements of `k` of `n` things,
+    /// `n! / (n - k)!` (Cmd::Permutations), exact; 0 when `k > n`.
+    fn arrangements(&self, cmd: Cmd, n: u64, k: u64) -> Result<BigInt, MathError> {
+        if k > n {
+            return Ok(BigInt::zero());
+        }
+        let k = if cmd == Cmd::Choose { k.min(n - k) } else { k };
+        sequences::check_factorial(k, self.limits)?;
+        let mut acc = BigInt::from(1u32);
+        for i in 0..k {
+            if i % 256 == 255 {
+                self.budget.check()?;
+            }
+            acc *= n - i;
+            if cmd == Cmd::Choose {
+                // Exact at every step: a product of i + 1 consecutive
+                // integers is divisible by (i + 1)!.
+                acc /= i + 1;
+            }
+        }
+        check_digits(
+            f64::from(u32::try_from(acc.bits()).unwrap_or(u32::MAX)) * std::f64::consts::LOG10_2,
+            self.max_digits(),
+            cmd.name(),
+        )?;
+        Ok(acc)
+    }
+
     fn gcd_lcm(&self, gcd: bool, ints: &[BigInt]) -> Result<Num, MathError> {
         let mut acc = ints.first().map(|i| i.abs()).unwrap_or_default();
         for i in ints.iter().skip(1) {
@@ -713,6 +772,71 @@ impl Eval<'_, '_> {
                 let ints = integers(&vals, cmd.name())?;
                 let value = self.gcd_lcm(cmd == Cmd::Gcd, &ints)?.to_string();
                 let text = format!("{}({}) = {value}", cmd.name(), list_text(args));
+                Ok((value, text))
+            }
+            Cmd::Choose | Cmd::Permutations => {
+                let mut vals = Vec::with_capacity(args.len());
+                for a in args {
+                    vals.push(self.one(std::slice::from_ref(a))?);
+                }
+                let n = self.index(&vals[0], cmd.name())?;
+                let k = match vals.get(1) {
+                    Some(k) => self.index(k, cmd.name())?,
+                    None => n,
+                };
+                let value = self.arrangements(cmd, n, k)?;
+                let text = match (cmd, args.len()) {
+                    (Cmd::Choose, _) => format!("{n} choose {k} = {value}"),
+                    (_, 1) => format!("{n} things can be arranged in {n}! = {value} ways"),
+                    _ => format!("permutations of {k} out of {n} = {value}"),
+                };
+                Ok((value.to_string(), text))
+            }
+            Cmd::Totient => {
+                let n = self.factor_arg(cmd, args)?;
+                if n.sign() != Sign::Plus {
+                    return Err(MathError::domain(
+                        "the totient is defined for positive integers",
+                    ));
+                }
+                let factors = primes::factorize(n.magnitude(), self.budget, self.progress)?;
+                // φ(n) = n · Π (1 - 1/p) = Π p^(e-1) · (p - 1)
+                let mut phi = num_bigint::BigUint::from(1u32);
+                for (p, e) in &factors {
+                    phi *= p.pow(e - 1) * (p - 1u32);
+                }
+                let text = format!("φ({n}) = {phi}");
+                Ok((phi.to_string(), text))
+            }
+            Cmd::Divisors => {
+                let n = self.factor_arg(cmd, args)?;
+                if n.is_zero() {
+                    return Err(MathError::domain("every integer divides 0"));
+                }
+                let factors = primes::factorize(n.magnitude(), self.budget, self.progress)?;
+                let count: u64 = factors.iter().map(|(_, e)| u64::from(*e) + 1).product();
+                let n_abs = n.magnitude().clone();
+                if count > 200 {
+                    let text = format!("{n_abs} has {count} divisors");
+                    return Ok((count.to_string(), text));
+                }
+                let mut divisors = vec![num_bigint::BigUint::from(1u32)];
+                for (p, e) in &factors {
+                    let mut next = Vec::with_capacity(divisors.len() * (*e as usize + 1));
+                    for d in &divisors {
+                        let mut power = d.clone();
+                        next.push(power.clone());
+                        for _ in 0..*e {
+                            power *= p;
+                            next.push(power.clone());
+                        }
+                    }
+                    divisors = next;
+                }
+                divisors.sort();
+                let list: Vec<String> = divisors.iter().map(ToString::to_string).collect();
+                let value = list.join(", ");
+                let text = format!("the {count} divisors of {n_abs}: {value}");
                 Ok((value, text))
             }
             Cmd::Sum | Cmd::Mean => {

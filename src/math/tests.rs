@@ -388,6 +388,54 @@ fn not_understood_and_syntax_errors() {
     assert!(matches!(err("fibonacci"), MathError::Parse { .. }));
 }
 
+/// Combinatorics and number theory as people ask for them, exact.
+#[test]
+fn combinatorics_and_number_theory() {
+    let limits = Limits::default();
+    let table = [
+        ("100 choose 3", "161700", Operation::Combinatorics),
+        ("choose 10 3", "120", Operation::Combinatorics),
+        ("10 C 0", "1", Operation::Combinatorics),
+        ("3 choose 5", "0", Operation::Combinatorics),
+        ("binomial(52, 5)", "2598960", Operation::Combinatorics),
+        ("permutations of 5", "120", Operation::Combinatorics),
+        ("10 permute 3", "720", Operation::Combinatorics),
+        ("how many ways to arrange 4", "24", Operation::Combinatorics),
+        ("totient of 36", "12", Operation::NumberTheory),
+        ("phi 97", "96", Operation::NumberTheory),
+        (
+            "divisors of 28",
+            "1, 2, 4, 7, 14, 28",
+            Operation::NumberTheory,
+        ),
+        ("divisors 1", "1", Operation::NumberTheory),
+        ("2^100 mod 7", "2", Operation::Arithmetic),
+    ];
+    for (question, want, op) in table {
+        let q = parse(question, &limits).unwrap_or_else(|e| panic!("{question}: {e}"));
+        assert_eq!(q.operation(), op, "{question}");
+        let answer = q
+            .evaluate(&limits, &Budget::new(limits.cpu_time), &mut |_| {})
+            .unwrap_or_else(|e| panic!("{question}: {e}"));
+        assert_eq!(answer.result, want, "{question}");
+    }
+    // 200 choose 100 against the product formula computed another way:
+    // C(n, k) = C(n - 1, k - 1) + C(n - 1, k), Pascal's rule, row by row.
+    let mut row = vec![num_bigint::BigInt::from(1u32)];
+    for _ in 0..200 {
+        let mut next = vec![num_bigint::BigInt::from(1u32)];
+        next.extend(row.windows(2).map(|w| &w[0] + &w[1]));
+        next.push(num_bigint::BigInt::from(1u32));
+        row = next;
+    }
+    let q = parse("200 choose 100", &limits).unwrap();
+    let answer = q
+        .evaluate(&limits, &Budget::new(limits.cpu_time), &mut |_| {})
+        .unwrap();
+    assert_eq!(answer.result, row[100].to_string());
+    assert!(parse("choose 10", &limits).is_err(), "choose needs n and k");
+}
+
 #[test]
 fn operation_names() {
     let all = [
@@ -400,6 +448,8 @@ fn operation_names() {
         Operation::Lcm,
         Operation::Sum,
         Operation::Mean,
+        Operation::Combinatorics,
+        Operation::NumberTheory,
     ];
     let names: Vec<_> = all.iter().map(Operation::as_str).collect();
     assert_eq!(
@@ -413,7 +463,9 @@ fn operation_names() {
             "gcd",
             "lcm",
             "sum",
-            "mean"
+            "mean",
+            "combinatorics",
+            "number_theory"
         ]
     );
     let long: Vec<_> = all
@@ -423,7 +475,15 @@ fn operation_names() {
         .collect();
     assert_eq!(
         long,
-        ["fibonacci", "factorial", "prime_factors", "sum", "mean"]
+        [
+            "fibonacci",
+            "factorial",
+            "prime_factors",
+            "sum",
+            "mean",
+            "combinatorics",
+            "number_theory"
+        ]
     );
     assert!(parse("2 + 2", &Limits::default()).unwrap().is_cacheable());
 }

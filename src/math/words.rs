@@ -20,6 +20,10 @@ pub(crate) enum Cmd {
     Lcm,
     Sum,
     Mean,
+    Choose,
+    Permutations,
+    Totient,
+    Divisors,
 }
 
 impl Cmd {
@@ -34,6 +38,10 @@ impl Cmd {
             Cmd::Lcm => "lcm",
             Cmd::Sum => "sum",
             Cmd::Mean => "mean",
+            Cmd::Choose => "choose",
+            Cmd::Permutations => "permutations",
+            Cmd::Totient => "totient",
+            Cmd::Divisors => "divisors",
         }
     }
 }
@@ -82,6 +90,21 @@ const COMMANDS: &[(&[&str], Cmd)] = &[
     (&["arithmetic", "mean"], Cmd::Mean),
     (&["average"], Cmd::Mean),
     (&["avg"], Cmd::Mean),
+    (&["choose"], Cmd::Choose),
+    (&["binomial"], Cmd::Choose),
+    (&["combinations"], Cmd::Choose),
+    (&["permutations"], Cmd::Permutations),
+    (&["how", "many", "ways", "to", "arrange"], Cmd::Permutations),
+    (
+        &["how", "many", "ways", "can", "you", "arrange"],
+        Cmd::Permutations,
+    ),
+    (&["totient"], Cmd::Totient),
+    (&["euler", "totient"], Cmd::Totient),
+    (&["euler's", "totient"], Cmd::Totient),
+    (&["phi"], Cmd::Totient),
+    (&["divisors"], Cmd::Divisors),
+    (&["factors", "of"], Cmd::Divisors),
 ];
 
 /// Words skipped between a command keyword and its arguments.
@@ -148,6 +171,22 @@ pub(crate) fn plan<'t, 'a>(all: &'t [Token<'a>]) -> Plan<'t, 'a> {
     }
     toks = trim_start(toks);
     toks = trim_end(toks);
+    // "100 choose 3", "10 permute 4": the keyword between its numbers.
+    if let [n, word, k] = toks {
+        const INFIX: [(&str, Cmd); 4] = [
+            ("choose", Cmd::Choose),
+            ("c", Cmd::Choose),
+            ("permute", Cmd::Permutations),
+            ("p", Cmd::Permutations),
+        ];
+        let numbers = matches!(n.tok, Tok::Num(_)) && matches!(k.tok, Tok::Num(_));
+        if let Some((_, cmd)) = INFIX.iter().find(|(w, _)| numbers && is_word(word, w)) {
+            return Plan {
+                cmd: Some((*cmd, word.pos)),
+                tokens: Cow::Owned(vec![*n, *k]),
+            };
+        }
+    }
     let (cmd, args) = match detect(toks) {
         Some((cmd, pos, args)) => (Some((cmd, pos)), args),
         None => (None, toks),
