@@ -436,6 +436,31 @@ fn combinatorics_and_number_theory() {
     assert!(parse("choose 10", &limits).is_err(), "choose needs n and k");
 }
 
+/// Numbers and exponents written in words.
+#[test]
+fn number_words_and_ordinal_powers() {
+    let limits = Limits::default();
+    let table = [
+        ("twelve plus three", "15"),
+        ("a hundred and five", "105"),
+        ("what is twenty-three times two", "46"),
+        ("three hundred and twenty five thousand", "325000"),
+        ("one million two hundred thousand and one", "1200001"),
+        ("2 to the 100th power", "1267650600228229401496703205376"),
+        ("2 to the 10th power plus 1", "1025"),
+        ("three to the third power", "27"),
+        ("ten squared", "100"),
+        ("fibonacci twelve", "144"),
+    ];
+    for (question, want) in table {
+        let q = parse(question, &limits).unwrap_or_else(|e| panic!("{question}: {e}"));
+        let answer = q
+            .evaluate(&limits, &Budget::new(limits.cpu_time), &mut |_| {})
+            .unwrap_or_else(|e| panic!("{question}: {e}"));
+        assert_eq!(answer.result, want, "{question}");
+    }
+}
+
 #[test]
 fn operation_names() {
     let all = [

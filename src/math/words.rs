@@ -191,10 +191,12 @@ pub(crate) fn plan<'t, 'a>(all: &'t [Token<'a>]) -> Plan<'t, 'a> {
         Some((cmd, pos, args)) => (Some((cmd, pos)), args),
         None => (None, toks),
     };
-    Plan {
-        cmd,
-        tokens: rewrite(args),
-    }
+    let rewritten = rewrite(args);
+    let tokens = match number_words(&rewritten) {
+        Some(numbers) => Cow::Owned(numbers),
+        None => rewritten,
+    };
+    Plan { cmd, tokens }
 }
 
 /// Drops trailing `?`, `=`, `.` and words like "equals" / "please".
@@ -545,4 +547,200 @@ mod equation_text_tests {
         assert_eq!(equation_text("1 + 1 = 2"), None);
         assert_eq!(equation_text("what is 15% of 200"), None);
     }
+}
+
+/// Number words and their values as numerals (static: the tokens borrow).
+const NUMBER_WORDS: &[(&str, &str)] = &[
+    ("zero", "0"),
+    ("one", "1"),
+    ("two", "2"),
+    ("three", "3"),
+    ("four", "4"),
+    ("five", "5"),
+    ("six", "6"),
+    ("seven", "7"),
+    ("eight", "8"),
+    ("nine", "9"),
+    ("ten", "10"),
+    ("eleven", "11"),
+    ("twelve", "12"),
+    ("thirteen", "13"),
+    ("fourteen", "14"),
+    ("fifteen", "15"),
+    ("sixteen", "16"),
+    ("seventeen", "17"),
+    ("eighteen", "18"),
+    ("nineteen", "19"),
+    ("twenty", "20"),
+    ("thirty", "30"),
+    ("forty", "40"),
+    ("fifty", "50"),
+    ("sixty", "60"),
+    ("seventy", "70"),
+    ("eighty", "80"),
+    ("ninety", "90"),
+];
+
+/// Scale words: `hundred` multiplies within a group, the others close it.
+const SCALES: &[(&str, &str)] = &[
+    ("hundred", "100"),
+    ("thousand", "1000"),
+    ("million", "1000000"),
+    ("billion", "1000000000"),
+    ("trillion", "1000000000000"),
+];
+
+/// Ordinals as exponents: "to the third power".
+const ORDINALS: &[(&str, &str)] = &[
+    ("second", "2"),
+    ("third", "3"),
+    ("fourth", "4"),
+    ("fifth", "5"),
+    ("sixth", "6"),
+    ("seventh", "7"),
+    ("eighth", "8"),
+    ("ninth", "9"),
+    ("tenth", "10"),
+];
+
+fn lookup(table: &[(&str, &'static str)], t: &Token<'_>) -> Option<&'static str> {
+    table.iter().find(|(w, _)| is_word(t, w)).map(|&(_, n)| n)
+}
+
+/// Whether `rest` starts with the "power" of "to the 100th power" (the
+/// operator words made it a `^`): one that nothing follows, or an operator.
+fn trailing_power(rest: &[Token<'_>]) -> bool {
+    match rest {
+        [first, ..] if is_word(first, "power") => true,
+        [Token {
+            tok: Tok::Caret, ..
+        }] => true,
+        [Token {
+            tok: Tok::Caret, ..
+        }, next, ..] => matches!(
+            next.tok,
+            Tok::Plus
+                | Tok::Minus
+                | Tok::Star
+                | Tok::Slash
+                | Tok::RParen
+                | Tok::Mod
+                | Tok::Question
+        ),
+        _ => false,
+    }
+}
+
+fn is_number_word(t: &Token<'_>) -> bool {
+    lookup(NUMBER_WORDS, t).is_some() || lookup(SCALES, t).is_some()
+}
+
+/// Number words as arithmetic on numerals, so that no token needs an
+/// owned string: "three hundred and twenty five thousand" becomes
+/// `((3 * 100 + 20 + 5) * 1000)`. Ordinal exponents ("to the 100th
+/// power", "to the third power") become plain exponents.
+pub(crate) fn number_words<'a>(toks: &[Token<'a>]) -> Option<Vec<Token<'a>>> {
+    let any = toks.iter().any(|t| {
+        is_number_word(t) || lookup(ORDINALS, t).is_some() || is_any(t, &["st", "nd", "rd", "th"])
+    });
+    if !any {
+        return None;
+    }
+    let mut out: Vec<Token<'a>> = Vec::with_capacity(toks.len() + 8);
+    let mut i = 0;
+    while i < toks.len() {
+        let t = toks[i];
+        let after_caret = |out: &[Token<'a>]| out.last().is_some_and(|l| l.tok == Tok::Caret);
+        // "the 100th power" / "the third power" after "to": the exponent.
+        if let Some(n) = lookup(ORDINALS, &t).filter(|_| after_caret(&out)) {
+            out.push(Token {
+                tok: Tok::Num(n),
+                pos: t.pos,
+            });
+            i += 1 + usize::from(trailing_power(&toks[i + 1..]));
+            continue;
+        }
+        if is_any(&t, &["st", "nd", "rd", "th"])
+            && matches!(
+                out.last(),
+                Some(Token {
+                    tok: Tok::Num(_),
+                    ..
+                })
+            )
+            && out.len() >= 2
+            && out[out.len() - 2].tok == Tok::Caret
+        {
+            i += 1 + usize::from(trailing_power(&toks[i + 1..]));
+            continue;
+        }
+        let starts_run = is_number_word(&t)
+            || (is_word(&t, "a") && toks.get(i + 1).is_some_and(|n| lookup(SCALES, n).is_some()));
+        if !starts_run {
+            out.push(t);
+            i += 1;
+            continue;
+        }
+        // One run of number words: groups closed by thousand/million/…,
+        // each a sum of products.
+        let pos = t.pos;
+        let mut groups: Vec<(Vec<Vec<&'static str>>, Option<&'static str>)> = Vec::new();
+        let mut summands: Vec<Vec<&'static str>> = Vec::new();
+        while let Some(w) = toks.get(i) {
+            if let Some(n) = lookup(NUMBER_WORDS, w) {
+                summands.push(vec![n]);
+            } else if is_word(w, "hundred") {
+                match summands.last_mut() {
+                    Some(last) => last.push("100"),
+                    None => summands.push(vec!["100"]),
+                }
+            } else if let Some(scale) = lookup(SCALES, w) {
+                if summands.is_empty() {
+                    summands.push(vec!["1"]);
+                }
+                groups.push((std::mem::take(&mut summands), Some(scale)));
+            } else if is_word(w, "a")
+                && toks.get(i + 1).is_some_and(|n| lookup(SCALES, n).is_some())
+            {
+                summands.push(vec!["1"]);
+            } else if (is_word(w, "and") || w.tok == Tok::Minus)
+                && toks.get(i + 1).is_some_and(is_number_word)
+                && !(summands.is_empty() && groups.is_empty())
+            {
+                // "a hundred and five", "twenty-three": joiners inside a run.
+            } else {
+                break;
+            }
+            i += 1;
+        }
+        if !summands.is_empty() {
+            groups.push((summands, None));
+        }
+        let tok = |tok| Token { tok, pos };
+        out.push(tok(Tok::LParen));
+        for (g, (summands, scale)) in groups.iter().enumerate() {
+            if g > 0 {
+                out.push(tok(Tok::Plus));
+            }
+            out.push(tok(Tok::LParen));
+            for (s, factors) in summands.iter().enumerate() {
+                if s > 0 {
+                    out.push(tok(Tok::Plus));
+                }
+                for (f, n) in factors.iter().enumerate() {
+                    if f > 0 {
+                        out.push(tok(Tok::Star));
+                    }
+                    out.push(tok(Tok::Num(n)));
+                }
+            }
+            out.push(tok(Tok::RParen));
+            if let Some(scale) = scale {
+                out.push(tok(Tok::Star));
+                out.push(tok(Tok::Num(scale)));
+            }
+        }
+        out.push(tok(Tok::RParen));
+    }
+    Some(out)
 }
