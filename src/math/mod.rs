@@ -28,6 +28,7 @@
 mod budget;
 mod error;
 mod lexer;
+mod modular;
 mod number;
 mod operators;
 mod parser;
@@ -514,7 +515,13 @@ impl Eval<'_, '_> {
                 let Some(((_, first), rest)) = items.split_first() else {
                     return Ok(Num::Int(0));
                 };
-                let mut acc = self.eval(first)?;
+                // `b^e mod m` never forms `b^e`.
+                let (mut acc, rest) = match (first, rest) {
+                    (Node::Pow(b, e), [(BinOp::Mod, m), rest @ ..]) => {
+                        (self.modpow([b, e, m])?, rest)
+                    }
+                    _ => (self.eval(first)?, rest),
+                };
                 for (op, item) in rest {
                     let v = self.eval(item)?;
                     acc = match op {
@@ -599,6 +606,11 @@ impl Eval<'_, '_> {
                 }
                 Ok(best.unwrap_or(Num::Int(0)))
             }
+            Func::ModPow => match args {
+                [b, e, m] => self.modpow([b, e, m]),
+                _ => Err(MathError::parse("modpow takes 3 arguments", 0)),
+            },
+            Func::Pow if args.len() == 3 => self.modpow([&args[0], &args[1], &args[2]]),
             Func::Pow => {
                 let b = self.eval(first)?;
                 let e = match args.get(1) {
@@ -622,6 +634,16 @@ impl Eval<'_, '_> {
                 unary_function(f, &x)
             }
         }
+    }
+
+    /// `b^e mod m` for whole numbers, by [`modular::modpow`].
+    fn modpow(&mut self, [b, e, m]: [&Node; 3]) -> Result<Num, MathError> {
+        let vals = [self.eval(b)?, self.eval(e)?, self.eval(m)?];
+        let ints = integers(&vals, "modular exponentiation")?;
+        let [b, e, m] = ints.as_slice() else {
+            return Err(MathError::parse("modpow takes 3 arguments", 0));
+        };
+        modular::modpow(b, e, m, self.budget).map(Num::from_big)
     }
 
     /// A non-negative integer index for fibonacci/factorial.

@@ -94,6 +94,7 @@ pub(crate) enum Func {
     Ceil,
     Round,
     Pow,
+    ModPow,
     Min,
     Max,
     Fib,
@@ -129,6 +130,8 @@ const FUNC_NAMES: &[(&str, Func)] = &[
     ("ceiling", Func::Ceil),
     ("round", Func::Round),
     ("pow", Func::Pow),
+    ("modpow", Func::ModPow),
+    ("powmod", Func::ModPow),
     ("min", Func::Min),
     ("max", Func::Max),
     ("fib", Func::Fib),
@@ -161,7 +164,9 @@ impl Func {
     fn arity(self) -> (usize, usize) {
         match self {
             Func::Log => (1, 2),
-            Func::Pow => (2, 2),
+            // `pow(b, e, m)` is modular, as in Python.
+            Func::Pow => (2, 3),
+            Func::ModPow => (3, 3),
             Func::Gcd | Func::Lcm => (2, usize::MAX),
             Func::Min | Func::Max | Func::Sum | Func::Mean => (1, usize::MAX),
             _ => (1, 1),

@@ -410,6 +410,12 @@ fn combinatorics_and_number_theory() {
         ),
         ("divisors 1", "1", Operation::NumberTheory),
         ("2^100 mod 7", "2", Operation::Arithmetic),
+        ("3^200 mod 13", "9", Operation::Arithmetic),
+        ("pow(3, 200, 13)", "9", Operation::Arithmetic),
+        ("modpow(2, 10^100, 97)", "61", Operation::Arithmetic),
+        ("powmod(3, -1, 7)", "5", Operation::Arithmetic),
+        ("3 to the 200th power mod 13", "9", Operation::Arithmetic),
+        ("-2^3 mod 5", "2", Operation::Arithmetic),
     ];
     for (question, want, op) in table {
         let q = parse(question, &limits).unwrap_or_else(|e| panic!("{question}: {e}"));
@@ -419,6 +425,11 @@ fn combinatorics_and_number_theory() {
             .unwrap_or_else(|e| panic!("{question}: {e}"));
         assert_eq!(answer.result, want, "{question}");
     }
+    // Far beyond the digit limit as a power, instant as a modular one.
+    assert_eq!(eval("2^(10^100) mod 97"), "61");
+    assert!(matches!(err("2^(10^100)"), MathError::LimitExceeded(_)));
+    assert!(matches!(err("modpow(2, 3, 0)"), MathError::DivisionByZero));
+    assert!(matches!(err("modpow(2, 1/2, 5)"), MathError::Domain(_)));
     // 200 choose 100 against the product formula computed another way:
     // C(n, k) = C(n - 1, k - 1) + C(n - 1, k), Pascal's rule, row by row.
     let mut row = vec![num_bigint::BigInt::from(1u32)];
