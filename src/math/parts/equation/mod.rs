@@ -1,5 +1,6 @@
 //! Equations: a small parser for polynomial equations in a few unknowns, and
-//! exact solvers for linear equations, quadratics and linear systems.
+//! exact solvers for linear equations, quadratics, the rational roots of
+//! polynomials of higher degree and linear systems.
 //!
 //! Accepted text: numbers (`3`, `0.5`), single-letter unknowns with an
 //! optional index (`x`, `y`, `x1`, `x_2`), the operators and brackets that
@@ -9,6 +10,7 @@
 //! `=` (without one the expression is set equal to zero).
 
 mod format;
+mod higher;
 mod lexer;
 mod parser;
 mod poly;

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use serde_json::{json, Map, Value};
 
 use super::format::{fmt_poly_eq, with_decimal};
+use super::higher::polynomial;
 use super::poly::Poly;
 use super::quadratic::quadratic;
 use super::system::linear_system;
@@ -36,12 +37,7 @@ pub(super) fn solve(
         match p.degree() {
             1 => return Ok(linear(&inputs[0], p, v, names)),
             2 => return Ok(quadratic(&inputs[0], p, v, names)),
-            d => {
-                return Err(PartError::Unsupported(format!(
-                    "'{}' has degree {d}: only linear and quadratic equations are solved",
-                    shorten(&inputs[0], 60)
-                )));
-            }
+            _ => return polynomial(&inputs[0], p, v, names),
         }
     }
     if let Some(k) = polys.iter().position(|p| p.degree() > 1) {
