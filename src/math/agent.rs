@@ -423,8 +423,10 @@ impl MathAgent {
             .skill(
                 "equations",
                 "Equations",
-                "Solves linear and quadratic equations and small linear systems given as a data \
-                 part {\"equation\": \"x^2 - 5x + 6 = 0\"} (or {\"equations\": [...]}), exactly",
+                "Solves linear and quadratic equations, the rational roots of polynomials up to \
+                 degree 8 and small linear systems, typed as text (\"solve x^2 - 5x + 6 = 0\") \
+                 or given as a data part {\"equation\": \"x^2 - 5x + 6 = 0\"} (or \
+                 {\"equations\": [...]}), exactly",
                 &["math", "algebra", "equations"],
                 &[r#"{"equation": "2x + 3 = 11"}"#],
             )
