@@ -41,6 +41,7 @@ pub mod grpc;
 pub mod health;
 pub mod http;
 pub mod math;
+pub mod otel;
 pub mod protocol;
 pub mod push;
 mod server;

@@ -68,7 +68,6 @@ fn main() -> ExitCode {
         Command::Serve(a) => (a.config.log_format.clone(), a.config.worker_threads),
         _ => ("text".to_string(), Some(1)),
     };
-    abacus::telemetry::init_logging(&log_format);
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = workers {
         rt.worker_threads(n.max(1));
@@ -80,6 +79,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    {
+        // Inside the runtime: the trace exporter's client runs on it.
+        let _runtime = rt.enter();
+        abacus::telemetry::init_logging(&log_format);
+    }
     let result = rt.block_on(async move {
         match command {
             Command::Serve(a) => serve(a.config, a.math)
@@ -101,6 +105,8 @@ fn main() -> ExitCode {
             }
         }
     });
+    // The spans of the last requests are still buffered.
+    abacus::otel::shutdown();
     match result {
         Ok(exit) => exit.into(),
         Err(Outcome::Serve(e)) => {

@@ -198,6 +198,7 @@ fn to_cached(res: &A2AResponse) -> Option<Arc<Message>> {
 }
 
 fn from_cached(m: Arc<Message>) -> A2AResponse {
+    crate::otel::decision("cache_hit");
     A2AResponse::Unary(Unary {
         outcome: Ok(Reply::Message(Box::new((*m).clone()))),
         cached: true,

@@ -1,16 +1,47 @@
-//! Logging set-up (`tracing`), text or JSON.
+//! Logging set-up (`tracing`), text or JSON, and the metrics recorder.
 
-/// Installs the global `tracing` subscriber: `json` for one JSON object per
-/// line, anything else for human-readable text. `RUST_LOG` filters (default `info`).
+/// Installs the process-wide `tracing` subscriber: logs in `format`
+/// (`json` or text) filtered by `RUST_LOG` (default `info`), without ANSI
+/// colours unless stdout is a terminal, and the OpenTelemetry exporter of
+/// [`crate::otel`] when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (call it inside
+/// a Tokio runtime for that). The trace spans never reach the logs.
 pub fn init_logging(format: &str) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = if format.eq_ignore_ascii_case("json") {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
+    let filter = match format!("{}=off", crate::otel::TARGET).parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
     };
+    let otel = otel_layer();
+    let fmt = tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal());
+    let fmt = if format.eq_ignore_ascii_case("json") {
+        fmt.json().boxed()
+    } else {
+        fmt.boxed()
+    };
+    let _ = tracing_subscriber::registry()
+        .with(otel)
+        .with(fmt.with_filter(filter))
+        .try_init();
+}
+
+type OtelLayer = Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
+
+/// The exporter's layer, or none (off, or misconfigured: said on stderr,
+/// as the logger does not exist yet).
+fn otel_layer() -> Option<OtelLayer> {
+    #[cfg(feature = "otel")]
+    match crate::otel::layer() {
+        Ok(layer) => layer,
+        Err(e) => {
+            eprintln!("abacus: traces are not exported: {e}");
+            None
+        }
+    }
+    #[cfg(not(feature = "otel"))]
+    None
 }
 
 use abacus_layers::metrics::prometheus::PrometheusHandle;

@@ -60,6 +60,7 @@ impl Http {
         for (name, value) in &self.headers {
             req.headers_mut().insert(name, value.clone());
         }
+        crate::otel::inject(req.headers_mut());
         self.pool.request(req).await.map_err(|e| transport(url, e))
     }
 }

@@ -157,12 +157,17 @@ impl TaskLog {
             }
         };
         let after = durable.seq;
-        match self
+        let span = tracing::info_span!(
+            target: crate::otel::TARGET,
+            "store.append",
+            a2a.task_id = %self.task_id,
+            events = events.len()
+        );
+        let write = self
             .ctx
             .store
-            .append(&task, &self.owner, after, &events, lease)
-            .await
-        {
+            .append(&task, &self.owner, after, &events, lease);
+        match tracing::Instrument::instrument(write, span).await {
             Ok(()) => {
                 durable.seq = after + events.len() as u64;
                 durable.failed = None;

@@ -272,6 +272,11 @@ fn store_err(e: StoreError) -> A2AError {
 
 impl Inner {
     async fn handle(self: Arc<Self>, req: A2ARequest) -> A2AResponse {
+        let span = tracing::Span::current();
+        if !span.is_disabled() {
+            span.record("a2a.method", req.call.method().name());
+            span.record("a2a.binding", req.meta.binding.to_string());
+        }
         // Every task the call names or lists must be this owner's; another
         // owner's task is answered as one that does not exist.
         let principal = req.meta.principal;
@@ -569,6 +574,11 @@ impl Inner {
         updater: TaskUpdater,
     ) {
         let agent = self.agent.clone();
+        let span = tracing::info_span!(
+            target: crate::otel::TARGET,
+            "a2a.agent",
+            a2a.task_id = %running.task_id
+        );
         let run = async move {
             let token = running.cancel.clone();
             let result = tokio::select! {
@@ -582,7 +592,7 @@ impl Inner {
             running.end_execution();
             self.unregister(&running);
         };
-        let mut run = Box::pin(run);
+        let mut run = Box::pin(tracing::Instrument::instrument(run, span));
         // Most agents answer without waiting on anything: finish those here
         // and skip the spawn. A pending future is re-polled by the runtime.
         if (&mut run).now_or_never().is_none() {

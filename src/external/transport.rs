@@ -260,7 +260,7 @@ impl HttpGet {
     }
 
     async fn get(self, uri: Uri) -> Result<String, Failure> {
-        let request = Request::get(uri)
+        let mut request = Request::get(uri)
             .header(
                 header::USER_AGENT,
                 concat!("abacus/", env!("CARGO_PKG_VERSION")),
@@ -272,6 +272,7 @@ impl HttpGet {
                 transient: false,
                 breaker_failure: false,
             })?;
+        crate::otel::inject(request.headers_mut());
         let response = self.client.request(request).await.map_err(|e| {
             self.scrub(Failure::transient(ExternalError::Transport(error_chain(
                 &e,

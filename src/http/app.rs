@@ -233,7 +233,23 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let app = self.clone();
-        Box::pin(async move { Ok(app.handle(req).await) })
+        // A disabled span (tracing off) costs a branch; its fields are not
+        // even evaluated.
+        let span = tracing::info_span!(
+            target: crate::otel::TARGET,
+            "a2a.request",
+            otel.kind = "server",
+            http.request.method = %req.method(),
+            url.path = req.uri().path(),
+            a2a.binding = tracing::field::Empty,
+            a2a.method = tracing::field::Empty,
+            a2a.task_id = tracing::field::Empty,
+        );
+        crate::otel::set_parent(&span, req.headers());
+        Box::pin(tracing::Instrument::instrument(
+            async move { Ok(app.handle(req).await) },
+            span,
+        ))
     }
 }
 

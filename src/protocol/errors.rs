@@ -440,16 +440,20 @@ pub fn rpc_error_for_ref(e: &(dyn std::error::Error + Send + Sync + 'static)) ->
 
 /// The error of a request that ran past its deadline.
 pub(crate) fn timeout_error(e: &Elapsed) -> A2AError {
+    crate::otel::decision("timed_out");
     A2AError::new(server_error::TIMEOUT, format!("request timed out: {e}"))
 }
 
 impl<E: ToRpcError> ToRpcError for ConcurrencyLimitError<E> {
     fn to_rpc_error(&self) -> A2AError {
         match self {
-            ConcurrencyLimitError::Overloaded => A2AError::new(
-                server_error::OVERLOADED,
-                "server overloaded: too many requests in flight; retry later",
-            ),
+            ConcurrencyLimitError::Overloaded => {
+                crate::otel::decision("shed");
+                A2AError::new(
+                    server_error::OVERLOADED,
+                    "server overloaded: too many requests in flight; retry later",
+                )
+            }
             ConcurrencyLimitError::Inner(e) => e.to_rpc_error(),
         }
     }
@@ -476,10 +480,13 @@ impl<E: ToRpcError> ToRpcError for CacheError<E> {
 impl<E: ToRpcError> ToRpcError for CircuitBreakerError<E> {
     fn to_rpc_error(&self) -> A2AError {
         match self {
-            CircuitBreakerError::Open => A2AError::new(
-                server_error::UNAVAILABLE,
-                "service unavailable: failing dependency, circuit breaker open; retry later",
-            ),
+            CircuitBreakerError::Open => {
+                crate::otel::decision("breaker_open");
+                A2AError::new(
+                    server_error::UNAVAILABLE,
+                    "service unavailable: failing dependency, circuit breaker open; retry later",
+                )
+            }
             CircuitBreakerError::Inner(e) => e.to_rpc_error(),
         }
     }
@@ -511,6 +518,7 @@ impl ToRpcError for RateLimited {
                 serde_json::Value::from(proto_duration(self.retry_after)),
             )]),
         );
+        crate::otel::decision("rate_limited");
         let metadata = HashMap::from([(
             RETRY_AFTER_SECONDS.to_string(),
             self.retry_after_secs().to_string(),

@@ -271,7 +271,11 @@ pub fn abacus() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_abacus"));
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy();
-        if k.starts_with("A2A_") || k.starts_with("ABACUS_") || k == "DATABASE_URL" {
+        if k.starts_with("A2A_")
+            || k.starts_with("ABACUS_")
+            || k.starts_with("OTEL_")
+            || k == "DATABASE_URL"
+        {
             cmd.env_remove(&*k);
         }
     }

@@ -18,6 +18,7 @@ mod health;
 mod interop;
 mod jwt;
 mod math_agent;
+mod otel;
 mod outage;
 mod ownership;
 mod persistence;

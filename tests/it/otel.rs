@@ -1,0 +1,241 @@
+//! OpenTelemetry traces, for real: the `abacus` binary exports over OTLP
+//! (`http/protobuf` and `http/json`) to a receiver this test runs on
+//! loopback; a request carrying a W3C `traceparent` yields one trace with
+//! the caller's span as the parent of `a2a.request`, the agent's span under
+//! it, and the same trace id on the call the agent makes to an external
+//! service.
+
+use crate::common::{abacus_serve, free_ports, get, raw_request, send_body};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::{get as get_route, post};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One exported span: ids in hex, as in `traceparent`.
+#[derive(Debug, Clone)]
+struct Span {
+    trace_id: String,
+    span_id: String,
+    parent: String,
+    name: String,
+    kind: i64,
+}
+
+#[derive(Default)]
+struct Seen {
+    spans: Vec<Span>,
+    content_types: Vec<String>,
+    /// `traceparent` of each call the external service got.
+    outbound: Vec<String>,
+}
+
+type Shared = Arc<Mutex<Seen>>;
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Spans of an OTLP/HTTP export, protobuf or JSON.
+fn decode(content_type: &str, body: &[u8]) -> Vec<Span> {
+    if content_type.contains("protobuf") {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use prost::Message;
+        let req = ExportTraceServiceRequest::decode(body).expect("a valid OTLP protobuf export");
+        req.resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .map(|s| Span {
+                trace_id: hex(&s.trace_id),
+                span_id: hex(&s.span_id),
+                parent: hex(&s.parent_span_id),
+                name: s.name.clone(),
+                kind: i64::from(s.kind),
+            })
+            .collect()
+    } else {
+        let v: serde_json::Value = serde_json::from_slice(body).expect("a valid OTLP JSON export");
+        let text =
+            |s: &serde_json::Value, k: &str| s[k].as_str().unwrap_or_default().to_lowercase();
+        let mut out = Vec::new();
+        for r in v["resourceSpans"].as_array().into_iter().flatten() {
+            for scope in r["scopeSpans"].as_array().into_iter().flatten() {
+                for s in scope["spans"].as_array().into_iter().flatten() {
+                    out.push(Span {
+                        trace_id: text(s, "traceId"),
+                        span_id: text(s, "spanId"),
+                        parent: text(s, "parentSpanId"),
+                        name: text(s, "name"),
+                        kind: s["kind"].as_i64().unwrap_or(0),
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+async fn receive(State(seen): State<Shared>, headers: HeaderMap, body: Bytes) -> &'static str {
+    let ctype = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let spans = decode(&ctype, &body);
+    let mut seen = seen.lock().unwrap();
+    seen.content_types.push(ctype);
+    seen.spans.extend(spans);
+    "{}"
+}
+
+async fn mathjs(State(seen): State<Shared>, headers: HeaderMap) -> &'static str {
+    let parent = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("none")
+        .to_string();
+    seen.lock().unwrap().outbound.push(parent);
+    "42"
+}
+
+async fn listen(app: axum::Router, port: u16) {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+}
+
+async fn one_traced_request(protocol: &str) {
+    let [port, otlp, external] = free_ports();
+    let seen = Shared::default();
+    let receiver = axum::Router::new()
+        .route("/v1/traces", post(receive))
+        .with_state(seen.clone());
+    listen(receiver, otlp).await;
+    let service = axum::Router::new()
+        .route("/", get_route(mathjs))
+        .with_state(seen.clone());
+    listen(service, external).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let child = abacus_serve(port)
+        .args(["--data-dir", dir.path().to_str().unwrap()])
+        .args(["--mathjs-url", &format!("http://127.0.0.1:{external}/")])
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{otlp}"),
+        )
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+        .env("OTEL_SERVICE_NAME", "abacus-test")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .spawn()
+        .map(Kill)
+        .expect("start abacus");
+    let base = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..300 {
+        if matches!(get(&format!("{base}/health")).await, Ok((200, _))) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "abacus did not come up");
+
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller = "00f067aa0ba902b7";
+    let traceparent = format!("00-{trace_id}-{caller}-01");
+    // The local engine has no Taylor series: the external service is asked.
+    let (status, _, body) = raw_request(
+        &format!("{base}/"),
+        "POST",
+        Bytes::from(send_body("SendMessage", "taylor series of e^x")),
+        &[
+            ("content-type", "application/json"),
+            ("a2a-version", "1.0"),
+            ("traceparent", &traceparent),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+
+    let mut spans = Vec::new();
+    for _ in 0..100 {
+        spans = seen.lock().unwrap().spans.clone();
+        let names: Vec<&str> = spans
+            .iter()
+            .filter(|s| s.trace_id == trace_id)
+            .map(|s| s.name.as_str())
+            .collect();
+        if names.contains(&"a2a.request") && names.contains(&"a2a.agent") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ours: Vec<&Span> = spans.iter().filter(|s| s.trace_id == trace_id).collect();
+    let request = ours
+        .iter()
+        .find(|s| s.name == "a2a.request")
+        .unwrap_or_else(|| panic!("{protocol}: no a2a.request span in {spans:?}"));
+    assert_eq!(
+        request.parent, caller,
+        "{protocol}: the caller's span is the parent"
+    );
+    // SPAN_KIND_SERVER
+    assert_eq!(request.kind, 2, "{protocol}: {request:?}");
+    let agent = ours
+        .iter()
+        .find(|s| s.name == "a2a.agent")
+        .unwrap_or_else(|| panic!("{protocol}: no a2a.agent span in {ours:?}"));
+    assert_eq!(
+        agent.parent, request.span_id,
+        "{protocol}: the agent's work is under the request"
+    );
+    let seen = seen.lock().unwrap();
+    let want = if protocol == "http/json" {
+        "json"
+    } else {
+        "protobuf"
+    };
+    assert!(
+        seen.content_types.iter().all(|c| c.contains(want)),
+        "{protocol}: {:?}",
+        seen.content_types
+    );
+    // The outbound call carries the same trace, as a child of this process's spans.
+    assert_eq!(seen.outbound.len(), 1, "{protocol}: {:?}", seen.outbound);
+    let outbound = &seen.outbound[0];
+    assert!(
+        outbound.starts_with(&format!("00-{trace_id}-")),
+        "{protocol}: outbound traceparent {outbound}"
+    );
+    let parent_of_call = &outbound[36..52];
+    assert!(
+        ours.iter().any(|s| s.span_id == parent_of_call),
+        "{protocol}: the outbound call's parent {parent_of_call} is one of the trace's spans"
+    );
+    drop(seen);
+    drop(child);
+}
+
+/// Stops the server however the test ends.
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn traces_reach_an_otlp_http_protobuf_receiver() {
+    one_traced_request("http/protobuf").await;
+}
+
+#[tokio::test]
+async fn traces_reach_an_otlp_http_json_receiver() {
+    one_traced_request("http/json").await;
+}
