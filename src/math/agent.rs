@@ -404,6 +404,18 @@ impl MathAgent {
             &["math", "primes", "factorization"],
             &["prime factors 600851475143", "is 97 prime", "gcd 12 18"],
         )
+        .skill(
+            "calculus",
+            "Calculus",
+            "Derivatives of elementary functions and integrals of polynomials and the standard \
+             table, exact and simplified, in plain text",
+            &["math", "calculus", "derivatives", "integrals"],
+            &[
+                "derivative of x^3",
+                "integral of cos(2x)",
+                "integral of x^2 from 0 to 3",
+            ],
+        )
         .websocket_extension()
         .skill(
             "series",
@@ -449,6 +461,19 @@ impl MathAgent {
             .build();
         card.skills.extend(more.skills);
         card
+    }
+
+    /// Whether the local engine answers `text`: it parses, and a calculus
+    /// question (cheap, bounded) also has an answer in the table.
+    fn answers_locally(&self, text: &str) -> bool {
+        match parse(text, &self.limits) {
+            Ok(q) if q.operation() == super::Operation::Calculus => {
+                let budget = Budget::new(self.limits.cpu_time);
+                q.evaluate(&self.limits, &budget, &mut |_| {}).is_ok()
+            }
+            Ok(_) => true,
+            Err(_) => false,
+        }
     }
 
     fn runs_inline(text: &str, query: &Query) -> bool {
@@ -584,8 +609,9 @@ impl Agent for MathAgent {
                 .reject("the math agent needs a text part with a question, e.g. \"2 + 2\"")
                 .await;
         }
+        // The local engine first; the external services for what it cannot do.
         if let Some(ext) = &self.external {
-            if wants_external(&text) {
+            if wants_external(&text) && !self.answers_locally(&text) {
                 return self.answer_externally(ext, &ctx, &text, &up, started).await;
             }
         }

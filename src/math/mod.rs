@@ -35,6 +35,7 @@ mod parser;
 pub mod parts;
 mod primes;
 mod sequences;
+mod symbolic;
 mod words;
 
 mod agent;
@@ -62,7 +63,9 @@ exp, sin, cos, tan, floor, ceil, round) and the constants pi and e (\"square roo
 \"sin(pi / 2)\"), \"fibonacci 100\", \"factorial 100\" or \"100!\", \"prime factors \
 600851475143\", \"is 97 prime\", \"gcd 12 18\", \"lcm 4 6\", \"sum of 1, 2, 3\" (or \"sum \
 1..100\"), \"mean of 2, 4, 9\", \"100 choose 3\", \"permutations of 5\", \"totient of 36\", \
-\"divisors of 28\" and equations (\"solve x^2 - 5x + 6 = 0\", \"3x + 2 = 11\").";
+\"divisors of 28\", \"3^200 mod 13\", calculus (\"derivative of x^3\", \"integral of \
+cos(x)\", \"integral of x^2 from 0 to 3\") and equations (\"solve x^2 - 5x + 6 = 0\", \"3x + 2 = \
+11\").";
 
 /// Resource limits applied to every query.
 ///
@@ -129,6 +132,8 @@ pub enum Operation {
     Combinatorics,
     /// Euler's totient and the divisors of an integer.
     NumberTheory,
+    /// Derivatives and integrals: `derivative of x^3`, `integral of cos(x)`.
+    Calculus,
 }
 
 impl Operation {
@@ -151,6 +156,7 @@ impl Operation {
             Operation::Mean => "mean",
             Operation::Combinatorics => "combinatorics",
             Operation::NumberTheory => "number_theory",
+            Operation::Calculus => "calculus",
         }
     }
 
@@ -198,6 +204,7 @@ pub struct Query {
 enum Body {
     Expr(Node),
     Command(Cmd, Vec<Arg>),
+    Calculus(symbolic::Question),
 }
 
 /// Parses a question. Cheap: lexes, parses and checks sizes against `limits`
@@ -222,6 +229,12 @@ pub fn parse(text: &str, limits: &Limits) -> Result<Query, MathError> {
             text.len(),
             limits.max_input_len
         )));
+    }
+    if let Some(question) = symbolic::question(text) {
+        return Ok(Query {
+            operation: Operation::Calculus,
+            body: Body::Calculus(question?),
+        });
     }
     let toks = match lexer::lex(text) {
         Ok(toks) => toks,
@@ -476,6 +489,7 @@ impl Query {
                 (result, text)
             }
             Body::Command(cmd, args) => ev.command(*cmd, args)?,
+            Body::Calculus(q) => q.answer(limits)?,
         };
         Ok(Answer {
             operation: self.operation,

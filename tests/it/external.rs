@@ -523,11 +523,11 @@ async fn ask_agent(ext: ExternalMath, question: &str) -> serde_json::Value {
 }
 
 #[tokio::test]
-async fn agent_answers_calculus_through_the_external_service() {
+async fn agent_answers_what_it_cannot_through_the_external_service() {
     let mathjs = MockService::start(Mode::Healthy).await;
     let r = ask_agent(
         ExternalMath::new(config(Some(&mathjs), None)),
-        "derivative of x^2",
+        "taylor series of e^x",
     )
     .await;
     let task = &r["task"];
@@ -568,7 +568,7 @@ async fn agent_falls_back_to_local_math_within_the_deadline() {
     );
     // not answerable locally either: rejected with both reasons, also in time
     let started = Instant::now();
-    let r = ask_agent(ext, "derivative of sin(x)").await;
+    let r = ask_agent(ext, "taylor series of sin(x)").await;
     assert!(started.elapsed() < Duration::from_millis(600) + Duration::from_millis(900));
     assert_eq!(r["task"]["status"]["state"], "TASK_STATE_REJECTED", "{r}");
     let why = r["task"]["status"]["message"]["parts"][0]["text"]
@@ -579,4 +579,16 @@ async fn agent_falls_back_to_local_math_within_the_deadline() {
         "{why}"
     );
     assert!(mathjs.hits() >= 1);
+}
+
+#[tokio::test]
+async fn the_local_engine_answers_first_when_it_can() {
+    let mathjs = MockService::start(Mode::Healthy).await;
+    let ext = ExternalMath::new(config(Some(&mathjs), None));
+    let r = ask_agent(ext.clone(), "derivative of x^3").await;
+    assert_eq!(r["message"]["parts"][0]["text"], "3x^2", "{r}");
+    // Not in the local table: the external service is asked.
+    let r = ask_agent(ext, "integral of e^(x^2)").await;
+    assert_eq!(r["task"]["artifacts"][0]["parts"][0]["text"], "42", "{r}");
+    assert_eq!(mathjs.hits(), 1);
 }

@@ -115,6 +115,13 @@ async fn plain_text_questions_per_family() {
         // Systems.
         ("system", "solve x + y = 10 and x - y = 2", "x + y = 10, x - y = 2: x = 6, y = 4"),
         ("system", "solve a + b + c = 6, a - b = 0, b - c = -1", "a + b + c = 6, a - b = 0, b - c = -1: a = 5/3 ≈ 1.66667, b = 5/3 ≈ 1.66667, c = 8/3 ≈ 2.66667"),
+        // Derivatives and integrals.
+        ("derivative", "derivative of x^3", "3x^2"),
+        ("derivative", "d/dx sin(x^2)", "2x·cos(x^2)"),
+        ("derivative", "differentiate x*e^x", "x·e^x + e^x"),
+        ("integral", "integrate 3x^2 + 2x", "x^3 + x^2 + C"),
+        ("integral", "antiderivative of 1/x", "ln|x| + C"),
+        ("integral", "integral of x^2 from 0 to 3", "9"),
         // Combinatorics and number theory.
         ("combinatorics", "100 choose 3", "161700"),
         ("combinatorics", "how many ways to arrange 6", "720"),
