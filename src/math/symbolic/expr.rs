@@ -107,6 +107,22 @@ impl Expr {
         }
     }
 
+    /// The most factors of any product in the expression.
+    pub(super) fn widest_product(&self) -> usize {
+        match self {
+            Expr::Mul(v) => v
+                .iter()
+                .map(Expr::widest_product)
+                .max()
+                .unwrap_or(0)
+                .max(v.len()),
+            Expr::Add(v) => v.iter().map(Expr::widest_product).max().unwrap_or(0),
+            Expr::Pow(b, e) => b.widest_product().max(e.widest_product()),
+            Expr::Call(_, a) => a.widest_product(),
+            _ => 0,
+        }
+    }
+
     /// The value at `x`, in floating point.
     pub(super) fn eval(&self, x: f64) -> f64 {
         match self {

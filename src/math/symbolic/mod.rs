@@ -23,6 +23,9 @@ use super::{Limits, MathError};
 use expr::{simplify, Expr};
 use print::{show, with_var};
 
+/// Most nodes a derivative may have before it is simplified.
+const MAX_DIFF_NODES: usize = 200_000;
+
 /// What is asked.
 #[derive(Debug, Clone, PartialEq)]
 enum Kind {
@@ -217,6 +220,13 @@ impl Question {
             Kind::Derivative(n) => {
                 let mut d = e;
                 for _ in 0..*n {
+                    // The product rule copies a product once per factor:
+                    // refuse before building what simplification would refuse.
+                    if d.nodes().saturating_mul(d.widest_product() + 1) > MAX_DIFF_NODES {
+                        return Err(MathError::limit(
+                            "the derivative of this expression would be too large",
+                        ));
+                    }
                     d = simplify(calculus::diff(&d))?;
                 }
                 let result = show(&d);
