@@ -186,3 +186,32 @@ fn derivatives_of_random_compositions_match_finite_differences() {
         }
     }
 }
+
+/// Random token soup after every phrasing: an answer or an error, never a
+/// panic (the fuzz target `math` reaches the same code).
+#[test]
+fn random_input_never_panics() {
+    let pieces = [
+        "x", "t", "e", "pi", "2", "0", "-1", "0.5", "+", "-", "*", "/", "^", "(", ")", "|", "sin",
+        "cos", "tan", "exp", "ln", "sqrt", "atan", " ", "dx", "from", "to", "x^-1", "1/0", "^0",
+    ];
+    let prefixes = [
+        "derivative of ",
+        "second derivative of ",
+        "d/dx ",
+        "integral of ",
+        "integrate ",
+        "∫ ",
+    ];
+    let mut rng = Rng(0x0123_4567_89AB_CDEF);
+    for i in 0..3000 {
+        let n = 1 + rng.next(12) as usize;
+        let body: String = (0..n)
+            .map(|_| pieces[rng.next(pieces.len() as u64) as usize])
+            .collect();
+        let text = format!("{}{body}", prefixes[i % prefixes.len()]);
+        if let Some(Ok(q)) = question(&text) {
+            let _ = q.answer(&Limits::default());
+        }
+    }
+}
