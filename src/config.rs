@@ -175,6 +175,10 @@ pub struct Config {
     #[arg(long, env = "ABACUS_LOG_FORMAT", default_value = defaults::LOG_FORMAT)]
     pub log_format: String,
 
+    /// Serve the browser playground at `GET /` (for `Accept: text/html`; JSON-RPC clients are unaffected): on by default, off when authentication is configured unless `true` is given
+    #[arg(long, env = "ABACUS_PLAYGROUND", value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub playground: Option<bool>,
+
     /// Task store: `auto` (PostgreSQL when DATABASE_URL is set, else
     /// SQLite), `sqlite`, `postgres` or `memory`.
     #[arg(long = "store", env = "ABACUS_STORE", default_value_t = defaults::STORE)]
@@ -294,6 +298,7 @@ impl Default for Config {
             shutdown_drain_secs: defaults::SHUTDOWN_DRAIN_SECS,
             worker_threads: None,
             log_format: defaults::LOG_FORMAT.into(),
+            playground: None,
             store_kind: defaults::STORE,
             data_dir: PathBuf::from(defaults::DATA_DIR),
             database_url: None,
@@ -394,6 +399,33 @@ impl Config {
             (None, None) => Ok(None),
             (Some(_), None) => Err("--tls-cert needs --tls-key".into()),
             (None, Some(_)) => Err("--tls-key needs --tls-cert".into()),
+        }
+    }
+
+    /// Whether the playground is served: as `--playground` says when
+    /// given; unset, it is unless requests must authenticate
+    /// (`credentials`): a page open to anyone is then a choice to make.
+    ///
+    /// ```
+    /// use abacus::auth::Credentials;
+    /// use abacus::http::Playground;
+    /// let creds = Credentials::from_config(Some("alice:k1"), None).unwrap();
+    /// let mut config = abacus::config::Config::default();
+    /// assert_eq!(config.playground(None), Playground::Served);
+    /// assert_eq!(config.playground(creds.as_ref()), Playground::Off);
+    /// config.playground = Some(true);
+    /// assert_eq!(config.playground(creds.as_ref()), Playground::Served);
+    /// config.playground = Some(false);
+    /// assert_eq!(config.playground(None), Playground::Off);
+    /// ```
+    pub fn playground(
+        &self,
+        credentials: Option<&crate::auth::Credentials>,
+    ) -> crate::http::Playground {
+        use crate::http::Playground;
+        match (self.playground, credentials) {
+            (Some(true), _) | (None, None) => Playground::Served,
+            (Some(false), _) | (None, Some(_)) => Playground::Off,
         }
     }
 

@@ -22,6 +22,8 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower::Layer;
 
+mod first_contact;
+
 fn metrics_route(handle: &'static PrometheusHandle) -> GetRoute {
     Arc::new(move || {
         async move {
@@ -220,7 +222,8 @@ impl Server {
     /// Replaces the HTTP edge options (extra routes, limits). They are used
     /// as given: the config's `max_body_bytes` and `body_timeout_ms` apply
     /// only without them.
-    /// The health routes are added unless `opts` has routes of those paths.
+    /// The health routes are added unless `opts` has routes of those paths;
+    /// the playground follows the config ([`Config::playground`]).
     pub fn http_options(mut self, opts: HttpOptions) -> Self {
         self.http = Some(opts);
         self
@@ -269,6 +272,7 @@ impl Server {
         if let Some(c) = &credentials {
             c.declare(&mut self.card);
         }
+        let playground = self.config.playground(credentials.as_ref());
         // A Redis that is down does not stop the start (the cache tier
         // connects by itself later); a URL that does not parse does.
         crate::stack::remote_cache::check_url(&self.config.stack).map_err(std::io::Error::other)?;
@@ -283,6 +287,7 @@ impl Server {
                 .await
                 .map_err(|e| std::io::Error::other(format!("cannot open the store: {e}")))?,
         };
+        let store = first_contact::store(&stores.backend, &self.config);
         // Pending notifications are queued again before any request is
         // taken, so that they keep their order ahead of new events.
         let pusher = if self.config.push.push {
@@ -346,6 +351,7 @@ impl Server {
             body_timeout: self.config.body_timeout(),
             ..HttpOptions::default()
         });
+        http.playground = playground;
         let mut health = Health::new()
             .check(StoreCheck::new(task_store))
             .check(ResourceCheck {
@@ -405,7 +411,20 @@ impl Server {
             });
         }
         let layers = A2ALayers::new(&self.config.stack, &core);
-        tracing::info!(%addr, url = %self.config.public_url(), "serving A2A");
+        let url = self.config.public_url();
+        let contact = first_contact::FirstContact {
+            addr,
+            url: &url,
+            playground,
+            question: self.self_test.as_ref().map(|(q, _)| q.as_str()),
+            credentials: credentials.as_ref(),
+            store: &store,
+            stack: match self.custom_stack {
+                Some(_) => first_contact::StackChoice::Custom,
+                None => first_contact::StackChoice::Default,
+            },
+        };
+        tracing::info!(%addr, %url, "{}", contact.line(&self.config));
         if let Some(listener) = &grpc_listener {
             tracing::info!(addr = %listener.local_addr()?, "serving gRPC on its own port too");
         }
@@ -496,8 +515,9 @@ where
     let Some(credentials) = credentials else {
         return crate::http::serve_app(listener, app, shutdown, drain, limits).await;
     };
+    let playground = app.playground();
     let guarded = AuthLayer::new(credentials)
-        .public(crate::auth::is_public)
+        .public(move |parts| crate::auth::is_public(parts) || playground.is_public(parts))
         .on_reject(|parts, rejection| {
             // The reason, never the credential.
             tracing::info!(method = %parts.method, path = parts.uri.path(), reason = rejection.reason(), "request not authenticated");

@@ -1,6 +1,7 @@
 //! [`HttpApp`]: the whole HTTP edge as one `tower::Service`.
 
 use super::body::ResponseBody;
+use super::playground::{self, Asset, Playground};
 use super::routes::{not_routed, plain, Lookup, RouteTable, GET};
 use super::{jsonrpc, rest, ws};
 use crate::card::ServedCard;
@@ -41,6 +42,10 @@ pub struct HttpOptions {
     pub card_max_age: u32,
     /// Extra `GET` routes by exact path.
     pub routes: HashMap<&'static str, GetRoute>,
+    /// Whether the browser playground is served (`GET /` for
+    /// `Accept: text/html`, `/playground.js`, `/playground.css`); off by
+    /// default here, `abacus::Server` turns it on from its config.
+    pub playground: Playground,
 }
 
 impl Default for HttpOptions {
@@ -51,6 +56,7 @@ impl Default for HttpOptions {
             sse_keep_alive: Duration::from_secs(15),
             card_max_age: 300,
             routes: HashMap::new(),
+            playground: Playground::Off,
         }
     }
 }
@@ -63,6 +69,7 @@ impl std::fmt::Debug for HttpOptions {
             .field("sse_keep_alive", &self.sse_keep_alive)
             .field("card_max_age", &self.card_max_age)
             .field("routes", &self.routes.keys().collect::<Vec<_>>())
+            .field("playground", &self.playground)
             .finish()
     }
 }
@@ -79,6 +86,8 @@ enum Handler {
     Card,
     /// An extra `GET` route.
     Get(GetRoute),
+    /// A file of the playground.
+    Playground(Asset),
 }
 
 /// The HTTP edge: routes requests, hands each binding's decoded
@@ -89,9 +98,10 @@ enum Handler {
 /// Routes: `POST /` (JSON-RPC, SSE for the streaming methods), the
 /// HTTP+JSON routes (`POST /message:send`, `GET /tasks/{id}` …, each also
 /// under `/{tenant}`), `GET /stream` (WebSocket),
-/// `GET /.well-known/agent-card.json`, and the extra `GET` routes of
-/// [`HttpOptions::routes`]; other paths are 404, other methods 405 with
-/// `Allow`.
+/// `GET /.well-known/agent-card.json`, the extra `GET` routes of
+/// [`HttpOptions::routes`] and, when [`HttpOptions::playground`] says so,
+/// the playground's page (`GET /` for `Accept: text/html`) and files;
+/// other paths are 404, other methods 405 with `Allow`.
 ///
 /// ```no_run
 /// # async fn run(core: abacus::core::Core) -> std::io::Result<()> {
@@ -142,6 +152,12 @@ where
             .route("/", &[Method::POST], Handler::JsonRpc)
             .route("/stream", &[Method::GET], Handler::WebSocket)
             .route("/.well-known/agent-card.json", GET, Handler::Card);
+        if opts.playground == Playground::Served {
+            // After `POST /`: the page takes only what JSON-RPC does not.
+            for (path, asset) in Asset::ROUTES {
+                routes = routes.route(path, GET, Handler::Playground(asset));
+            }
+        }
         routes = rest::routes(routes, Handler::Rest);
         for (path, route) in &opts.routes {
             if !routes.has(path) {
@@ -162,6 +178,11 @@ where
             }),
             peer: None,
         }
+    }
+
+    /// Whether this application serves the playground.
+    pub fn playground(&self) -> Playground {
+        self.shared.opts.playground
     }
 
     /// Sets the client address of every request this clone handles; the
@@ -207,6 +228,7 @@ where
             }
             Lookup::Route(Handler::Card, _) => card(shared, &req),
             Lookup::Route(Handler::Get(route), _) => get_route(route).await,
+            Lookup::Route(Handler::Playground(asset), _) => playground::respond(*asset, &req),
             other => not_routed(other),
         }
     }

@@ -14,7 +14,9 @@
 //! | [`grpc`]    | `content-type: application/grpc` | gRPC (`lf.a2a.v1.A2AService`) |
 //!
 //! The agent card lives at `/.well-known/agent-card.json`; extra `GET`
-//! routes (health, metrics) come from [`HttpOptions::routes`].
+//! routes (health, metrics) come from [`HttpOptions::routes`]; the browser
+//! playground ([`playground`]) is `GET /` for `Accept: text/html` when
+//! [`HttpOptions::playground`] serves it.
 //!
 //! [`grpc`]: crate::grpc
 //! [`A2ARequest`]: crate::protocol::A2ARequest
@@ -25,6 +27,7 @@ mod app;
 mod body;
 mod jsonrpc;
 mod meta;
+pub mod playground;
 mod read;
 mod rest;
 mod routes;
@@ -38,6 +41,7 @@ pub use app::{GetRoute, HttpApp, HttpOptions};
 pub use body::ResponseBody;
 pub(crate) use meta::check_version;
 pub use meta::{request_meta, PeerAddr, EXTENSIONS_HEADER, TIMEOUT_HEADER, VERSION_HEADER};
+pub use playground::Playground;
 pub(crate) use server::serve_app;
 pub use server::{serve, serve_routes, serve_with, shutdown_signal, ServeOptions};
 pub use sse_decode::{SseDecoder, SseError, SseEvent, DEFAULT_MAX_EVENT_BYTES};

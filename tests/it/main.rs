@@ -22,6 +22,7 @@ mod otel;
 mod outage;
 mod ownership;
 mod persistence;
+mod playground;
 mod postgres_outage;
 mod protocol;
 mod push;
