@@ -73,12 +73,18 @@ impl Drop for Server {
 
 impl Server {
     pub(super) async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// With more `abacus serve` arguments.
+    pub(super) async fn start_with(args: &[String]) -> Self {
         let [port, metrics_port] = free_ports();
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("abacus.log");
         let child = abacus_serve(port)
             .args(["--metrics-port", &metrics_port.to_string()])
             .args(["--store", "memory"])
+            .args(args)
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())

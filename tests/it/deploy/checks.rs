@@ -7,7 +7,7 @@ use super::manifests::{
 };
 use super::nginx::{NginxConf, NGINX_CONF};
 use super::promql::{
-    a2a_identifiers, alert_metrics, alert_problems, base_name, scan_promql, Exposition, Matcher,
+    a2a_identifiers, alert_metrics, base_name, promql_problems, scan_promql, Exposition, Matcher,
 };
 use super::{EXEMPT_ENV, EXEMPT_METRICS, METRICS_PORT};
 use crate::common::get;
@@ -62,10 +62,10 @@ fn the_checks_catch_missing_metrics_labels_and_probe_targets() {
     let good = Exposition::parse(
         "a2a_a_total{status=\"error\"} 1\na2a_b_bucket{le=\"+Inf\"} 1\na2a_b_sum 1\na2a_b_count 1\n",
     );
-    assert_eq!(alert_problems(&exprs, &good), Vec::<String>::new());
+    assert_eq!(promql_problems(&exprs, &good), Vec::<String>::new());
     let wrong_label =
         Exposition::parse("a2a_a_total{status=\"success\"} 1\na2a_b_bucket{le=\"+Inf\"} 1\n");
-    let problems = alert_problems(&exprs, &wrong_label);
+    let problems = promql_problems(&exprs, &wrong_label);
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(
         problems[0].contains(r#"a2a_a_total{status="error"}"#),
@@ -73,7 +73,7 @@ fn the_checks_catch_missing_metrics_labels_and_probe_targets() {
     );
     // A histogram exported as a plain gauge: no _bucket series, no le label.
     let no_histogram = Exposition::parse("a2a_a_total{status=\"error\"} 1\na2a_b 1\n");
-    let problems = alert_problems(&exprs, &no_histogram);
+    let problems = promql_problems(&exprs, &no_histogram);
     assert!(
         problems
             .iter()
@@ -767,7 +767,7 @@ async fn probes_scrapes_and_alert_metrics_work_against_the_real_binary() {
     for (what, port, path) in targets {
         let (status, body) = get(&local(port, &path)).await.unwrap();
         assert_eq!(status, 200, "{what}: GET {path} answered {status}: {body}");
-        for problem in alert_problems(&exprs, &Exposition::parse(&body)) {
+        for problem in promql_problems(&exprs, &Exposition::parse(&body)) {
             problems.push(format!("{what}: {problem}"));
         }
     }

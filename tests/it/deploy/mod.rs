@@ -9,7 +9,9 @@
 //! `abacus serve` (probe paths answer 200, `/metrics` answers on both
 //! listeners and exposes every metric the alerts use). On docker compose
 //! every abacus replica service is checked, and nginx's upstreams against
-//! them.
+//! them. The Grafana dashboard (`deploy/grafana/abacus.json`) is checked as
+//! a dashboard, its every query against the running binary's `/metrics`, and
+//! its provisioning against docker compose (`dashboard.rs`).
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -25,6 +27,7 @@ const EXEMPT_METRICS: &[&str] = &["up"];
 
 mod binary;
 mod checks;
+mod dashboard;
 mod manifests;
 mod nginx;
 mod promql;

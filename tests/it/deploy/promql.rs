@@ -274,8 +274,25 @@ impl Exposition {
     }
 }
 
-/// Why the alert expressions cannot work against `exposition` (empty: they can).
-pub(super) fn alert_problems(exprs: &[(String, String)], exposition: &Exposition) -> Vec<String> {
+/// Labels Prometheus gives every series it scrapes (the target's): in
+/// queries, never in an exposition.
+pub(super) const TARGET_LABELS: &[&str] = &["job", "instance"];
+
+/// The values a regex matcher names, when it is an alternation of plain
+/// words (`A|B|C`); None for any other regex (or a template variable).
+fn literal_alternatives(regex: &str) -> Option<Vec<&str>> {
+    let plain = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let words: Vec<&str> = regex.split('|').collect();
+    words.iter().all(|w| plain(w)).then_some(words)
+}
+
+/// Why the PromQL expressions (alert rules, dashboard queries: `(where,
+/// expr)`) cannot work against `exposition` (empty: they can). Every metric
+/// must be exposed, every matcher's label carried by one of its series (and
+/// its value, for `=` and a regex of plain alternatives), every grouping
+/// label by a series of the expression's metrics; target labels are
+/// Prometheus', and metrics in `EXEMPT_METRICS` its own.
+pub(super) fn promql_problems(exprs: &[(String, String)], exposition: &Exposition) -> Vec<String> {
     let mut problems = Vec::new();
     for (rule, expr) in exprs {
         let q = scan_promql(expr);
@@ -294,11 +311,18 @@ pub(super) fn alert_problems(exprs: &[(String, String)], exposition: &Exposition
                 continue;
             }
             for m in &s.matchers {
-                let ok = match m.op.as_str() {
-                    "=" => exposition
+                if TARGET_LABELS.contains(&m.label.as_str()) {
+                    continue;
+                }
+                let has_value = |v: &str| {
+                    exposition
                         .of(&s.metric)
-                        .any(|l| l.get(&m.label) == Some(&m.value)),
-                    // Regex and negative matchers: the label must at least exist.
+                        .any(|l| l.get(&m.label).is_some_and(|x| x == v))
+                };
+                let ok = match (m.op.as_str(), literal_alternatives(&m.value)) {
+                    ("=", _) => has_value(&m.value),
+                    ("=~", Some(values)) => values.iter().all(|v| has_value(v)),
+                    // Other regex and negative matchers: the label must at least exist.
                     _ => exposition.of(&s.metric).any(|l| l.contains_key(&m.label)),
                 };
                 if !ok {
@@ -312,7 +336,11 @@ pub(super) fn alert_problems(exprs: &[(String, String)], exposition: &Exposition
         if ours.is_empty() {
             continue;
         }
-        for label in &q.grouping {
+        for label in q
+            .grouping
+            .iter()
+            .filter(|l| !TARGET_LABELS.contains(&l.as_str()))
+        {
             let found = ours
                 .iter()
                 .any(|s| exposition.of(&s.metric).any(|l| l.contains_key(label)));
