@@ -425,7 +425,8 @@
   async function send(event) {
     event.preventDefault();
     const built = await messageParts();
-    if (!built || !built.parts.length) {
+    if (!built) return; // the JSON box has the focus and says why
+    if (!built.parts.length) {
       ui.message.focus();
       return;
     }
@@ -593,6 +594,11 @@
     ui.message.focus();
   });
   ui.secret.addEventListener('change', refreshTasks);
+  // Enter in the key field applies it; nothing is posted anywhere.
+  $('credentials-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    refreshTasks();
+  });
 
   loadCard().then(refreshTasks);
 })();
