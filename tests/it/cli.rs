@@ -16,7 +16,7 @@ use std::time::Duration;
 const SLOW: &str = "prime factors 300000000580000000019";
 const SLOW_ANSWER: &str = "10000000019 × 30000000001";
 
-/// A 60-digit semiprime of two 30-digit primes: runs until canceled.
+/// 3 × 311 × a 57-digit cofactor Pollard rho does not split: runs until canceled.
 const HARD: &str = "prime factors 671998030559713968361666935769282348564453734211131263736711";
 
 const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];

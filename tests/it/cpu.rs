@@ -11,7 +11,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use std::time::{Duration, Instant};
 
-/// A semiprime that takes the factorizer its whole CPU-time budget.
+/// A number (3 × 311 × a hard 57-digit cofactor) that takes the factorizer
+/// its whole CPU-time budget.
 const HARD: &str = "671998030559713968361666935769282348564453734211131263736711";
 
 #[tokio::test]

@@ -5,8 +5,9 @@ use crate::common::{eventually, rpc, send_body, task_state, texts, TestServer};
 use abacus::stack::StackConfig;
 use serde_json::{json, Value};
 
-/// A 60-digit semiprime: two 30-digit primes. Pollard rho needs far longer
-/// than any test deadline, so the computation is still running when we act.
+/// A 60-digit number: 3 × 311 × a 57-digit cofactor that Pollard rho does
+/// not split in far longer than any test deadline, so the computation is
+/// still running when we act.
 const HARD: &str = "671998030559713968361666935769282348564453734211131263736711";
 
 async fn ask(s: &TestServer, q: &str) -> Value {
