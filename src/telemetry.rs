@@ -14,9 +14,23 @@ pub fn init_logging(format: &str) {
         Ok(directive) => filter.add_directive(directive),
         Err(_) => filter,
     };
-    let otel = otel_layer();
-    let fmt = tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal());
-    let fmt = if format.eq_ignore_ascii_case("json") {
+    let ansi = std::io::stdout().is_terminal();
+    let json = format.eq_ignore_ascii_case("json");
+    let Some(otel) = otel_layer() else {
+        // Without an exporter, one global filter: callsites it disables
+        // cost nothing (per-layer filters would ask at every event).
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(ansi);
+        let _ = if json {
+            builder.json().try_init()
+        } else {
+            builder.try_init()
+        };
+        return;
+    };
+    let fmt = tracing_subscriber::fmt::layer().with_ansi(ansi);
+    let fmt = if json {
         fmt.json().boxed()
     } else {
         fmt.boxed()
