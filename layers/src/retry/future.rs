@@ -120,10 +120,14 @@ where
                     if this.request.is_none() || attempts >= this.config.max_attempts {
                         return Poll::Ready(give_up(result, attempts, GiveUp::MaxAttempts));
                     }
-                    let delay =
+                    // A wait the result asks for (Retry-After) replaces the
+                    // backoff's; the backoff's own sequence goes on unchanged.
+                    let backoff =
                         this.config
                             .backoff
                             .delay(attempts, *this.previous_delay, &this.config.rng);
+                    let asked = this.predicate.retry_after(&result);
+                    let delay = asked.unwrap_or(backoff);
                     if let Some(cap) = this.config.max_total_delay {
                         if *this.total_delay + delay > cap {
                             return Poll::Ready(give_up(result, attempts, GiveUp::MaxTotalDelay));
@@ -135,7 +139,7 @@ where
                         }
                     }
                     *this.total_delay += delay;
-                    *this.previous_delay = delay;
+                    *this.previous_delay = backoff;
                     if delay.is_zero() {
                         this.state.set(State::Readying);
                     } else {

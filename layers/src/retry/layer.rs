@@ -35,6 +35,25 @@ pub trait RetryPredicate<Res, E> {
     /// assert!(RetryOnError.should_retry(&Err::<(), _>("boom")));
     /// ```
     fn should_retry(&self, result: &Result<Res, E>) -> bool;
+
+    /// The wait the result itself asks for before the next attempt (an
+    /// HTTP `Retry-After`, say), used instead of the backoff's delay for
+    /// that retry; `None`, the default, leaves it to the backoff. Only asked
+    /// of results [`should_retry`](Self::should_retry) retries. The wait
+    /// still counts against [`max_total_delay`](RetryLayer::max_total_delay):
+    /// a wait that would pass it gives up at once ([`GiveUp::MaxTotalDelay`](super::GiveUp::MaxTotalDelay))
+    /// instead of sleeping past a deadline.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use abacus_layers::retry::{RetryOnError, RetryPredicate};
+    /// assert_eq!(RetryOnError.retry_after(&Err::<(), _>("boom")), None);
+    /// ```
+    fn retry_after(&self, result: &Result<Res, E>) -> Option<Duration> {
+        let _ = result;
+        None
+    }
 }
 
 impl<Res, E, F> RetryPredicate<Res, E> for F
@@ -62,6 +81,60 @@ impl<Res, E> RetryPredicate<Res, E> for RetryOnError {
     #[inline]
     fn should_retry(&self, result: &Result<Res, E>) -> bool {
         result.is_err()
+    }
+}
+
+/// A predicate and a function that reads a server-given wait from a
+/// result: what [`RetryLayer::retry_after`] makes.
+///
+/// # Example
+///
+/// ```
+/// use abacus_layers::retry::{RetryPredicate, WithRetryAfter};
+/// use std::time::Duration;
+///
+/// let p = WithRetryAfter::new(
+///     |r: &Result<(), u64>| r.is_err(),
+///     |r: &Result<(), u64>| r.as_ref().err().map(|secs| Duration::from_secs(*secs)),
+/// );
+/// assert!(p.should_retry(&Err(2)));
+/// assert_eq!(p.retry_after(&Err(2)), Some(Duration::from_secs(2)));
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct WithRetryAfter<P, F> {
+    predicate: P,
+    wait: F,
+}
+
+impl<P, F> WithRetryAfter<P, F> {
+    /// Retries what `predicate` retries, waiting what `wait` reads from the
+    /// result when it reads anything.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use abacus_layers::retry::{RetryOnError, RetryPredicate, WithRetryAfter};
+    /// use std::time::Duration;
+    /// let p = WithRetryAfter::new(RetryOnError, |_: &Result<(), ()>| None::<Duration>);
+    /// assert_eq!(p.retry_after(&Err(())), None);
+    /// ```
+    pub fn new(predicate: P, wait: F) -> Self {
+        Self { predicate, wait }
+    }
+}
+
+impl<Res, E, P, F> RetryPredicate<Res, E> for WithRetryAfter<P, F>
+where
+    P: RetryPredicate<Res, E>,
+    F: Fn(&Result<Res, E>) -> Option<Duration>,
+{
+    #[inline]
+    fn should_retry(&self, result: &Result<Res, E>) -> bool {
+        self.predicate.should_retry(result)
+    }
+
+    fn retry_after(&self, result: &Result<Res, E>) -> Option<Duration> {
+        (self.wait)(result).or_else(|| self.predicate.retry_after(result))
     }
 }
 
@@ -234,6 +307,36 @@ impl<P> RetryLayer<P> {
         RetryLayer {
             config: self.config,
             predicate,
+        }
+    }
+
+    /// Honour a wait the result asks for: `wait(&result)` returning
+    /// `Some(delay)` makes the next attempt come after `delay` instead of the
+    /// backoff's delay (see [`RetryPredicate::retry_after`]); what is retried
+    /// is still the predicate's decision. For HTTP, read `Retry-After` of a
+    /// 429 or 503 here.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use abacus_layers::retry::RetryLayer;
+    /// use std::time::Duration;
+    ///
+    /// #[derive(Debug)]
+    /// enum Error { Busy { retry_after: Option<Duration> }, Down }
+    /// let layer = RetryLayer::new()
+    ///     .max_total_delay(Duration::from_secs(30))
+    ///     .retry_if(|r: &Result<String, Error>| r.is_err())
+    ///     .retry_after(|r: &Result<String, Error>| match r {
+    ///         Err(Error::Busy { retry_after }) => *retry_after,
+    ///         _ => None,
+    ///     });
+    /// # let _ = layer;
+    /// ```
+    pub fn retry_after<F>(self, wait: F) -> RetryLayer<WithRetryAfter<P, F>> {
+        RetryLayer {
+            config: self.config,
+            predicate: WithRetryAfter::new(self.predicate, wait),
         }
     }
 

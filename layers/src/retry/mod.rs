@@ -13,6 +13,10 @@
 //!   percentage of the original requests over a sliding window, plus a
 //!   minimum number per second, so retries cannot amplify an outage.
 //!
+//! A result may name its own wait ([`RetryLayer::retry_after`], e.g. an
+//! HTTP `Retry-After`): that retry comes after the wait instead of the
+//! backoff's delay, and still within `max_total_delay`.
+//!
 //! Delays follow a [`Backoff`]: exponential with no, full, equal or
 //! decorrelated [`Jitter`]. The random stream is seedable
 //! ([`seed`](RetryLayer::seed)) for deterministic tests; it is a lock-free
@@ -77,5 +81,5 @@ pub use backoff::{Backoff, Jitter};
 pub use budget::RetryBudget;
 pub use error::{GiveUp, RetryError};
 pub use future::ResponseFuture;
-pub use layer::{RetryLayer, RetryOnError, RetryPredicate};
+pub use layer::{RetryLayer, RetryOnError, RetryPredicate, WithRetryAfter};
 pub use service::Retry;

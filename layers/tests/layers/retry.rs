@@ -357,3 +357,92 @@ async fn readies_the_service_before_each_retry() {
     send.send_response(6);
     assert_eq!(fut.await.unwrap().unwrap(), 6);
 }
+
+/// An error that may name its own wait (as an HTTP 429 with `Retry-After`).
+#[derive(Debug)]
+struct Busy(Option<Duration>);
+
+fn busy_wait(r: &Result<u32, Busy>) -> Option<Duration> {
+    r.as_ref().err().and_then(|b| b.0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_the_result_asks_for_replaces_the_backoff() {
+    // The first failure asks for 5 s, the second names no wait.
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let c = calls.clone();
+    let svc = service_fn(move |x: u32| {
+        let n = {
+            let mut c = c.lock().unwrap();
+            c.push(Instant::now());
+            c.len()
+        };
+        async move {
+            match n {
+                1 => Err(Busy(Some(secs(5)))),
+                2 => Err(Busy(None)),
+                _ => Ok(x),
+            }
+        }
+    });
+    let layer = RetryLayer::new()
+        .max_attempts(5)
+        .backoff(backoff(Jitter::None))
+        .max_total_delay(secs(30))
+        .without_budget()
+        .retry_if(|r: &Result<u32, Busy>| r.is_err())
+        .retry_after(busy_wait);
+    assert_eq!(layer.layer(svc).oneshot(9).await.unwrap(), 9);
+    let calls = calls.lock().unwrap();
+    let gaps: Vec<Duration> = calls.windows(2).map(|w| w[1] - w[0]).collect();
+    // The server's 5 s, then the backoff's second delay (200 ms: its
+    // sequence is not moved by the server's wait).
+    assert_eq!(gaps, [secs(5), ms(200)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_past_the_total_delay_cap_gives_up_at_once() {
+    let calls = Arc::new(Mutex::new(0u32));
+    let c = calls.clone();
+    let svc = service_fn(move |_: u32| {
+        *c.lock().unwrap() += 1;
+        async { Err::<u32, _>(Busy(Some(secs(60)))) }
+    });
+    let layer = RetryLayer::new()
+        .max_attempts(5)
+        .backoff(backoff(Jitter::None))
+        .max_total_delay(secs(10))
+        .without_budget()
+        .retry_if(|r: &Result<u32, Busy>| r.is_err())
+        .retry_after(busy_wait);
+    let start = Instant::now();
+    let err = layer.layer(svc).oneshot(1).await.unwrap_err();
+    assert_eq!(err.reason(), Some(GiveUp::MaxTotalDelay));
+    assert_eq!(err.attempts(), Some(1));
+    assert_eq!(*calls.lock().unwrap(), 1);
+    assert_eq!(
+        start.elapsed(),
+        Duration::ZERO,
+        "no sleep towards a wait it cannot afford"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_is_only_asked_of_results_the_predicate_retries() {
+    let calls = Arc::new(Mutex::new(0u32));
+    let c = calls.clone();
+    let svc = service_fn(move |_: u32| {
+        *c.lock().unwrap() += 1;
+        async { Err::<u32, _>(Busy(Some(secs(1)))) }
+    });
+    let layer = RetryLayer::new()
+        .max_attempts(5)
+        .without_budget()
+        .retry_if(|_: &Result<u32, Busy>| false)
+        .retry_after(busy_wait);
+    assert!(matches!(
+        layer.layer(svc).oneshot(1).await,
+        Err(RetryError::Inner(Busy(_)))
+    ));
+    assert_eq!(*calls.lock().unwrap(), 1);
+}
