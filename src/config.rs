@@ -103,6 +103,16 @@ pub mod defaults {
     pub const EXTERNAL_BREAKER_WINDOW_SECS: u64 = 30;
     /// `--external-breaker-open-secs`.
     pub const EXTERNAL_BREAKER_OPEN_SECS: u64 = 30;
+    /// `--llm-timeout-secs`.
+    pub const LLM_TIMEOUT_SECS: u64 = 30;
+    /// `--llm-deadline-secs`.
+    pub const LLM_DEADLINE_SECS: u64 = 120;
+    /// `--llm-breaker-failures`.
+    pub const LLM_BREAKER_FAILURES: u32 = 3;
+    /// `--llm-breaker-open-secs`.
+    pub const LLM_BREAKER_OPEN_SECS: u64 = 300;
+    /// `--llm-max-concurrency`.
+    pub const LLM_MAX_CONCURRENCY: usize = 4;
     /// `--history-retention`.
     pub const HISTORY_RETENTION: usize = 100_000;
     /// `--cpu-queue`.
@@ -917,6 +927,46 @@ pub struct MathConfig {
     /// Query-history rows kept (older rows are pruned).
     #[arg(long, env = "ABACUS_HISTORY_RETENTION", default_value_t = defaults::HISTORY_RETENTION)]
     pub history_retention: usize,
+
+    /// Base URL of an OpenAI-compatible chat-completions API; sets the LLM path on.
+    #[arg(long, env = "LLM_BASE_URL")]
+    pub llm_base_url: Option<String>,
+
+    /// Name of the LLM provider (the `provider` label of the metrics).
+    #[arg(long, env = "LLM_PROVIDER", default_value = "openai")]
+    pub llm_provider: String,
+
+    /// Model asked for (required with --llm-base-url).
+    #[arg(long, env = "LLM_MODEL")]
+    pub llm_model: Option<String>,
+
+    /// API key of the LLM provider (a secret: never logged).
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub llm_api_key: Option<String>,
+
+    /// File holding the LLM provider's API key (instead of --llm-api-key).
+    #[arg(long, env = "LLM_API_KEY_FILE")]
+    pub llm_api_key_file: Option<std::path::PathBuf>,
+
+    /// One LLM attempt: the whole answer, or a stream's first token and each gap, in seconds.
+    #[arg(long, env = "ABACUS_LLM_TIMEOUT_SECS", default_value_t = defaults::LLM_TIMEOUT_SECS)]
+    pub llm_timeout_secs: u64,
+
+    /// A whole LLM call, retries and a streamed answer included, in seconds.
+    #[arg(long, env = "ABACUS_LLM_DEADLINE_SECS", default_value_t = defaults::LLM_DEADLINE_SECS)]
+    pub llm_deadline_secs: u64,
+
+    /// Consecutive failures that open the LLM's breaker.
+    #[arg(long, env = "ABACUS_LLM_BREAKER_FAILURES", default_value_t = defaults::LLM_BREAKER_FAILURES)]
+    pub llm_breaker_failures: u32,
+
+    /// How long the LLM's breaker stays open before probing, in seconds.
+    #[arg(long, env = "ABACUS_LLM_BREAKER_OPEN_SECS", default_value_t = defaults::LLM_BREAKER_OPEN_SECS)]
+    pub llm_breaker_open_secs: u64,
+
+    /// LLM calls in flight at once; more wait.
+    #[arg(long, env = "ABACUS_LLM_MAX_CONCURRENCY", default_value_t = defaults::LLM_MAX_CONCURRENCY)]
+    pub llm_max_concurrency: usize,
 }
 
 impl Default for MathConfig {
@@ -941,6 +991,16 @@ impl Default for MathConfig {
             external_breaker_window_secs: defaults::EXTERNAL_BREAKER_WINDOW_SECS,
             external_breaker_open_secs: defaults::EXTERNAL_BREAKER_OPEN_SECS,
             history_retention: defaults::HISTORY_RETENTION,
+            llm_base_url: None,
+            llm_provider: "openai".into(),
+            llm_model: None,
+            llm_api_key: None,
+            llm_api_key_file: None,
+            llm_timeout_secs: defaults::LLM_TIMEOUT_SECS,
+            llm_deadline_secs: defaults::LLM_DEADLINE_SECS,
+            llm_breaker_failures: defaults::LLM_BREAKER_FAILURES,
+            llm_breaker_open_secs: defaults::LLM_BREAKER_OPEN_SECS,
+            llm_max_concurrency: defaults::LLM_MAX_CONCURRENCY,
         }
     }
 }
@@ -962,6 +1022,32 @@ impl MathConfig {
             breaker_open: Duration::from_secs(self.external_breaker_open_secs.max(1)),
             ..Default::default()
         }
+    }
+
+    /// The LLM client's settings; the key read from `--llm-api-key-file`
+    /// when no key is given (an unreadable file is an error).
+    pub fn llm(&self) -> Result<crate::llm::LlmConfig, String> {
+        let api_key = match (&self.llm_api_key, &self.llm_api_key_file) {
+            (Some(key), _) => Some(key.clone()),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(path)
+                    .map(|k| k.trim().to_string())
+                    .map_err(|e| format!("cannot read LLM_API_KEY_FILE {}: {e}", path.display()))?,
+            ),
+            (None, None) => None,
+        };
+        Ok(crate::llm::LlmConfig {
+            provider: self.llm_provider.clone(),
+            base_url: self.llm_base_url.clone(),
+            model: self.llm_model.clone(),
+            api_key,
+            timeout: Duration::from_secs(self.llm_timeout_secs.max(1)),
+            deadline: Duration::from_secs(self.llm_deadline_secs.max(1)),
+            breaker_failures: self.llm_breaker_failures,
+            breaker_open: Duration::from_secs(self.llm_breaker_open_secs.max(1)),
+            max_concurrency: self.llm_max_concurrency.max(1),
+            ..Default::default()
+        })
     }
 
     /// The query history's settings.

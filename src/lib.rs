@@ -40,6 +40,7 @@ pub mod fuzzing;
 pub mod grpc;
 pub mod health;
 pub mod http;
+pub mod llm;
 pub mod math;
 pub mod otel;
 pub mod protocol;

@@ -137,18 +137,31 @@ async fn serve(config: Config, math: MathConfig) -> Result<(), Box<dyn std::erro
         external.outbound_ca = Some(ca.clone());
     }
     let external = abacus::external::ExternalMath::new(external);
-    let agent = MathAgent::new(math.limits())
+    let mut llm = math.llm()?;
+    llm.outbound_ca = config.outbound_ca.clone();
+    let llm = abacus::llm::LlmClient::new(llm)?;
+    let mut agent = MathAgent::new(math.limits())
         .with_history(history.clone())
         .with_cpu_pool(math.cpu_pool())
         .with_external(external.clone());
-    let served = abacus::Server::new(agent, MathAgent::card())
+    if let Some(llm) = &llm {
+        tracing::info!(
+            provider = llm.provider(),
+            model = llm.model(),
+            "LLM path on"
+        );
+        agent = agent.with_llm(llm.clone());
+    }
+    let mut server = abacus::Server::new(agent, MathAgent::card())
         .extended_card(MathAgent::extended_card())
         .config(config)
         .stores(stores)
         .self_test("2 + 2", "4")
-        .health_check(external.health_check())
-        .run()
-        .await;
+        .health_check(external.health_check());
+    if let Some(llm) = &llm {
+        server = server.health_check(llm.health_check());
+    }
+    let served = server.run().await;
     if let Err(e) = history.flush().await {
         tracing::warn!(error = %e, "query history not fully written at shutdown");
     }

@@ -56,7 +56,7 @@
 
 mod call;
 mod card;
-mod conn;
+pub(crate) mod conn;
 mod error;
 mod grpc;
 mod jsonrpc;

@@ -24,7 +24,9 @@ use crate::agent::{
 use crate::card::CardBuilder;
 use crate::cpu::{CpuPool, CpuSlot};
 use crate::external::{wants_external, ExternalMath};
+use crate::llm::{ChatMessage, LlmClient, LlmError};
 use crate::protocol::types::{A2AError, AgentCard, Part, PartContent};
+use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -54,6 +56,7 @@ pub struct MathAgent {
     part_limits: PartLimits,
     history: Option<Arc<dyn HistoryStore>>,
     external: Option<ExternalMath>,
+    llm: Option<LlmClient>,
     cpu: CpuPool,
 }
 
@@ -105,6 +108,7 @@ impl MathAgent {
             part_limits: PartLimits::default(),
             history: None,
             external: None,
+            llm: None,
             cpu: CpuPool::per_core(crate::config::defaults::CPU_QUEUE),
         }
     }
@@ -123,6 +127,128 @@ impl MathAgent {
     pub fn with_external(mut self, external: ExternalMath) -> Self {
         self.external = Some(external).filter(ExternalMath::is_enabled);
         self
+    }
+
+    /// Asks `llm` what neither the engine nor the external services answer
+    /// (word problems) and requests for explanation; the arithmetic its
+    /// answers state is checked by the engine.
+    pub fn with_llm(mut self, llm: LlmClient) -> Self {
+        self.llm = Some(llm);
+        self
+    }
+
+    /// An answer by the LLM: streamed as artifact chunks on a stream, else
+    /// whole; its arithmetic checked. When the LLM fails (its breaker is
+    /// open, the provider is down), the engine answers what it can and the
+    /// reply says the LLM was unavailable.
+    async fn answer_with_llm(
+        &self,
+        llm: &LlmClient,
+        ctx: &RequestContext,
+        text: &str,
+        up: &TaskUpdater,
+        started: Instant,
+    ) -> Result<(), A2AError> {
+        let messages = [
+            ChatMessage::system(super::llm::SYSTEM_PROMPT),
+            ChatMessage::user(text),
+        ];
+        let by = format!("answered by the LLM ({})", llm.model());
+        if !ctx.streaming && ctx.task.is_none() {
+            return match llm.complete(&messages).await {
+                Ok(answer) => {
+                    let mut reply = answer.text.trim().to_string();
+                    if let Some(note) =
+                        super::llm::check_note(&super::llm::arithmetic_claims(&reply, &self.limits))
+                    {
+                        reply = format!("{reply}\n\n{note}");
+                    }
+                    self.record(ctx, text, &reply, started);
+                    up.reply(up.agent_message(vec![Part::text(format!("{reply}\n\n({by})"))]))
+                        .await
+                }
+                Err(e) => self.without_llm(ctx, text, up, e, started).await,
+            };
+        }
+        up.start_work().await?;
+        let mut tokens = match llm.stream(&messages).await {
+            Ok(tokens) => tokens,
+            Err(e) => return self.without_llm(ctx, text, up, e, started).await,
+        };
+        let mut artifact = new_artifact(Vec::new());
+        artifact.name = Some("answer".into());
+        artifact.description = Some(by.clone());
+        let mut whole = String::new();
+        // One piece is held back so that the last one can be marked.
+        let mut held: Option<String> = None;
+        let mut mode = ArtifactMode::New;
+        while let Some(piece) = tokens.next().await {
+            match piece {
+                Ok(piece) => {
+                    whole.push_str(&piece);
+                    if let Some(prev) = held.replace(piece) {
+                        artifact.parts = vec![Part::text(prev)];
+                        up.artifact_chunk(artifact.clone(), mode, Chunk::More)
+                            .await?;
+                        mode = ArtifactMode::Append;
+                    }
+                }
+                Err(e) => return up.fail(format!("the LLM's answer broke off: {e}")).await,
+            }
+        }
+        let note = super::llm::check_note(&super::llm::arithmetic_claims(&whole, &self.limits));
+        let last = match (held, &note) {
+            (Some(prev), Some(note)) => format!("{prev}\n\n{note}"),
+            (Some(prev), None) => prev,
+            (None, Some(note)) => note.clone(),
+            (None, None) => return up.fail("the LLM's answer is empty").await,
+        };
+        artifact.parts = vec![Part::text(last)];
+        up.artifact_chunk(artifact, mode, Chunk::Last).await?;
+        self.record(ctx, text, &whole, started);
+        let summary = match note {
+            Some(note) => format!("{note} ({by})"),
+            None => format!("({by})"),
+        };
+        up.complete(Some(up.agent_message(vec![Part::text(summary)])))
+            .await
+    }
+
+    /// The deterministic answer when the LLM failed: the engine's, for what
+    /// it can compute of the question, else a request for a question it can.
+    async fn without_llm(
+        &self,
+        ctx: &RequestContext,
+        text: &str,
+        up: &TaskUpdater,
+        failure: LlmError,
+        started: Instant,
+    ) -> Result<(), A2AError> {
+        let why = format!("the LLM was unavailable: {failure}");
+        let part = super::llm::computable_part(text);
+        let local = parse(&part, &self.limits).and_then(|q| {
+            let budget = Budget::new(self.limits.cpu_time);
+            q.evaluate(&self.limits, &budget, &mut |_| {})
+        });
+        let message = match local {
+            Ok(answer) => {
+                self.record(ctx, text, &answer.result, started);
+                format!("{} ({why}; answered by the exact engine)", answer.text)
+            }
+            Err(_) => {
+                let hint = match parse(text, &self.limits) {
+                    Err(e) => e.to_string(),
+                    Ok(_) => format!("the exact engine cannot answer {text:?} alone"),
+                };
+                let ask = up.agent_message(vec![Part::text(format!("{hint} ({why})"))]);
+                return up.require_input(Some(ask)).await;
+            }
+        };
+        if !ctx.streaming && ctx.task.is_none() {
+            return up.reply(up.agent_message(vec![Part::text(message)])).await;
+        }
+        up.complete(Some(up.agent_message(vec![Part::text(message)])))
+            .await
     }
 
     /// A multi-part message: every part analysed, one artifact per part
@@ -615,6 +741,11 @@ impl Agent for MathAgent {
                 return self.answer_externally(ext, &ctx, &text, &up, started).await;
             }
         }
+        if let Some(llm) = &self.llm {
+            if super::llm::asks_for_explanation(&text) {
+                return self.answer_with_llm(llm, &ctx, &text, &up, started).await;
+            }
+        }
         if let Some(equation) = equation_text(&text) {
             match solve_text(equation.text(), &self.part_limits) {
                 Ok(solved) => return self.answer_solved(&ctx, &up, &text, solved, started).await,
@@ -630,6 +761,10 @@ impl Agent for MathAgent {
             // Not math at all: ask for a question in the same task, so the
             // user can answer with a follow-up message.
             Err(e @ MathError::NotUnderstood(_)) => {
+                // Word problems and the like: the LLM's, when there is one.
+                if let Some(llm) = &self.llm {
+                    return self.answer_with_llm(llm, &ctx, &text, &up, started).await;
+                }
                 count_error(&e);
                 let ask = up.agent_message(vec![Part::text(e.to_string())]);
                 return up.require_input(Some(ask)).await;

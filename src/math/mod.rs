@@ -28,6 +28,7 @@
 mod budget;
 mod error;
 mod lexer;
+mod llm;
 mod modular;
 mod number;
 mod operators;

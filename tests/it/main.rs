@@ -17,6 +17,7 @@ mod grpc;
 mod health;
 mod interop;
 mod jwt;
+mod llm;
 mod math_agent;
 mod otel;
 mod outage;
