@@ -130,21 +130,6 @@ impl Failure {
     }
 }
 
-/// `Retry-After` as seconds or an HTTP date (RFC 9110 §10.2.3). The same
-/// reading as the push deliveries' (`src/push/deliver.rs`), which keep
-/// theirs private.
-pub(super) fn parse_retry_after(v: &str) -> Option<Duration> {
-    let v = v.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(v).ok()?;
-    Some(
-        at.duration_since(std::time::SystemTime::now())
-            .unwrap_or_default(),
-    )
-}
-
 /// A non-success status and its body as a classified failure.
 ///
 /// * 429: retried (after its `Retry-After`), not a breaker failure: the
@@ -293,7 +278,7 @@ impl ChatPost {
                 .headers()
                 .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(parse_retry_after);
+                .and_then(crate::push::parse_retry_after);
             // The message is a courtesy: a body that cannot be read leaves it out.
             let body = read(response, MAX_ERROR_BODY).await.unwrap_or_default();
             return Err(self.scrub(classify(status, retry_after, &body)));
@@ -522,23 +507,6 @@ mod tests {
             e.to_string(),
             "the LLM provider answered HTTP 500: Internal Server Error"
         );
-    }
-
-    #[test]
-    fn retry_after_takes_seconds_and_dates() {
-        assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
-        let later = std::time::SystemTime::now() + Duration::from_secs(30);
-        let wait = parse_retry_after(&httpdate::fmt_http_date(later)).unwrap();
-        assert!(
-            wait > Duration::from_secs(27) && wait <= Duration::from_secs(30),
-            "{wait:?}"
-        );
-        let past = std::time::SystemTime::now() - Duration::from_secs(30);
-        assert_eq!(
-            parse_retry_after(&httpdate::fmt_http_date(past)),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon"), None);
     }
 
     #[test]

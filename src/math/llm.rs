@@ -11,16 +11,23 @@ question concisely and correctly. Write every arithmetic step you state as \
 
 /// Words that ask for an explanation rather than a value: these go to the
 /// LLM (when one is configured) even if the engine could compute a part.
-const EXPLAIN: [&str; 6] = ["explain", "why", "how", "prove", "show", "describe"];
+const EXPLAIN: [&str; 5] = ["explain", "why", "prove", "show", "describe"];
+
+/// After "how", the words of a question about a method ("how do I …");
+/// "how many ways …" asks for a number, the engine's.
+const HOW: [&str; 8] = ["do", "does", "did", "can", "come", "is", "would", "should"];
 
 /// Whether `text` asks for an explanation ("explain why …", "why is …",
 /// "how do I …").
 pub(super) fn asks_for_explanation(text: &str) -> bool {
-    let first = text
+    let mut words = text
         .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .trim_matches(|c: char| !c.is_alphanumeric());
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()));
+    let first = words.next().unwrap_or_default();
+    if first.eq_ignore_ascii_case("how") {
+        let second = words.next().unwrap_or_default();
+        return HOW.iter().any(|w| w.eq_ignore_ascii_case(second));
+    }
     EXPLAIN.iter().any(|w| w.eq_ignore_ascii_case(first))
 }
 
@@ -193,6 +200,8 @@ mod tests {
         assert!(asks_for_explanation("How do I solve 2x = 4"));
         assert!(!asks_for_explanation("2 + 2"));
         assert!(!asks_for_explanation("derivative of x^3"));
+        assert!(!asks_for_explanation("how many ways to arrange 5"));
+        assert!(asks_for_explanation("how does long division work"));
     }
 
     #[test]

@@ -286,8 +286,9 @@ fn classify(status: StatusCode, retry_after: Option<Duration>) -> Result<(), Fai
     }
 }
 
-/// `Retry-After` as seconds or an HTTP date (RFC 9110 §10.2.3).
-fn parse_retry_after(v: &str) -> Option<Duration> {
+/// `Retry-After` as seconds or an HTTP date (RFC 9110 §10.2.3); the LLM
+/// client reads it the same way.
+pub(crate) fn parse_retry_after(v: &str) -> Option<Duration> {
     let v = v.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));

@@ -30,6 +30,7 @@
 //! [`Notification`]: crate::store::Notification
 
 mod deliver;
+pub(crate) use deliver::parse_retry_after;
 pub mod guard;
 mod outbox;
 

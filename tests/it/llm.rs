@@ -497,3 +497,68 @@ async fn health_reports_the_provider_without_spending_tokens() {
     assert!(r.healthy, "the LLM is optional: readiness stays up");
     assert!(format!("{r:?}").contains("degraded"), "{r:?}");
 }
+
+/// The value of the series of `metric` with these labels (in any order), or 0.
+fn series(scrape: &str, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .lines()
+        .filter_map(|l| l.strip_prefix(metric)?.strip_prefix('{'))
+        .filter_map(|l| l.split_once("} "))
+        .find(|(found, _)| {
+            let found: Vec<&str> = found.split(',').collect();
+            found.len() == labels.len()
+                && labels
+                    .iter()
+                    .all(|(k, v)| found.contains(&format!("{k}=\"{v}\"").as_str()))
+        })
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn calls_tokens_and_the_breaker_are_counted() {
+    let handle = abacus::telemetry::prometheus().expect("a recorder");
+    let p = Provider::start(Mode::Answer("4".into())).await;
+    // A provider label of its own: other tests count under theirs.
+    let llm = LlmClient::new(LlmConfig {
+        provider: "metered".into(),
+        ..p.config()
+    })
+    .unwrap()
+    .unwrap();
+    llm.complete(&ask("2+2?")).await.expect("answer");
+    p.set(Mode::Down);
+    let _ = llm.complete(&ask("x")).await.unwrap_err();
+    assert_eq!(
+        llm.complete(&ask("x")).await.unwrap_err(),
+        LlmError::Unavailable
+    );
+    let scrape = handle.render();
+    let calls = |status: &str| {
+        series(
+            &scrape,
+            "a2a_llm_requests_total",
+            &[("provider", "metered"), ("status", status)],
+        )
+    };
+    assert_eq!(calls("ok"), 1.0, "{scrape}");
+    assert_eq!(calls("error"), 1.0);
+    assert_eq!(calls("unavailable"), 1.0);
+    assert_eq!(calls("timeout"), 0.0);
+    let tokens = |d: &str| {
+        series(
+            &scrape,
+            "a2a_llm_tokens_total",
+            &[("provider", "metered"), ("direction", d)],
+        )
+    };
+    assert_eq!((tokens("in"), tokens("out")), (11.0, 7.0), "{scrape}");
+    assert!(
+        scrape.contains("a2a_llm_request_duration_seconds"),
+        "{scrape}"
+    );
+    assert!(
+        scrape.contains("a2a_circuit_breaker_state{breaker=\"llm\"}"),
+        "{scrape}"
+    );
+}
