@@ -226,11 +226,7 @@ impl MathAgent {
     ) -> Result<(), A2AError> {
         let why = format!("the LLM was unavailable: {failure}");
         let part = super::llm::computable_part(text);
-        let local = parse(&part, &self.limits).and_then(|q| {
-            let budget = Budget::new(self.limits.cpu_time);
-            q.evaluate(&self.limits, &budget, &mut |_| {})
-        });
-        let message = match local {
+        let message = match self.evaluate_now(&part) {
             Ok(answer) => {
                 self.record(ctx, text, &answer.result, started);
                 format!("{} ({why}; answered by the exact engine)", answer.text)
@@ -382,11 +378,7 @@ impl MathAgent {
             Err(e) => e,
         };
         let fallback = format!("external services failed ({failure}); answered locally");
-        let local = parse(text, &self.limits).and_then(|q| {
-            let budget = Budget::new(self.limits.cpu_time);
-            q.evaluate(&self.limits, &budget, &mut |_| {})
-        });
-        match local {
+        match self.evaluate_now(text) {
             Ok(answer) => {
                 self.record(ctx, text, &answer.result, started);
                 let mut artifact = new_artifact(vec![Part::text(answer.result)]);
@@ -600,6 +592,13 @@ impl MathAgent {
             Ok(_) => true,
             Err(_) => false,
         }
+    }
+
+    /// `text` parsed and evaluated here and now, within the CPU-time limit
+    /// (the fallbacks' answer when a remote answer is missing).
+    fn evaluate_now(&self, text: &str) -> Result<Answer, MathError> {
+        let budget = Budget::new(self.limits.cpu_time);
+        parse(text, &self.limits).and_then(|q| q.evaluate(&self.limits, &budget, &mut |_| {}))
     }
 
     fn runs_inline(text: &str, query: &Query) -> bool {
