@@ -267,3 +267,41 @@ pub fn inject(headers: &mut http::HeaderMap) {
     #[cfg(not(feature = "otel"))]
     let _ = headers;
 }
+
+/// The current span's context as `(traceparent, tracestate)`, to keep with
+/// work done later, such as a webhook waiting in the outbox; `(None, None)`
+/// when tracing is off.
+///
+/// ```
+/// assert_eq!(abacus::otel::current_context(), (None, None));
+/// ```
+pub fn current_context() -> (Option<String>, Option<String>) {
+    let mut headers = http::HeaderMap::new();
+    inject(&mut headers);
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    (text("traceparent"), text("tracestate"))
+}
+
+/// Makes `span` the child of a context kept by [`current_context`]: a
+/// bad or missing `traceparent` leaves `span` a root.
+///
+/// ```
+/// let span = tracing::info_span!(target: abacus::otel::TARGET, "push.deliver");
+/// abacus::otel::set_parent_from(&span, Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), None);
+/// ```
+pub fn set_parent_from(span: &tracing::Span, traceparent: Option<&str>, tracestate: Option<&str>) {
+    let Some(parent) = traceparent.and_then(|v| http::HeaderValue::from_str(v).ok()) else {
+        return;
+    };
+    let mut headers = http::HeaderMap::with_capacity(2);
+    headers.insert("traceparent", parent);
+    if let Some(state) = tracestate.and_then(|v| http::HeaderValue::from_str(v).ok()) {
+        headers.insert("tracestate", state);
+    }
+    set_parent(span, &headers);
+}

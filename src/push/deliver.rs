@@ -406,12 +406,26 @@ impl Deliverer {
         &self.guard
     }
 
-    /// One call of the host's stack for `n`.
+    /// One call of the host's stack for `n`, in a span of its own under
+    /// the trace that accepted the event (kept in the outbox).
     pub(crate) async fn attempt(&self, n: &Notification) -> Attempted {
-        let (post, host) = match Post::of(n, &self.guard) {
+        let span = tracing::info_span!(
+            target: crate::otel::TARGET,
+            "push.deliver",
+            otel.kind = "client",
+            a2a.task_id = %n.task_id,
+            a2a.push_config_id = n.config_id(),
+        );
+        crate::otel::set_parent_from(&span, n.traceparent.as_deref(), n.tracestate.as_deref());
+        tracing::Instrument::instrument(self.attempt_in_span(n), span).await
+    }
+
+    async fn attempt_in_span(&self, n: &Notification) -> Attempted {
+        let (mut post, host) = match Post::of(n, &self.guard) {
             Ok(p) => p,
             Err(f) => return Attempted::Never(f),
         };
+        crate::otel::inject(&mut post.headers);
         let client = match self.client() {
             Ok(c) => c,
             Err(failure) => {

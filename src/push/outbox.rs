@@ -299,6 +299,7 @@ impl Pusher {
             .map_err(|e| StoreError::Backend(format!("cannot encode the notification: {e}")))?;
         let event_id = uuid::Uuid::now_v7().to_string();
         let created_at = micros(Utc::now());
+        let (traceparent, tracestate) = crate::otel::current_context();
         // A sequence number each: resuming pages by `seq`, and a page
         // ending inside a run of equal numbers would skip the rest.
         let batch: Vec<Notification> = configs
@@ -311,6 +312,8 @@ impl Pusher {
                 config: config.clone(),
                 payload: payload.clone(),
                 created_at,
+                traceparent: traceparent.clone(),
+                tracestate: tracestate.clone(),
             })
             .collect();
         let claim = self.inner.settings.replica.claim();

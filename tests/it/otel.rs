@@ -3,9 +3,10 @@
 //! loopback; a request carrying a W3C `traceparent` yields one trace with
 //! the caller's span as the parent of `a2a.request`, the agent's span under
 //! it, and the same trace id on the call the agent makes to an external
-//! service.
+//! service and on the webhook a push notification posts (kept in the
+//! outbox until delivered).
 
-use crate::common::{abacus_serve, free_ports, get, raw_request, send_body};
+use crate::common::{abacus_serve, free_ports, get, raw_request};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -29,6 +30,8 @@ struct Seen {
     content_types: Vec<String>,
     /// `traceparent` of each call the external service got.
     outbound: Vec<String>,
+    /// `traceparent` of each webhook (push notification) received.
+    webhooks: Vec<String>,
 }
 
 type Shared = Arc<Mutex<Seen>>;
@@ -100,6 +103,16 @@ async fn mathjs(State(seen): State<Shared>, headers: HeaderMap) -> &'static str 
     "42"
 }
 
+async fn webhook(State(seen): State<Shared>, headers: HeaderMap) -> &'static str {
+    let parent = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("none")
+        .to_string();
+    seen.lock().unwrap().webhooks.push(parent);
+    "ok"
+}
+
 async fn listen(app: axum::Router, port: u16) {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
@@ -116,6 +129,7 @@ async fn one_traced_request(protocol: &str) {
     listen(receiver, otlp).await;
     let service = axum::Router::new()
         .route("/", get_route(mathjs))
+        .route("/hook", post(webhook))
         .with_state(seen.clone());
     listen(service, external).await;
 
@@ -123,6 +137,7 @@ async fn one_traced_request(protocol: &str) {
     let child = abacus_serve(port)
         .args(["--data-dir", dir.path().to_str().unwrap()])
         .args(["--mathjs-url", &format!("http://127.0.0.1:{external}/")])
+        .args(["--push-allow", "127.0.0.1/32", "--push-allow-http"])
         .env(
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             format!("http://127.0.0.1:{otlp}"),
@@ -148,10 +163,16 @@ async fn one_traced_request(protocol: &str) {
     let caller = "00f067aa0ba902b7";
     let traceparent = format!("00-{trace_id}-{caller}-01");
     // The local engine has no Taylor series: the external service is asked.
+    // With a push config: its notifications go out later, from the outbox.
+    let hook = format!("http://127.0.0.1:{external}/hook");
+    let send = serde_json::json!({
+        "jsonrpc": "2.0", "id": 1, "method": "SendMessage",
+        "params": crate::push::send_with_push("taylor series of e^x", &hook, None),
+    });
     let (status, _, body) = raw_request(
         &format!("{base}/"),
         "POST",
-        Bytes::from(send_body("SendMessage", "taylor series of e^x")),
+        Bytes::from(send.to_string()),
         &[
             ("content-type", "application/json"),
             ("a2a-version", "1.0"),
@@ -169,7 +190,12 @@ async fn one_traced_request(protocol: &str) {
             .filter(|s| s.trace_id == trace_id)
             .map(|s| s.name.as_str())
             .collect();
-        if names.contains(&"a2a.request") && names.contains(&"a2a.agent") {
+        let hooked = !seen.lock().unwrap().webhooks.is_empty();
+        if names.contains(&"a2a.request")
+            && names.contains(&"a2a.agent")
+            && names.contains(&"push.deliver")
+            && hooked
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -215,6 +241,28 @@ async fn one_traced_request(protocol: &str) {
     assert!(
         ours.iter().any(|s| s.span_id == parent_of_call),
         "{protocol}: the outbound call's parent {parent_of_call} is one of the trace's spans"
+    );
+    // The webhook joins the same trace: its parent is the delivery's
+    // client span, itself under one of this request's spans.
+    let hook = seen
+        .webhooks
+        .first()
+        .unwrap_or_else(|| panic!("{protocol}: no webhook arrived"));
+    assert!(
+        hook.starts_with(&format!("00-{trace_id}-")),
+        "{protocol}: webhook traceparent {hook}"
+    );
+    let deliver = ours
+        .iter()
+        .find(|s| s.span_id == hook[36..52])
+        .unwrap_or_else(|| panic!("{protocol}: the webhook's parent is not exported: {ours:?}"));
+    assert_eq!(deliver.name, "push.deliver", "{protocol}");
+    // SPAN_KIND_CLIENT
+    assert_eq!(deliver.kind, 3, "{protocol}: {deliver:?}");
+    assert!(
+        ours.iter().any(|s| s.span_id == deliver.parent),
+        "{protocol}: the delivery's parent {} is one of the trace's spans",
+        deliver.parent
     );
     drop(seen);
     drop(child);

@@ -72,6 +72,13 @@ macro_rules! push_store_conformance {
         }
 
         #[tokio::test]
+        async fn push_conformance_trace_context_round_trips() {
+            if let Some(f) = $fixture.await {
+                $crate::store::push::conformance::trace_context_round_trips(&*f.store).await;
+            }
+        }
+
+        #[tokio::test]
         async fn push_conformance_configs_without_id_are_refused() {
             if let Some(f) = $fixture.await {
                 $crate::store::push::conformance::configs_without_id_are_refused(&*f.store).await;
@@ -133,6 +140,8 @@ pub fn notification(event_id: &str, config_id: &str, seq: i64) -> Notification {
         config: config("task-1", config_id, "https://hooks.example.com/a2a"),
         payload: format!(r#"{{"statusUpdate":{{"taskId":"task-1","seq":{seq}}}}}"#),
         created_at: micros(seq),
+        traceparent: None,
+        tracestate: None,
     }
 }
 
@@ -449,6 +458,28 @@ pub async fn created_at_round_trips(store: &dyn PushStore) {
     assert_eq!(back, batch);
     let at: Vec<_> = back.iter().map(|n| n.created_at).collect();
     assert_eq!(at, instants);
+}
+
+pub async fn trace_context_round_trips(store: &dyn PushStore) {
+    let mut traced = notification("traced", "h", 1);
+    traced.traceparent = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into());
+    traced.tracestate = Some("vendor=opaque,other=1".into());
+    let mut half = notification("half", "h", 2);
+    half.traceparent = Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00".into());
+    let plain = notification("plain", "h", 3);
+    let batch = vec![traced, half, plain];
+    store.enqueue(&batch).await.expect("enqueue");
+    assert_eq!(store.pending(0, 10).await.expect("pending"), batch);
+    let claimed = store
+        .claim_pending(
+            &OutboxClaim::for_lease("r", std::time::Duration::from_secs(30)),
+            Takeover::All,
+            0,
+            10,
+        )
+        .await
+        .expect("claim");
+    assert_eq!(claimed, batch);
 }
 
 pub async fn configs_without_id_are_refused(store: &dyn PushStore) {

@@ -74,6 +74,12 @@ pub struct Notification {
     /// When the event was accepted; the delivery deadline counts from here.
     /// The SQL backends keep microseconds.
     pub created_at: DateTime<Utc>,
+    /// The W3C `traceparent` of the span that accepted the event (when
+    /// traces are exported), sent with the webhook so the delivery joins
+    /// the request's trace, even after a restart.
+    pub traceparent: Option<String>,
+    /// The W3C `tracestate` that goes with [`traceparent`](Self::traceparent).
+    pub tracestate: Option<String>,
 }
 
 impl Notification {

@@ -18,7 +18,7 @@ fn statements() -> &'static PushSql {
 }
 
 fn schema() -> Migrations<'static> {
-    static STEPS: LazyLock<[Migration<'static>; 2]> = LazyLock::new(|| statements().migrations());
+    static STEPS: LazyLock<[Migration<'static>; 3]> = LazyLock::new(|| statements().migrations());
     Migrations::new(COMPONENT, &*STEPS)
 }
 
@@ -28,6 +28,11 @@ fn pg(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
 }
 
 fn text(row: &Row, i: usize) -> Result<String, StoreError> {
+    row.try_get(i)
+        .map_err(|e| StoreError::Corrupt(format!("push row column {i}: {e}")))
+}
+
+fn optional_text(row: &Row, i: usize) -> Result<Option<String>, StoreError> {
     row.try_get(i)
         .map_err(|e| StoreError::Corrupt(format!("push row column {i}: {e}")))
 }
@@ -48,6 +53,8 @@ fn outbox_row(row: &Row) -> Result<OutboxRow, StoreError> {
         config: text(row, 6)?,
         payload: text(row, 7)?,
         created_us: int(row, 8)?,
+        traceparent: optional_text(row, 9)?,
+        tracestate: optional_text(row, 10)?,
     })
 }
 
@@ -181,7 +188,7 @@ impl PushStore for PostgresPushStore {
                 .await
                 .map_err(pg("prepare enqueue"))?;
             for r in &rows {
-                let args: [&(dyn ToSql + Sync); 11] = [
+                let args: [&(dyn ToSql + Sync); 13] = [
                     &r.event_id,
                     &r.config_id,
                     &r.seq,
@@ -191,6 +198,8 @@ impl PushStore for PostgresPushStore {
                     &r.config,
                     &r.payload,
                     &r.created_us,
+                    &r.traceparent,
+                    &r.tracestate,
                     &by,
                     &until,
                 ];
@@ -312,7 +321,7 @@ mod tests {
         for opened in futures_join_all(opens).await {
             opened.expect("push store");
         }
-        assert_eq!(versions(tasks.database(), "push").await, [1, 2]);
+        assert_eq!(versions(tasks.database(), "push").await, [1, 2, 3]);
         assert_eq!(push.depth().await.expect("depth"), 0);
     }
 

@@ -11,8 +11,8 @@ use chrono::DateTime;
 pub(super) const COMPONENT: &str = "push";
 
 /// The outbox columns, in the order [`OutboxRow`] binds and reads them.
-const OUTBOX_COLUMNS: &str =
-    "event_id, config_id, seq, principal, tenant, task_id, config, payload, created_us";
+const OUTBOX_COLUMNS: &str = "event_id, config_id, seq, principal, tenant, task_id, config, \
+     payload, created_us, traceparent, tracestate";
 
 /// The push store's statements in one dialect.
 pub(super) struct PushSql {
@@ -47,6 +47,9 @@ pub(super) struct PushSql {
     pub claim: [String; 3],
     /// Extends every claim of a replica; parameters: replica, until (us).
     pub renew: String,
+    /// Migration 3: the W3C trace context of the event, sent with the
+    /// webhook so the delivery joins the request's trace.
+    pub trace_context: String,
 }
 
 impl PushSql {
@@ -59,7 +62,7 @@ impl PushSql {
             p(3),
             p(4)
         );
-        let values = (1..=11).map(p).collect::<Vec<_>>().join(", ");
+        let values = (1..=13).map(p).collect::<Vec<_>>().join(", ");
         Self {
             schema: schema::<D>(),
             // Creation order counts per task: the next number after the
@@ -148,11 +151,14 @@ impl PushSql {
                 p(2),
                 p(1)
             ),
+            trace_context: "ALTER TABLE push_outbox ADD COLUMN traceparent TEXT;
+                 ALTER TABLE push_outbox ADD COLUMN tracestate TEXT;"
+                .into(),
         }
     }
 
     /// The push tables' migrations, for a backend's `Migrations`.
-    pub fn migrations(&'static self) -> [Migration<'static>; 2] {
+    pub fn migrations(&'static self) -> [Migration<'static>; 3] {
         [
             Migration {
                 version: 1,
@@ -161,6 +167,10 @@ impl PushSql {
             Migration {
                 version: 2,
                 sql: &self.claims,
+            },
+            Migration {
+                version: 3,
+                sql: &self.trace_context,
             },
         ]
     }
@@ -213,6 +223,8 @@ pub(super) struct OutboxRow {
     pub config: String,
     pub payload: String,
     pub created_us: i64,
+    pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
 }
 
 impl OutboxRow {
@@ -232,6 +244,8 @@ impl OutboxRow {
             config: encode_config(&n.config)?,
             payload: n.payload.clone(),
             created_us: n.created_at.timestamp_micros(),
+            traceparent: n.traceparent.clone(),
+            tracestate: n.tracestate.clone(),
         })
     }
 
@@ -255,6 +269,8 @@ impl OutboxRow {
             config,
             payload: self.payload,
             created_at,
+            traceparent: self.traceparent,
+            tracestate: self.tracestate,
         })
     }
 }
@@ -288,15 +304,15 @@ mod tests {
         assert_eq!(
             squash(&lite.enqueue),
             "INSERT INTO push_outbox (event_id, config_id, seq, principal, tenant, task_id, \
-             config, payload, created_us, claimed_by, claimed_until) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (event_id, config_id) DO NOTHING"
+             config, payload, created_us, traceparent, tracestate, claimed_by, claimed_until) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (event_id, config_id) DO NOTHING"
         );
         assert_eq!(lite.enqueue.replace('?', "$"), pg.enqueue);
         assert_eq!(lite.put_config.replace('?', "$"), pg.put_config);
         assert_eq!(
             squash(&pg.pending),
             "SELECT event_id, config_id, seq, principal, tenant, task_id, config, payload, \
-             created_us FROM push_outbox WHERE seq > $1 \
+             created_us, traceparent, tracestate FROM push_outbox WHERE seq > $1 \
              ORDER BY seq, event_id, config_id LIMIT $2"
         );
         assert!(pg
@@ -317,6 +333,8 @@ mod tests {
             config: r#"{"url":"https://h.example","id":"other"}"#.into(),
             payload: "{}".into(),
             created_us: 0,
+            traceparent: None,
+            tracestate: None,
         };
         assert!(matches!(row.clone().decode(), Err(StoreError::Corrupt(_))));
         let fixed = OutboxRow {

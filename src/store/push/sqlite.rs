@@ -18,7 +18,7 @@ fn statements() -> &'static PushSql {
 }
 
 fn schema() -> Migrations<'static> {
-    static STEPS: LazyLock<[Migration<'static>; 2]> = LazyLock::new(|| statements().migrations());
+    static STEPS: LazyLock<[Migration<'static>; 3]> = LazyLock::new(|| statements().migrations());
     Migrations::new(COMPONENT, &*STEPS)
 }
 
@@ -55,6 +55,8 @@ fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
         config: r.get(6)?,
         payload: r.get(7)?,
         created_us: r.get(8)?,
+        traceparent: r.get(9)?,
+        tracestate: r.get(10)?,
     })
 }
 
@@ -221,6 +223,8 @@ impl PushStore for SqlitePushStore {
                             r.config,
                             r.payload,
                             r.created_us,
+                            r.traceparent,
+                            r.tracestate,
                             by,
                             until
                         ])

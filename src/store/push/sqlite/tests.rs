@@ -54,7 +54,7 @@ async fn outbox_and_configs_survive_reopening() {
         store.list_configs(&me, "task-1").await.expect("list"),
         vec![hook]
     );
-    assert_eq!(versions(&path), [1, 2]);
+    assert_eq!(versions(&path), [1, 2, 3]);
 }
 
 /// A statement failing half-way through a batch (here a trigger) leaves
@@ -103,7 +103,7 @@ async fn open_follows_the_sqlite_backend() {
         .expect("enqueue");
     // Both handles see the same tables.
     assert_eq!(again.depth().await.expect("depth"), 1);
-    assert_eq!(versions(&config.sqlite_path()), [1, 2]);
+    assert_eq!(versions(&config.sqlite_path()), [1, 2, 3]);
 }
 
 /// Child half of [`enqueued_notifications_survive_kill_9`]: enqueues
