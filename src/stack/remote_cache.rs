@@ -212,7 +212,16 @@ impl Service<RemoteOp> for RedisRemote {
 
     fn call(&mut self, op: RemoteOp) -> Self::Future {
         let this = self.clone();
-        Box::pin(async move {
+        // A client span per command, under the request's. RESP has no
+        // headers, so the trace context stops here: Redis records no spans.
+        let span = tracing::info_span!(
+            target: crate::otel::TARGET,
+            "redis",
+            otel.kind = "client",
+            db.system.name = "redis",
+            db.operation.name = command(&op),
+        );
+        let run = async move {
             let mut conn = this.connection()?;
             match this.send(&mut conn, &op).await {
                 // The connection was found lost (or never made), and the
@@ -226,7 +235,16 @@ impl Service<RemoteOp> for RedisRemote {
                 }
                 done => done,
             }
-        })
+        };
+        Box::pin(tracing::Instrument::instrument(run, span))
+    }
+}
+
+/// The Redis command an operation is sent as.
+fn command(op: &RemoteOp) -> &'static str {
+    match op {
+        RemoteOp::Get(_) => "GET",
+        RemoteOp::Set { .. } => "SET",
     }
 }
 

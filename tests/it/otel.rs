@@ -1,6 +1,6 @@
 //! OpenTelemetry traces, for real: the `abacus` binary exports over OTLP
-//! (`http/protobuf` and `http/json`) to a receiver this test runs on
-//! loopback; a request carrying a W3C `traceparent` yields one trace with
+//! (`http/protobuf`, `http/json` and `grpc`) to a receiver this test runs
+//! on loopback; a request carrying a W3C `traceparent` yields one trace with
 //! the caller's span as the parent of `a2a.request`, the agent's span under
 //! it, and the same trace id on the call the agent makes to an external
 //! service and on the webhook a push notification posts (kept in the
@@ -11,6 +11,12 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::{get as get_route, post};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,24 +46,28 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The spans of an OTLP protobuf export (HTTP body or gRPC message).
+fn spans_of(req: &ExportTraceServiceRequest) -> Vec<Span> {
+    req.resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .map(|s| Span {
+            trace_id: hex(&s.trace_id),
+            span_id: hex(&s.span_id),
+            parent: hex(&s.parent_span_id),
+            name: s.name.clone(),
+            kind: i64::from(s.kind),
+        })
+        .collect()
+}
+
 /// Spans of an OTLP/HTTP export, protobuf or JSON.
 fn decode(content_type: &str, body: &[u8]) -> Vec<Span> {
     if content_type.contains("protobuf") {
-        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
         use prost::Message;
         let req = ExportTraceServiceRequest::decode(body).expect("a valid OTLP protobuf export");
-        req.resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .flat_map(|s| &s.spans)
-            .map(|s| Span {
-                trace_id: hex(&s.trace_id),
-                span_id: hex(&s.span_id),
-                parent: hex(&s.parent_span_id),
-                name: s.name.clone(),
-                kind: i64::from(s.kind),
-            })
-            .collect()
+        spans_of(&req)
     } else {
         let v: serde_json::Value = serde_json::from_slice(body).expect("a valid OTLP JSON export");
         let text =
@@ -93,6 +103,25 @@ async fn receive(State(seen): State<Shared>, headers: HeaderMap, body: Bytes) ->
     "{}"
 }
 
+/// The OTLP/gRPC trace service, as a collector serves it.
+struct GrpcReceiver(Shared);
+
+#[tonic::async_trait]
+impl TraceService for GrpcReceiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let spans = spans_of(request.get_ref());
+        let mut seen = self.0.lock().unwrap();
+        seen.content_types.push("application/grpc".into());
+        seen.spans.extend(spans);
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
 async fn mathjs(State(seen): State<Shared>, headers: HeaderMap) -> &'static str {
     let parent = headers
         .get("traceparent")
@@ -123,18 +152,39 @@ async fn listen(app: axum::Router, port: u16) {
 async fn one_traced_request(protocol: &str) {
     let [port, otlp, external] = free_ports();
     let seen = Shared::default();
-    let receiver = axum::Router::new()
-        .route("/v1/traces", post(receive))
-        .with_state(seen.clone());
-    listen(receiver, otlp).await;
+    if protocol == "grpc" {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", otlp))
+            .await
+            .unwrap();
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        let service = TraceServiceServer::new(GrpcReceiver(seen.clone()));
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(incoming),
+        );
+    } else {
+        let receiver = axum::Router::new()
+            .route("/v1/traces", post(receive))
+            .with_state(seen.clone());
+        listen(receiver, otlp).await;
+    }
     let service = axum::Router::new()
         .route("/", get_route(mathjs))
         .route("/hook", post(webhook))
         .with_state(seen.clone());
     listen(service, external).await;
 
+    // The reply cache's Redis tier, when redis-server is installed.
+    let redis = crate::redis_cache::Redis::start();
     let dir = tempfile::tempdir().unwrap();
-    let child = abacus_serve(port)
+    let mut cmd = abacus_serve(port);
+    if let Some(r) = &redis {
+        cmd.args(["--redis-url", &r.url()]);
+    } else {
+        eprintln!("{protocol}: no redis-server, the Redis span is not checked");
+    }
+    let child = cmd
         .args(["--data-dir", dir.path().to_str().unwrap()])
         .args(["--mathjs-url", &format!("http://127.0.0.1:{external}/")])
         .args(["--push-allow", "127.0.0.1/32", "--push-allow-http"])
@@ -219,11 +269,14 @@ async fn one_traced_request(protocol: &str) {
         agent.parent, request.span_id,
         "{protocol}: the agent's work is under the request"
     );
+    if redis.is_some() {
+        check_redis_spans(&seen, &base, protocol).await;
+    }
     let seen = seen.lock().unwrap();
-    let want = if protocol == "http/json" {
-        "json"
-    } else {
-        "protobuf"
+    let want = match protocol {
+        "http/json" => "json",
+        "grpc" => "grpc",
+        _ => "protobuf",
     };
     assert!(
         seen.content_types.iter().all(|c| c.contains(want)),
@@ -268,6 +321,51 @@ async fn one_traced_request(protocol: &str) {
     drop(child);
 }
 
+/// A cacheable question asked under a trace of its own: the reply cache's
+/// Redis lookup (a miss) and store are client spans under its request.
+async fn check_redis_spans(seen: &Shared, base: &str, protocol: &str) {
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let traceparent = format!("00-{trace_id}-b7ad6b7169203331-01");
+    let (status, _, body) = raw_request(
+        &format!("{base}/"),
+        "POST",
+        Bytes::from(crate::common::send_body("SendMessage", "17 * 23")),
+        &[
+            ("content-type", "application/json"),
+            ("a2a-version", "1.0"),
+            ("traceparent", &traceparent),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let mut spans = Vec::new();
+    for _ in 0..100 {
+        spans = seen
+            .lock()
+            .unwrap()
+            .spans
+            .iter()
+            .filter(|s| s.trace_id == trace_id)
+            .cloned()
+            .collect::<Vec<_>>();
+        if spans.iter().filter(|s| s.name == "redis").count() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let request = spans
+        .iter()
+        .find(|s| s.name == "a2a.request")
+        .unwrap_or_else(|| panic!("{protocol}: no a2a.request span in {spans:?}"));
+    let redis: Vec<&Span> = spans.iter().filter(|s| s.name == "redis").collect();
+    assert!(redis.len() >= 2, "{protocol}: GET and SET spans: {spans:?}");
+    for r in redis {
+        // SPAN_KIND_CLIENT, under this request
+        assert_eq!(r.kind, 3, "{protocol}: {r:?}");
+        assert_eq!(r.parent, request.span_id, "{protocol}: {r:?}");
+    }
+}
+
 /// Stops the server however the test ends.
 struct Kill(std::process::Child);
 
@@ -286,4 +384,9 @@ async fn traces_reach_an_otlp_http_protobuf_receiver() {
 #[tokio::test]
 async fn traces_reach_an_otlp_http_json_receiver() {
     one_traced_request("http/json").await;
+}
+
+#[tokio::test]
+async fn traces_reach_an_otlp_grpc_receiver() {
+    one_traced_request("grpc").await;
 }

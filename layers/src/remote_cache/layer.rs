@@ -126,7 +126,8 @@ pub(super) struct Shared<R, KF, EF, DF> {
 impl<R, KF, EF, DF> Shared<R, KF, EF, DF> {
     /// Stores `value` under `key` without waiting: spawned on the current
     /// Tokio runtime, or dropped when the slots are taken (or there is no
-    /// runtime).
+    /// runtime). The write runs in the caller's `tracing` span, so a trace
+    /// shows it under the request that caused it.
     pub(super) fn write(&self, key: String, value: Bytes)
     where
         R: Service<RemoteOp, Response = Option<Bytes>> + Clone + Send + 'static,
@@ -147,7 +148,7 @@ impl<R, KF, EF, DF> Shared<R, KF, EF, DF> {
             ttl: self.ttl,
         };
         let write = self.remote.clone().oneshot(set);
-        runtime.spawn(detached(write, slot));
+        runtime.spawn(tracing::Instrument::in_current_span(detached(write, slot)));
     }
 }
 
