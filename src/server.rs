@@ -281,12 +281,16 @@ impl Server {
                 .map_err(|e| std::io::Error::other(format!("--card-signing-key: {e}")))?,
             None => Vec::new(),
         };
-        let stores = match self.stores {
+        let mut stores = match self.stores {
             Some(s) => s,
             None => open(&self.config.store())
                 .await
                 .map_err(|e| std::io::Error::other(format!("cannot open the store: {e}")))?,
         };
+        // Store latency (`a2a_store_operation_seconds`): the recorder is
+        // installed first, so that the wrapper's handles record.
+        crate::telemetry::prometheus();
+        stores.tasks = Arc::new(crate::store::TimedStore::new(stores.tasks));
         let store = first_contact::store(&stores.backend, &self.config);
         // Pending notifications are queued again before any request is
         // taken, so that they keep their order ahead of new events.

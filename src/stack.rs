@@ -137,6 +137,25 @@ impl LabelRequest<A2ARequest> for ByBinding {
     }
 }
 
+/// The `method` label of the request metrics: the A2A operation
+/// (`SendMessage`, `GetTask`, …), whatever the binding calls it.
+///
+/// ```
+/// use abacus::protocol::{A2ARequest, Call};
+/// use abacus::stack::ByMethod;
+/// use abacus_layers::metrics::LabelRequest;
+/// let req = A2ARequest::new(Call::GetExtendedAgentCard);
+/// assert_eq!(ByMethod.label(&req), "GetExtendedAgentCard");
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ByMethod;
+
+impl LabelRequest<A2ARequest> for ByMethod {
+    fn label(&self, req: &A2ARequest) -> &'static str {
+        req.call.method().name()
+    }
+}
+
 /// Breaker failures: stack errors and internal errors (-32603), not the
 /// client's mistakes, nor a store that cannot write (-32063): that error is
 /// already fast and clear, and an open breaker would also refuse the reads
@@ -232,8 +251,8 @@ pub struct A2ALayers {
     /// nothing.
     pub rate_limit: A2ARateLimitLayer,
     /// `a2a_requests_total`, `a2a_request_duration_seconds` (labelled by
-    /// binding and status), `a2a_active_requests`.
-    pub metrics: MetricsLayer<A2AStatus, ByBinding>,
+    /// binding, method and status), `a2a_active_requests`.
+    pub metrics: MetricsLayer<A2AStatus, ByBinding, ByMethod>,
     /// In-flight bound, shedding load above it.
     pub concurrency: ConcurrencyLimitLayer,
     /// Request deadline and stream timeouts.
@@ -265,7 +284,8 @@ impl A2ALayers {
             .label("agent_name", agent_name.to_string())
             .keep_handles(true)
             .classify_status(A2AStatus)
-            .request_label("binding", ByBinding);
+            .request_label("binding", ByBinding)
+            .second_request_label("method", ByMethod);
         let concurrency = ConcurrencyLimitLayer::new(cfg.concurrency_limit.max(1))
             .load_shed(cfg.load_shed)
             .queue_wait_histogram("a2a_queue_wait_seconds")

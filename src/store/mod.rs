@@ -36,6 +36,7 @@ pub mod push;
 mod query;
 mod sql;
 mod sqlite;
+mod timed;
 mod token;
 
 #[cfg(test)]
@@ -55,6 +56,7 @@ pub use push::{
 };
 pub use sql::migrate::{Migration, Migrations};
 pub use sqlite::{SqliteDatabase, SqliteSync, SqliteTaskStore};
+pub use timed::TimedStore;
 
 /// The pool of [`PostgresDatabase::pool`].
 pub use deadpool_postgres;

@@ -29,17 +29,17 @@ use crate::stream::TrackEnd;
 pub struct MetricsGuard {
     shared: Arc<Shared>,
     start: Instant,
-    label: &'static str,
+    labels: [&'static str; 2],
     status: &'static str,
 }
 
 impl MetricsGuard {
-    pub(super) fn start(shared: Arc<Shared>, label: &'static str) -> Self {
+    pub(super) fn start(shared: Arc<Shared>, labels: [&'static str; 2]) -> Self {
         shared.start();
         Self {
             shared,
             start: Instant::now(),
-            label,
+            labels,
             status: "cancelled",
         }
     }
@@ -69,7 +69,7 @@ impl MetricsGuard {
 impl Drop for MetricsGuard {
     fn drop(&mut self) {
         self.shared
-            .finish(self.label, self.status, self.start.elapsed());
+            .finish(self.labels, self.status, self.start.elapsed());
     }
 }
 

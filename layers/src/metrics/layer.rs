@@ -126,15 +126,15 @@ struct Config {
     duration: SharedString,
     in_flight: SharedString,
     status_label: SharedString,
-    /// The name of the per-request label, when there is one.
-    request_label: Option<SharedString>,
+    /// The names of the per-request labels, when there are any.
+    request_labels: [Option<SharedString>; 2],
     labels: Vec<Label>,
     /// Register each metric once and keep its handle.
     keep_handles: bool,
 }
 
 struct StatusKeys {
-    label: &'static str,
+    labels: [&'static str; 2],
     status: &'static str,
     requests: Key,
     duration: Key,
@@ -149,9 +149,9 @@ pub(super) struct Shared {
     kept: Option<Kept>,
 }
 
-/// (request label, status) pairs whose handles are kept; further ones are
-/// looked up per request.
-const KEPT_STATUSES: usize = 16;
+/// (request labels, status) combinations whose handles are kept; further
+/// ones are looked up per request.
+const KEPT_STATUSES: usize = 64;
 
 struct Kept {
     in_flight: OnceLock<Gauge>,
@@ -160,7 +160,7 @@ struct Kept {
 }
 
 struct StatusHandles {
-    label: &'static str,
+    labels: [&'static str; 2],
     status: &'static str,
     requests: Counter,
     duration: Histogram,
@@ -173,7 +173,7 @@ impl Shared {
             by_status: RwLock::new(Vec::new()),
             kept: config.keep_handles.then(|| Kept {
                 in_flight: OnceLock::new(),
-                by_status: Default::default(),
+                by_status: std::array::from_fn(|_| OnceLock::new()),
             }),
             config,
         }
@@ -189,10 +189,15 @@ impl Shared {
         }
     }
 
-    pub(super) fn finish(&self, label: &'static str, status: &'static str, elapsed: Duration) {
+    pub(super) fn finish(
+        &self,
+        labels: [&'static str; 2],
+        status: &'static str,
+        elapsed: Duration,
+    ) {
         if let Some(kept) = &self.kept {
             self.kept_in_flight(kept).decrement(1.0);
-            if let Some(h) = self.kept_status(kept, label, status) {
+            if let Some(h) = self.kept_status(kept, labels, status) {
                 h.requests.increment(1);
                 h.duration.record(elapsed.as_secs_f64());
                 return;
@@ -202,7 +207,7 @@ impl Shared {
             if self.kept.is_none() {
                 r.register_gauge(&self.in_flight, &METADATA).decrement(1.0);
             }
-            self.with_status_keys(label, status, |keys| {
+            self.with_status_keys(labels, status, |keys| {
                 r.register_counter(&keys.requests, &METADATA).increment(1);
                 r.register_histogram(&keys.duration, &METADATA)
                     .record(elapsed.as_secs_f64());
@@ -216,18 +221,18 @@ impl Shared {
         })
     }
 
-    /// The kept handles of `label` and `status`, registering them in a free
-    /// slot; `None` once every slot holds another pair.
+    /// The kept handles of `labels` and `status`, registering them in a
+    /// free slot; `None` once every slot holds another combination.
     fn kept_status<'a>(
         &self,
         kept: &'a Kept,
-        label: &'static str,
+        labels: [&'static str; 2],
         status: &'static str,
     ) -> Option<&'a StatusHandles> {
         kept.by_status.iter().find_map(|slot| {
             let h = slot.get_or_init(|| {
                 let (requests, duration) = ::metrics::with_recorder(|r| {
-                    self.with_status_keys(label, status, |keys| {
+                    self.with_status_keys(labels, status, |keys| {
                         (
                             r.register_counter(&keys.requests, &METADATA),
                             r.register_histogram(&keys.duration, &METADATA),
@@ -235,23 +240,23 @@ impl Shared {
                     })
                 });
                 StatusHandles {
-                    label,
+                    labels,
                     status,
                     requests,
                     duration,
                 }
             });
-            (h.label == label && h.status == status).then_some(h)
+            (h.labels == labels && h.status == status).then_some(h)
         })
     }
 
     fn with_status_keys<T>(
         &self,
-        label: &'static str,
+        values: [&'static str; 2],
         status: &'static str,
         f: impl FnOnce(&StatusKeys) -> T,
     ) -> T {
-        let found = |k: &&StatusKeys| k.label == label && k.status == status;
+        let found = |k: &&StatusKeys| k.labels == values && k.status == status;
         {
             let keys = self.by_status.read().unwrap_or_else(|e| e.into_inner());
             if let Some(k) = keys.iter().find(found) {
@@ -261,15 +266,17 @@ impl Shared {
         let mut keys = self.by_status.write().unwrap_or_else(|e| e.into_inner());
         if !keys.iter().any(|k| found(&k)) {
             let mut labels = self.config.labels.clone();
-            if let Some(name) = &self.config.request_label {
-                labels.push(Label::new(name.clone(), SharedString::const_str(label)));
+            for (name, value) in self.config.request_labels.iter().zip(values) {
+                if let Some(name) = name {
+                    labels.push(Label::new(name.clone(), SharedString::const_str(value)));
+                }
             }
             labels.push(Label::new(
                 self.config.status_label.clone(),
                 SharedString::const_str(status),
             ));
             keys.push(StatusKeys {
-                label,
+                labels: values,
                 status,
                 requests: Key::from_parts(self.config.requests.clone(), labels.clone()),
                 duration: Key::from_parts(self.config.duration.clone(), labels),
@@ -293,10 +300,11 @@ impl Shared {
 ///     .label("agent_name", "abacus");
 /// # let _ = layer;
 /// ```
-pub struct MetricsLayer<C = OkOrError, L = NoRequestLabel> {
+pub struct MetricsLayer<C = OkOrError, L = NoRequestLabel, M = NoRequestLabel> {
     pub(super) shared: Arc<Shared>,
     pub(super) classifier: C,
     pub(super) labeler: L,
+    pub(super) second: M,
 }
 
 impl MetricsLayer {
@@ -315,12 +323,13 @@ impl MetricsLayer {
                 duration: SharedString::const_str("request_duration_seconds"),
                 in_flight: SharedString::const_str("requests_in_flight"),
                 status_label: SharedString::const_str("status"),
-                request_label: None,
+                request_labels: [None, None],
                 labels: Vec::new(),
                 keep_handles: false,
             })),
             classifier: OkOrError,
             labeler: NoRequestLabel,
+            second: NoRequestLabel,
         }
     }
 }
@@ -331,7 +340,7 @@ impl Default for MetricsLayer {
     }
 }
 
-impl<C, L> MetricsLayer<C, L> {
+impl<C, L, M> MetricsLayer<C, L, M> {
     fn rebuild(mut self, f: impl FnOnce(&mut Config)) -> Self {
         let mut config = self.shared.config.clone();
         f(&mut config);
@@ -413,8 +422,8 @@ impl<C, L> MetricsLayer<C, L> {
     /// Saves the four registry lookups of every request; right for a
     /// server with one global recorder (the usual case). Leave it off where
     /// a test swaps thread-local recorders under the same layer: the first
-    /// one would keep the counts. Up to eight status values are kept; more
-    /// are looked up per request.
+    /// one would keep the counts. Up to 64 combinations of request labels
+    /// and status are kept; more are looked up per request.
     ///
     /// # Example
     ///
@@ -435,11 +444,12 @@ impl<C, L> MetricsLayer<C, L> {
     ///     .classify_status(|r: &Result<u8, std::io::Error>| if r.is_ok() { "success" } else { "failure" });
     /// # let _ = l;
     /// ```
-    pub fn classify_status<D>(self, classifier: D) -> MetricsLayer<D, L> {
+    pub fn classify_status<D>(self, classifier: D) -> MetricsLayer<D, L, M> {
         MetricsLayer {
             shared: self.shared,
             classifier,
             labeler: self.labeler,
+            second: self.second,
         }
     }
 
@@ -457,28 +467,63 @@ impl<C, L> MetricsLayer<C, L> {
     ///     });
     /// # let _ = l;
     /// ```
-    pub fn request_label<M>(self, name: impl Into<SharedString>, labeler: M) -> MetricsLayer<C, M> {
+    pub fn request_label<N>(
+        self,
+        name: impl Into<SharedString>,
+        labeler: N,
+    ) -> MetricsLayer<C, N, M> {
         let name = name.into();
-        let rebuilt = self.rebuild(|c| c.request_label = Some(name));
+        let rebuilt = self.rebuild(|c| c.request_labels[0] = Some(name));
         MetricsLayer {
             shared: rebuilt.shared,
             classifier: rebuilt.classifier,
             labeler,
+            second: rebuilt.second,
+        }
+    }
+
+    /// Add a second per-request label, next to the one of
+    /// [`request_label`](Self::request_label): say the operation next to
+    /// the protocol.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let l = abacus_layers::metrics::MetricsLayer::new()
+    ///     .request_label("protocol", |_: &http::Request<()>| "http")
+    ///     .second_request_label("method", |r: &http::Request<()>| {
+    ///         if r.method() == http::Method::GET { "read" } else { "write" }
+    ///     });
+    /// # let _ = l;
+    /// ```
+    pub fn second_request_label<N>(
+        self,
+        name: impl Into<SharedString>,
+        labeler: N,
+    ) -> MetricsLayer<C, L, N> {
+        let name = name.into();
+        let rebuilt = self.rebuild(|c| c.request_labels[1] = Some(name));
+        MetricsLayer {
+            shared: rebuilt.shared,
+            classifier: rebuilt.classifier,
+            labeler: rebuilt.labeler,
+            second: labeler,
         }
     }
 }
 
-impl<C: Clone, L: Clone> Clone for MetricsLayer<C, L> {
+impl<C: Clone, L: Clone, M: Clone> Clone for MetricsLayer<C, L, M> {
     fn clone(&self) -> Self {
         Self {
             shared: self.shared.clone(),
             classifier: self.classifier.clone(),
             labeler: self.labeler.clone(),
+            second: self.second.clone(),
         }
     }
 }
 
-impl<C, L> fmt::Debug for MetricsLayer<C, L> {
+impl<C, L, M> fmt::Debug for MetricsLayer<C, L, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MetricsLayer")
             .field("config", &self.shared.config)
@@ -486,8 +531,8 @@ impl<C, L> fmt::Debug for MetricsLayer<C, L> {
     }
 }
 
-impl<S, C: Clone, L: Clone> Layer<S> for MetricsLayer<C, L> {
-    type Service = Metrics<S, C, L>;
+impl<S, C: Clone, L: Clone, M: Clone> Layer<S> for MetricsLayer<C, L, M> {
+    type Service = Metrics<S, C, L, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         Metrics {
@@ -495,6 +540,7 @@ impl<S, C: Clone, L: Clone> Layer<S> for MetricsLayer<C, L> {
             shared: self.shared.clone(),
             classifier: self.classifier.clone(),
             labeler: self.labeler.clone(),
+            second: self.second.clone(),
         }
     }
 }

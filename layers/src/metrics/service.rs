@@ -25,14 +25,15 @@ use crate::stream::TrackEnd;
 /// assert_eq!(svc.oneshot(3).await.unwrap(), 3);
 /// # }
 /// ```
-pub struct Metrics<S, C = OkOrError, L = NoRequestLabel> {
+pub struct Metrics<S, C = OkOrError, L = NoRequestLabel, M = NoRequestLabel> {
     pub(super) inner: S,
     pub(super) shared: Arc<Shared>,
     pub(super) classifier: C,
     pub(super) labeler: L,
+    pub(super) second: M,
 }
 
-impl<S, C, L> Metrics<S, C, L> {
+impl<S, C, L, M> Metrics<S, C, L, M> {
     /// A reference to the inner service.
     ///
     /// # Example
@@ -60,18 +61,19 @@ impl<S, C, L> Metrics<S, C, L> {
     }
 }
 
-impl<S: Clone, C: Clone, L: Clone> Clone for Metrics<S, C, L> {
+impl<S: Clone, C: Clone, L: Clone, M: Clone> Clone for Metrics<S, C, L, M> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
             shared: self.shared.clone(),
             classifier: self.classifier.clone(),
             labeler: self.labeler.clone(),
+            second: self.second.clone(),
         }
     }
 }
 
-impl<S: fmt::Debug, C, L> fmt::Debug for Metrics<S, C, L> {
+impl<S: fmt::Debug, C, L, M> fmt::Debug for Metrics<S, C, L, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Metrics")
             .field("inner", &self.inner)
@@ -79,12 +81,13 @@ impl<S: fmt::Debug, C, L> fmt::Debug for Metrics<S, C, L> {
     }
 }
 
-impl<S, C, L, Req> Service<Req> for Metrics<S, C, L>
+impl<S, C, L, M, Req> Service<Req> for Metrics<S, C, L, M>
 where
     S: Service<Req>,
     S::Response: TrackEnd,
     C: ClassifyStatus<S::Response, S::Error> + Clone,
     L: LabelRequest<Req>,
+    M: LabelRequest<Req>,
 {
     type Response = <S::Response as TrackEnd>::Output<MetricsGuard>;
     type Error = S::Error;
@@ -96,7 +99,8 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        let guard = MetricsGuard::start(self.shared.clone(), self.labeler.label(&req));
+        let labels = [self.labeler.label(&req), self.second.label(&req)];
+        let guard = MetricsGuard::start(self.shared.clone(), labels);
         ResponseFuture::new(self.inner.call(req), guard, self.classifier.clone())
     }
 }

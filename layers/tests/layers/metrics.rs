@@ -184,24 +184,26 @@ async fn the_request_label_is_read_from_each_request() {
 
 #[tokio::test(start_paused = true)]
 async fn kept_handles_record_the_same_as_lookups() {
-    const STATUSES: [&str; 18] = [
-        "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13",
-        "s14", "s15", "s16", "s17",
-    ];
-    let m = TestMetrics::install();
-    // Eighteen statuses: sixteen get kept handles, the last two fall back to lookups.
-    let layer = a2a_layer().keep_handles(true).classify_status(
-        |r: &Result<usize, std::io::Error>| match r {
-            Ok(i) => STATUSES[*i],
-            Err(_) => "error",
-        },
+    // 66 statuses: 64 get kept handles, the last two fall back to lookups.
+    let statuses: &'static [&'static str] = Vec::leak(
+        (0..66)
+            .map(|i| &*String::leak(format!("s{i}")))
+            .collect::<Vec<&'static str>>(),
     );
+    let m = TestMetrics::install();
+    let layer =
+        a2a_layer()
+            .keep_handles(true)
+            .classify_status(move |r: &Result<usize, std::io::Error>| match r {
+                Ok(i) => statuses[*i],
+                Err(_) => "error",
+            });
     let svc = layer.layer(service_fn(|i: usize| async move {
         tokio::time::sleep(ms(100)).await;
         Ok::<_, std::io::Error>(i)
     }));
     for round in 0..2 {
-        for (i, status) in STATUSES.iter().enumerate() {
+        for (i, status) in statuses.iter().enumerate() {
             let call = svc.clone().oneshot(i);
             tokio::pin!(call);
             assert!(futures_util::FutureExt::now_or_never(call.as_mut()).is_none());
@@ -212,16 +214,63 @@ async fn kept_handles_record_the_same_as_lookups() {
             assert_eq!(m.counter("a2a_requests_total", labels), round + 1);
         }
     }
-    let s17 = &[("agent_name", "abacus"), ("status", "s17")];
-    assert_eq!(
-        m.histogram("a2a_request_duration_seconds", s17),
-        vec![0.1, 0.1]
-    );
-    let s0 = &[("agent_name", "abacus"), ("status", "s0")];
-    assert_eq!(
-        m.histogram("a2a_request_duration_seconds", s0),
-        vec![0.1, 0.1]
-    );
+    for status in ["s65", "s0"] {
+        let labels = &[("agent_name", "abacus"), ("status", status)];
+        assert_eq!(
+            m.histogram("a2a_request_duration_seconds", labels),
+            vec![0.1, 0.1]
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_second_request_label_goes_next_to_the_first() {
+    for keep in [false, true] {
+        let m = TestMetrics::install();
+        let layer = a2a_layer()
+            .keep_handles(keep)
+            .request_label("binding", |r: &(&'static str, &'static str)| r.0)
+            .second_request_label("method", |r: &(&'static str, &'static str)| r.1);
+        let svc = layer.layer(service_fn(|_: (&'static str, &'static str)| async move {
+            Ok::<_, std::io::Error>(Resp::Unary(1))
+        }));
+        for call in [
+            ("jsonrpc", "SendMessage"),
+            ("jsonrpc", "SendMessage"),
+            ("jsonrpc", "GetTask"),
+            ("grpc", "SendMessage"),
+        ] {
+            svc.clone().oneshot(call).await.unwrap();
+        }
+        let labels = |binding, method| {
+            [
+                ("agent_name", "abacus"),
+                ("binding", binding),
+                ("method", method),
+                ("status", "ok"),
+            ]
+        };
+        for (binding, method, n) in [
+            ("jsonrpc", "SendMessage", 2),
+            ("jsonrpc", "GetTask", 1),
+            ("grpc", "SendMessage", 1),
+            ("grpc", "GetTask", 0),
+        ] {
+            assert_eq!(
+                m.counter("a2a_requests_total", &labels(binding, method)),
+                n,
+                "keep {keep}: {binding} {method}"
+            );
+        }
+        assert_eq!(
+            m.histogram(
+                "a2a_request_duration_seconds",
+                &labels("jsonrpc", "SendMessage")
+            )
+            .len(),
+            2
+        );
+    }
 }
 
 #[tokio::test]
