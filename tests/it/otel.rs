@@ -219,18 +219,7 @@ async fn one_traced_request(protocol: &str) {
         "jsonrpc": "2.0", "id": 1, "method": "SendMessage",
         "params": crate::push::send_with_push("taylor series of e^x", &hook, None),
     });
-    let (status, _, body) = raw_request(
-        &format!("{base}/"),
-        "POST",
-        Bytes::from(send.to_string()),
-        &[
-            ("content-type", "application/json"),
-            ("a2a-version", "1.0"),
-            ("traceparent", &traceparent),
-        ],
-    )
-    .await;
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    post_traced(&base, send.to_string(), &traceparent).await;
 
     let mut spans = Vec::new();
     for _ in 0..100 {
@@ -321,23 +310,34 @@ async fn one_traced_request(protocol: &str) {
     drop(child);
 }
 
+/// POSTs a JSON-RPC `body` to `base` as the child of `traceparent`; it
+/// must succeed.
+async fn post_traced(base: &str, body: String, traceparent: &str) {
+    let (status, _, reply) = raw_request(
+        &format!("{base}/"),
+        "POST",
+        Bytes::from(body),
+        &[
+            ("content-type", "application/json"),
+            ("a2a-version", "1.0"),
+            ("traceparent", traceparent),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+}
+
 /// A cacheable question asked under a trace of its own: the reply cache's
 /// Redis lookup (a miss) and store are client spans under its request.
 async fn check_redis_spans(seen: &Shared, base: &str, protocol: &str) {
     let trace_id = "0af7651916cd43dd8448eb211c80319c";
     let traceparent = format!("00-{trace_id}-b7ad6b7169203331-01");
-    let (status, _, body) = raw_request(
-        &format!("{base}/"),
-        "POST",
-        Bytes::from(crate::common::send_body("SendMessage", "17 * 23")),
-        &[
-            ("content-type", "application/json"),
-            ("a2a-version", "1.0"),
-            ("traceparent", &traceparent),
-        ],
+    post_traced(
+        base,
+        crate::common::send_body("SendMessage", "17 * 23"),
+        &traceparent,
     )
     .await;
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let mut spans = Vec::new();
     for _ in 0..100 {
         spans = seen
