@@ -2,6 +2,7 @@
 //! answers `GET <base_url>/models` (which spends no tokens), cached.
 
 use super::{endpoint, LlmClient};
+use crate::client::conn::Pool;
 use crate::health::{CheckResult, HealthCheck};
 use abacus_layers::circuit_breaker::CircuitState;
 use async_trait::async_trait;
@@ -38,14 +39,24 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Debug)]
 pub struct LlmHealth {
     client: LlmClient,
+    /// The probe's connections, made once and reused by every probe (or
+    /// why they cannot be made: an unreadable CA file).
+    pool: Result<Pool, String>,
     last: Mutex<Option<(Instant, Result<(), String>)>>,
 }
 
 impl LlmHealth {
     /// A check of `client`'s provider.
     pub fn new(client: LlmClient) -> Self {
+        let pool = crate::client::conn::connector(
+            client.inner.config.outbound_ca.as_deref(),
+            PROBE_TIMEOUT,
+        )
+        .map(crate::client::conn::pool)
+        .map_err(|e| e.to_string());
         LlmHealth {
             client,
+            pool,
             last: Mutex::new(None),
         }
     }
@@ -66,10 +77,7 @@ impl LlmHealth {
         let inner = &self.client.inner;
         let base = inner.config.base_url.as_deref().unwrap_or_default().trim();
         let uri = endpoint(base, "models").map_err(|e| e.to_string())?;
-        let connector =
-            crate::client::conn::connector(inner.config.outbound_ca.as_deref(), PROBE_TIMEOUT)
-                .map_err(|e| e.to_string())?;
-        let pool = crate::client::conn::pool(connector);
+        let pool = self.pool.as_ref().map_err(Clone::clone)?;
         let mut request = Request::get(uri)
             .header(header::ACCEPT, "application/json")
             .body(Full::default())
