@@ -306,9 +306,15 @@ async fn a_down_provider_opens_the_breaker_then_a_probe_closes_it() {
     assert_eq!(llm.breaker_state(), CircuitState::Closed);
 }
 
-async fn agent_server(llm: LlmClient) -> TestServer {
+/// The math agent with `llm`, served, and a client connected to it.
+async fn agent_server(llm: LlmClient) -> (TestServer, Client) {
     let agent = MathAgent::new(Limits::default()).with_llm(llm);
-    TestServer::start(agent, MathAgent::card()).await
+    let s = TestServer::start(agent, MathAgent::card()).await;
+    let c = Client::builder(s.url.clone())
+        .connect()
+        .await
+        .expect("connect");
+    (s, c)
 }
 
 fn message_text(reply: SendMessageResponse) -> String {
@@ -329,11 +335,7 @@ async fn the_agent_routes_word_problems_and_explanations_and_checks_the_arithmet
         "The train covers 80 * 2 = 170 km in two hours.".into(),
     ))
     .await;
-    let s = agent_server(p.client()).await;
-    let c = Client::builder(s.url.clone())
-        .connect()
-        .await
-        .expect("connect");
+    let (s, c) = agent_server(p.client()).await;
 
     // Arithmetic stays local: the provider is not asked.
     assert_eq!(message_text(c.send_text("2 + 2").await.unwrap()), "4");
@@ -372,11 +374,7 @@ async fn the_agent_routes_word_problems_and_explanations_and_checks_the_arithmet
 #[tokio::test]
 async fn without_the_llm_the_engine_answers_what_it_can_and_says_so() {
     let p = Provider::start(Mode::Down).await;
-    let s = agent_server(p.client()).await;
-    let c = Client::builder(s.url.clone())
-        .connect()
-        .await
-        .expect("connect");
+    let (s, c) = agent_server(p.client()).await;
     let text = message_text(c.send_text("explain 2^10").await.unwrap());
     assert!(text.contains("1024"), "{text}");
     assert!(text.contains("the LLM was unavailable"), "{text}");
@@ -397,11 +395,7 @@ async fn without_the_llm_the_engine_answers_what_it_can_and_says_so() {
 #[tokio::test]
 async fn a_streamed_answer_arrives_as_appended_chunks_the_last_marked() {
     let p = Provider::start(Mode::Answer("So 6 * 7 = 42 in the end".into())).await;
-    let s = agent_server(p.client()).await;
-    let c = Client::builder(s.url.clone())
-        .connect()
-        .await
-        .expect("connect");
+    let (s, c) = agent_server(p.client()).await;
     let mut events = c
         .send_streaming_message(text_request("explain why 6 * 7 is 42"))
         .await
@@ -439,11 +433,7 @@ async fn a_streamed_answer_arrives_as_appended_chunks_the_last_marked() {
 #[tokio::test]
 async fn cancel_mid_stream_stops_the_upstream_stream() {
     let p = Provider::start(Mode::Endless).await;
-    let s = agent_server(p.client()).await;
-    let c = Client::builder(s.url.clone())
-        .connect()
-        .await
-        .expect("connect");
+    let (s, c) = agent_server(p.client()).await;
     let mut events = c
         .send_streaming_message(text_request("explain counting"))
         .await
