@@ -10,6 +10,7 @@ use crate::protocol::types::{
 use crate::protocol::{server_error, StreamEvent, StreamItem};
 use crate::push::Pusher;
 use crate::store::{LoggedEvent, StoreError, TaskOwner};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
@@ -113,6 +114,25 @@ pub(crate) struct Running {
     pub(crate) log: Arc<TaskLog>,
     /// The push sink, when push notifications are enabled.
     push: Option<Pusher>,
+    /// A final state is on its way to the store: its event (or the store's
+    /// error) is the next thing subscribers hear (see [`Running::settling`]).
+    settling: AtomicBool,
+}
+
+/// Marks a final state in flight for as long as it lives.
+struct Settling<'a>(&'a AtomicBool);
+
+impl<'a> Settling<'a> {
+    fn start(flag: &'a AtomicBool) -> Self {
+        flag.store(true, Ordering::Release);
+        Settling(flag)
+    }
+}
+
+impl Drop for Settling<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 pub(crate) struct RunState {
@@ -180,7 +200,15 @@ impl Running {
             settled: Notify::new(),
             log,
             push,
+            settling: AtomicBool::new(false),
         })
+    }
+
+    /// Whether a final state is being stored: its event, or the error that
+    /// replaces it, comes next. Streams wait for it to send the events
+    /// before it in the same write (see `SseBody::ready`).
+    pub(crate) fn settling(&self) -> bool {
+        self.settling.load(Ordering::Acquire)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, RunState> {
@@ -331,6 +359,8 @@ impl Running {
                     Settles::No
                 };
                 let event = StreamResponse::StatusUpdate(ev);
+                // Cleared however this ends: published, failed or dropped.
+                let _settling = (settles == Settles::Yes).then(|| Settling::start(&self.settling));
                 self.store_sink(seq, &event, next.clone(), settles).await?;
                 self.push_sink(&push, &event).await?;
                 self.publish(StreamEvent::logged(seq, event), settles, |st| {

@@ -55,6 +55,7 @@ pub(crate) fn follow(running: Arc<Running>, sub: Subscription, end_at: EndAt) ->
         known,
         rx,
     } = sub;
+    let running_hint = running.clone();
     let state = Follow {
         running,
         rx,
@@ -64,7 +65,7 @@ pub(crate) fn follow(running: Arc<Running>, sub: Subscription, end_at: EndAt) ->
         first_now: known,
         pending: None,
     };
-    stream::unfold(state, |mut st| async move {
+    let events = stream::unfold(state, |mut st| async move {
         if st.first_now {
             if let Some((task, seq)) = st.first.take() {
                 return Some((Ok(snapshot(task, seq)), st));
@@ -112,8 +113,43 @@ pub(crate) fn follow(running: Arc<Running>, sub: Subscription, end_at: EndAt) ->
         }
         st.done = ends(&ev.response, st.end_at);
         Some((Ok(ev), st))
+    });
+    Box::pin(Hinted {
+        inner: events.boxed(),
+        running: Some(running_hint),
     })
-    .boxed()
+}
+
+/// [`follow`]'s events, with a lower size hint of one while a final state
+/// is being stored: its event, or the error that replaces it, comes next.
+/// The SSE body uses it to send the events before it in the same write.
+struct Hinted {
+    inner: EventStream,
+    /// `None` once the stream ended.
+    running: Option<Arc<Running>>,
+}
+
+impl futures_util::Stream for Hinted {
+    type Item = StreamItem;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<StreamItem>> {
+        let next = self.inner.poll_next_unpin(cx);
+        if let std::task::Poll::Ready(None) = next {
+            self.running = None;
+        }
+        next
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.running {
+            Some(running) if running.settling() => (1, None),
+            Some(_) => (0, None),
+            None => (0, Some(0)),
+        }
+    }
 }
 
 /// A Task event that includes the log up to `seq`.

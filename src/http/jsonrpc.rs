@@ -57,7 +57,14 @@ where
     // more than a cached reply. No message content is logged: it may
     // hold user data.
     let span = tracing::debug_span!("request", request_id, method);
-    match stack.oneshot(request).instrument(span).await {
+    // The stack's error type need not be `Send`: it becomes the A2A error
+    // before the stream's first events are awaited.
+    let outcome = stack
+        .oneshot(request)
+        .instrument(span)
+        .await
+        .map_err(|e| rpc_error_for_ref(e.into().as_ref()));
+    match outcome {
         Ok(A2AResponse::Unary(u)) => {
             if let Err(e) = &u.outcome {
                 if e.code == error_code::INTERNAL_ERROR {
@@ -67,7 +74,9 @@ where
             reply(&id, u.outcome)
         }
         Ok(A2AResponse::Stream(events)) => {
-            let sse = SseBody::new(SseEncoding::JsonRpc(id), events, opts.sse_keep_alive);
+            let sse = SseBody::new(SseEncoding::JsonRpc(id), events, opts.sse_keep_alive)
+                .ready()
+                .await;
             let mut resp = Response::new(ResponseBody::Sse(Box::new(sse)));
             let h = resp.headers_mut();
             h.insert(
@@ -77,7 +86,7 @@ where
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             resp
         }
-        Err(e) => reply(&id, Err(rpc_error_for_ref(e.into().as_ref()))),
+        Err(e) => reply(&id, Err(e)),
     }
 }
 

@@ -182,7 +182,14 @@ where
         method = method.name(),
         binding = "rest"
     );
-    match stack.oneshot(request).instrument(span).await {
+    // The stack's error type need not be `Send`: it becomes the A2A error
+    // before the stream's first events are awaited.
+    let outcome = stack
+        .oneshot(request)
+        .instrument(span)
+        .await
+        .map_err(|e| rpc_error_for_ref(e.into().as_ref()));
+    match outcome {
         Ok(A2AResponse::Unary(u)) => match u.outcome {
             Ok(reply) => match serde_json::to_vec(&reply) {
                 Ok(buf) => json_response(http::StatusCode::OK, buf),
@@ -196,7 +203,9 @@ where
             }
         },
         Ok(A2AResponse::Stream(events)) => {
-            let sse = SseBody::new(SseEncoding::Rest, events, opts.sse_keep_alive);
+            let sse = SseBody::new(SseEncoding::Rest, events, opts.sse_keep_alive)
+                .ready()
+                .await;
             let mut resp = Response::new(ResponseBody::Sse(Box::new(sse)));
             let h = resp.headers_mut();
             h.insert(
@@ -206,7 +215,7 @@ where
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             resp
         }
-        Err(e) => error(&rpc_error_for_ref(e.into().as_ref())),
+        Err(e) => error(&e),
     }
 }
 

@@ -13,6 +13,10 @@ use tokio::time::{Instant, Sleep};
 /// one write instead of one per event.
 const COALESCE_BYTES: usize = 16 * 1024;
 
+/// How long a stream's first write waits for the final state being stored
+/// right after the events before it (see [`SseBody::ready`]).
+const HOLD_FOR_FINAL: Duration = Duration::from_millis(5);
+
 /// How each event of a stream is written in its `data:` line.
 #[derive(Debug, Clone)]
 pub(crate) enum SseEncoding {
@@ -64,6 +68,8 @@ pub struct SseBody {
     /// Armed the first time the stream has to wait: short streams never
     /// touch the timer wheel.
     timer: Option<Pin<Box<Sleep>>>,
+    /// Events encoded by [`SseBody::ready`], sent in the first frame.
+    held: Vec<u8>,
     ended: bool,
 }
 
@@ -74,8 +80,40 @@ impl SseBody {
             events,
             keep_alive,
             timer: None,
+            held: Vec::new(),
             ended: false,
         }
+    }
+
+    /// Takes in the events that are ready now, before the response head is
+    /// written. While the stream says that one more is on its way (a lower
+    /// size hint above zero: the core stores a final state), it waits for
+    /// that one too, at most [`HOLD_FOR_FINAL`]: the head, the events and
+    /// the final one then leave in one write instead of two. A durable
+    /// stream's final event waits for its store anyway; the first ones now
+    /// wait with it, so the client reads the whole task at once.
+    pub(crate) async fn ready(mut self) -> Self {
+        let mut hold: Option<Pin<Box<Sleep>>> = None;
+        std::future::poll_fn(|cx| {
+            while self.held.len() < COALESCE_BYTES {
+                match self.events.as_mut().poll_next(cx) {
+                    Poll::Ready(Some(item)) => self.encoding.write_event(&mut self.held, &item),
+                    Poll::Ready(None) => {
+                        self.ended = true;
+                        return Poll::Ready(());
+                    }
+                    Poll::Pending if self.events.size_hint().0 == 0 => return Poll::Ready(()),
+                    Poll::Pending => {
+                        let hold = hold
+                            .get_or_insert_with(|| Box::pin(tokio::time::sleep(HOLD_FOR_FINAL)));
+                        return hold.as_mut().poll(cx);
+                    }
+                }
+            }
+            Poll::Ready(())
+        })
+        .await;
+        self
     }
 
     pub(crate) fn poll_frame(
@@ -83,11 +121,11 @@ impl SseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = &mut *self;
-        if this.ended {
+        if this.ended && this.held.is_empty() {
             return Poll::Ready(None);
         }
-        let mut buf = Vec::new();
-        while buf.len() < COALESCE_BYTES {
+        let mut buf = std::mem::take(&mut this.held);
+        while !this.ended && buf.len() < COALESCE_BYTES {
             match this.events.as_mut().poll_next(cx) {
                 Poll::Ready(Some(item)) => this.encoding.write_event(&mut buf, &item),
                 Poll::Ready(None) => {
@@ -156,6 +194,109 @@ mod tests {
                 serde_json::from_str(l.strip_prefix("data: ").unwrap()).unwrap();
             assert_eq!(v["id"], 1);
         }
+    }
+
+    /// Items from a channel; the lower size hint is one while `more` is set.
+    struct Promising {
+        rx: tokio::sync::mpsc::UnboundedReceiver<crate::protocol::StreamItem>,
+        more: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl futures_util::Stream for Promising {
+        type Item = crate::protocol::StreamItem;
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            self.rx.poll_recv(cx)
+        }
+        fn size_hint(&self) -> (usize, Option<usize>) {
+            let more = self.more.load(std::sync::atomic::Ordering::SeqCst);
+            (usize::from(more), None)
+        }
+    }
+
+    /// A body over a `Promising` stream that already holds "a" and "b".
+    fn promising(
+        more: bool,
+    ) -> (
+        SseBody,
+        tokio::sync::mpsc::UnboundedSender<crate::protocol::StreamItem>,
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tx.send(event("a")).unwrap();
+        tx.send(event("b")).unwrap();
+        let more = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(more));
+        let events = Promising {
+            rx,
+            more: more.clone(),
+        }
+        .boxed();
+        let body = SseBody::new(
+            SseEncoding::JsonRpc(JsonRpcId::Number(1)),
+            events,
+            Duration::from_secs(15),
+        );
+        (body, tx, more)
+    }
+
+    async fn first_frame(body: SseBody) -> String {
+        let body = crate::http::ResponseBody::Sse(Box::new(body));
+        let mut body = std::pin::pin!(body);
+        let f = body.frame().await.unwrap().unwrap();
+        String::from_utf8(f.into_data().unwrap().to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn ready_waits_for_the_promised_event_and_sends_all_in_one_frame() {
+        let (body, tx, more) = promising(true);
+        let later = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            tx.send(event("final")).unwrap();
+            more.store(false, std::sync::atomic::Ordering::SeqCst);
+            tx
+        });
+        let body = body.ready().await;
+        let text = first_frame(body).await;
+        assert_eq!(text.matches("data: ").count(), 3, "{text}");
+        assert!(text.contains("final"));
+        drop(later.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn ready_sends_what_is_there_when_nothing_is_promised() {
+        let (body, _tx, _more) = promising(false);
+        let text = first_frame(body.ready().await).await;
+        assert_eq!(text.matches("data: ").count(), 2, "{text}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_promise_not_kept_holds_the_first_events_for_a_bounded_time() {
+        let (body, _tx, _more) = promising(true);
+        let started = Instant::now();
+        let body = body.ready().await;
+        // The test clock: no real time passes.
+        let held = started.elapsed();
+        assert!(
+            held >= HOLD_FOR_FINAL && held < 2 * HOLD_FOR_FINAL,
+            "{held:?}"
+        );
+        let text = first_frame(body).await;
+        assert_eq!(text.matches("data: ").count(), 2, "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_ended_in_ready_ends_after_its_frame() {
+        let events = futures_util::stream::iter([event("a")]).boxed();
+        let body = SseBody::new(
+            SseEncoding::JsonRpc(JsonRpcId::Number(1)),
+            events,
+            Duration::from_secs(15),
+        )
+        .ready()
+        .await;
+        let body = crate::http::ResponseBody::Sse(Box::new(body));
+        let mut body = std::pin::pin!(body);
+        assert!(body.frame().await.is_some());
+        assert!(body.frame().await.is_none());
     }
 
     #[tokio::test(start_paused = true)]

@@ -354,8 +354,10 @@ where
         if self.clock.fired {
             return (0, Some(0));
         }
-        let (_, upper) = self.inner.size_hint();
-        (0, upper.and_then(|u| u.checked_add(1)))
+        // A timeout ends the stream with one item of its own, so the inner
+        // stream's promise of one more item still holds, not of more.
+        let (lower, upper) = self.inner.size_hint();
+        (lower.min(1), upper.and_then(|u| u.checked_add(1)))
     }
 }
 
