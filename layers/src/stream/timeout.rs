@@ -475,3 +475,22 @@ impl<B: Body> Body for TimeoutBody<B> {
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_size_hint_promises_one_item_at_most_of_the_inner_promise() {
+        let inner = futures_util::stream::iter([1, 2, 3]);
+        let s = TimeoutStream::new(inner, StreamTimeouts::new(), |_| 0);
+        // Three promised inside; a timeout would end the stream after one.
+        assert_eq!(s.size_hint(), (1, Some(4)));
+        let empty = TimeoutStream::new(
+            futures_util::stream::empty::<u8>(),
+            StreamTimeouts::new(),
+            |_| 0,
+        );
+        assert_eq!(empty.size_hint(), (0, Some(1)));
+    }
+}
