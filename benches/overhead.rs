@@ -126,6 +126,69 @@ fn layers(c: &mut Criterion) {
         &core,
     );
     bench_service(c, "stack/default_no_cache", no_cache.wrap(trivial()));
+    // `--rate-limit 1000000000/s`: one quota check per request, every request
+    // under its quota (the server's key: the principal, else the peer).
+    let limited = A2ALayers::new(
+        &StackConfig {
+            rate_limit: Some("1000000000/s".parse().expect("a valid rate spec")),
+            ..StackConfig::default()
+        },
+        &core,
+    );
+    bench_service(
+        c,
+        "layer/rate_limit",
+        limited.rate_limit.clone().layer(trivial()),
+    );
+}
+
+/// The authentication layer runs on the HTTP request head, before the
+/// binding decodes the body: timed on a trivial HTTP service.
+fn http_layers(c: &mut Criterion) {
+    use abacus_layers::auth::{ApiKeys, AuthLayer};
+    let trivial_http = service_fn(|_req: http::Request<()>| {
+        std::future::ready(Ok::<_, Infallible>(http::Response::new(String::new())))
+    });
+    let keys = ApiKeys::parse("alice:bench-key-1,bob:bench-key-2").expect("valid keys");
+    let authed = AuthLayer::new(keys).layer(trivial_http);
+    let request = || {
+        http::Request::builder()
+            .method("POST")
+            .uri("/")
+            .header("x-api-key", "bench-key-2")
+            .body(())
+            .expect("a valid request")
+    };
+    let rt = rt();
+    // A rejected key would time the rejection instead.
+    let answer = rt.block_on(authed.clone().oneshot(request()));
+    assert_eq!(answer.expect("infallible").status(), http::StatusCode::OK);
+    for (name, authenticated) in [
+        ("baseline/trivial_http", false),
+        ("layer/auth_api_key", true),
+    ] {
+        c.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let batches = iters.div_ceil(CALLS_PER_BATCH);
+                let start = std::time::Instant::now();
+                for _ in 0..batches {
+                    rt.block_on(async {
+                        for _ in 0..CALLS_PER_BATCH {
+                            let r = if authenticated {
+                                authed.clone().oneshot(request()).await
+                            } else {
+                                trivial_http.oneshot(request()).await
+                            };
+                            black_box(r.expect("infallible"));
+                        }
+                    });
+                }
+                start
+                    .elapsed()
+                    .mul_f64(iters as f64 / (batches * CALLS_PER_BATCH) as f64)
+            })
+        });
+    }
 }
 
 fn codec(c: &mut Criterion) {
@@ -181,5 +244,5 @@ fn end_to_end(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, layers, codec, evaluator, end_to_end);
+criterion_group!(benches, layers, http_layers, codec, evaluator, end_to_end);
 criterion_main!(benches);
