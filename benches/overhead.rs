@@ -65,8 +65,17 @@ where
     S: Service<A2ARequest, Response = A2AResponse> + Clone,
     S::Error: std::fmt::Debug,
 {
-    let rt = rt();
     let req = request();
+    bench_requests(c, name, svc, move || req.clone());
+}
+
+/// Times one call of `svc` with a request made by `request`.
+fn bench_requests<S, R>(c: &mut Criterion, name: &str, svc: S, request: impl Fn() -> R)
+where
+    S: Service<R> + Clone,
+    S::Error: std::fmt::Debug,
+{
+    let rt = rt();
     c.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let batches = iters.div_ceil(CALLS_PER_BATCH);
@@ -74,7 +83,7 @@ where
             for _ in 0..batches {
                 rt.block_on(async {
                     for _ in 0..CALLS_PER_BATCH {
-                        let r = svc.clone().oneshot(req.clone()).await.unwrap();
+                        let r = svc.clone().oneshot(request()).await.unwrap();
                         black_box(r);
                     }
                 });
@@ -159,36 +168,11 @@ fn http_layers(c: &mut Criterion) {
             .body(())
             .expect("a valid request")
     };
-    let rt = rt();
     // A rejected key would time the rejection instead.
-    let answer = rt.block_on(authed.clone().oneshot(request()));
+    let answer = rt().block_on(authed.clone().oneshot(request()));
     assert_eq!(answer.expect("infallible").status(), http::StatusCode::OK);
-    for (name, authenticated) in [
-        ("baseline/trivial_http", false),
-        ("layer/auth_api_key", true),
-    ] {
-        c.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let batches = iters.div_ceil(CALLS_PER_BATCH);
-                let start = std::time::Instant::now();
-                for _ in 0..batches {
-                    rt.block_on(async {
-                        for _ in 0..CALLS_PER_BATCH {
-                            let r = if authenticated {
-                                authed.clone().oneshot(request()).await
-                            } else {
-                                trivial_http.oneshot(request()).await
-                            };
-                            black_box(r.expect("infallible"));
-                        }
-                    });
-                }
-                start
-                    .elapsed()
-                    .mul_f64(iters as f64 / (batches * CALLS_PER_BATCH) as f64)
-            })
-        });
-    }
+    bench_requests(c, "baseline/trivial_http", trivial_http, request);
+    bench_requests(c, "layer/auth_api_key", authed, request);
 }
 
 fn codec(c: &mut Criterion) {

@@ -11,12 +11,10 @@ use super::sse::{SseBody, SseEncoding};
 use super::{record_error, HttpOptions};
 use crate::protocol::jsonrpc::{decode_request, encode_reply};
 use crate::protocol::{
-    error_code, rpc_error_for_ref, server_error, A2AError, A2ARequest, A2AResponse, JsonRpcId,
-    Reply,
+    error_code, server_error, A2AError, A2ARequest, A2AResponse, JsonRpcId, Reply,
 };
 use http::{header, HeaderValue, Request, Response};
-use tower::{BoxError, Service, ServiceExt};
-use tracing::Instrument;
+use tower::{BoxError, Service};
 
 /// Handles one JSON-RPC request through `stack`.
 pub(crate) async fn handle<S, B>(
@@ -57,14 +55,7 @@ where
     // more than a cached reply. No message content is logged: it may
     // hold user data.
     let span = tracing::debug_span!("request", request_id, method);
-    // The stack's error type need not be `Send`: it becomes the A2A error
-    // before the stream's first events are awaited.
-    let outcome = stack
-        .oneshot(request)
-        .instrument(span)
-        .await
-        .map_err(|e| rpc_error_for_ref(e.into().as_ref()));
-    match outcome {
+    match super::call_stack(stack, request, span).await {
         Ok(A2AResponse::Unary(u)) => {
             if let Err(e) = &u.outcome {
                 if e.code == error_code::INTERNAL_ERROR {

@@ -48,6 +48,27 @@ pub use sse_decode::{SseDecoder, SseError, SseEvent, DEFAULT_MAX_EVENT_BYTES};
 
 use crate::protocol::{error_reason, A2AError, ERROR_KINDS};
 
+/// Calls `stack` with `request` in `span`. The stack's error becomes the
+/// A2A error here, so a binding may await a stream's first events after
+/// it even when that error type is not `Send`.
+pub(crate) async fn call_stack<S>(
+    stack: S,
+    request: crate::protocol::A2ARequest,
+    span: tracing::Span,
+) -> Result<crate::protocol::A2AResponse, A2AError>
+where
+    S: tower::Service<crate::protocol::A2ARequest, Response = crate::protocol::A2AResponse>,
+    S::Error: Into<tower::BoxError>,
+{
+    use tower::ServiceExt as _;
+    use tracing::Instrument as _;
+    stack
+        .oneshot(request)
+        .instrument(span)
+        .await
+        .map_err(|e| crate::protocol::rpc_error_for_ref(e.into().as_ref()))
+}
+
 /// The metric every error sent to a client is counted in, by reason.
 const ERRORS_METRIC: &str = "a2a_errors_total";
 

@@ -32,15 +32,14 @@ use super::routes::{Params, RouteTable};
 use super::sse::{SseBody, SseEncoding};
 use super::{record_error, HttpOptions};
 use crate::protocol::{
-    error_code, error_kind, http_error_body, rpc_error_for_ref, server_error, A2AError, A2ARequest,
-    A2AResponse, Binding, Method,
+    error_code, error_kind, http_error_body, server_error, A2AError, A2ARequest, A2AResponse,
+    Binding, Method,
 };
 use bytes::Bytes;
 use http::{header, HeaderValue, Method as Verb, Request, Response};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
-use tower::{BoxError, Service, ServiceExt};
-use tracing::Instrument;
+use tower::{BoxError, Service};
 
 /// The routes of one operation: path without and with a tenant, HTTP methods.
 struct Row {
@@ -182,14 +181,7 @@ where
         method = method.name(),
         binding = "rest"
     );
-    // The stack's error type need not be `Send`: it becomes the A2A error
-    // before the stream's first events are awaited.
-    let outcome = stack
-        .oneshot(request)
-        .instrument(span)
-        .await
-        .map_err(|e| rpc_error_for_ref(e.into().as_ref()));
-    match outcome {
+    match super::call_stack(stack, request, span).await {
         Ok(A2AResponse::Unary(u)) => match u.outcome {
             Ok(reply) => match serde_json::to_vec(&reply) {
                 Ok(buf) => json_response(http::StatusCode::OK, buf),
