@@ -59,6 +59,16 @@ impl SseEncoding {
     }
 }
 
+/// Why [`SseBody::fill`] stopped.
+enum Filled {
+    /// The frame is as large as events get coalesced.
+    Full,
+    /// No event is ready now.
+    Waiting,
+    /// The stream ended.
+    Ended,
+}
+
 /// Server-sent events: one `data:` line per event, and a `: keep-alive`
 /// comment when the stream is quiet.
 pub struct SseBody {
@@ -68,7 +78,8 @@ pub struct SseBody {
     /// Armed the first time the stream has to wait: short streams never
     /// touch the timer wheel.
     timer: Option<Pin<Box<Sleep>>>,
-    /// Events encoded by [`SseBody::ready`], sent in the first frame.
+    /// Events encoded and not sent yet (by [`SseBody::ready`] before the
+    /// head, else within one `poll_frame`).
     held: Vec<u8>,
     ended: bool,
 }
@@ -94,26 +105,31 @@ impl SseBody {
     /// wait with it, so the client reads the whole task at once.
     pub(crate) async fn ready(mut self) -> Self {
         let mut hold: Option<Pin<Box<Sleep>>> = None;
-        std::future::poll_fn(|cx| {
-            while self.held.len() < COALESCE_BYTES {
-                match self.events.as_mut().poll_next(cx) {
-                    Poll::Ready(Some(item)) => self.encoding.write_event(&mut self.held, &item),
-                    Poll::Ready(None) => {
-                        self.ended = true;
-                        return Poll::Ready(());
-                    }
-                    Poll::Pending if self.events.size_hint().0 == 0 => return Poll::Ready(()),
-                    Poll::Pending => {
-                        let hold = hold
-                            .get_or_insert_with(|| Box::pin(tokio::time::sleep(HOLD_FOR_FINAL)));
-                        return hold.as_mut().poll(cx);
-                    }
-                }
-            }
-            Poll::Ready(())
+        std::future::poll_fn(|cx| match self.fill(cx) {
+            Filled::Waiting if self.events.size_hint().0 > 0 => hold
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(HOLD_FOR_FINAL)))
+                .as_mut()
+                .poll(cx),
+            _ => Poll::Ready(()),
         })
         .await;
         self
+    }
+
+    /// Encodes the events that are ready now into `held`, up to
+    /// [`COALESCE_BYTES`].
+    fn fill(&mut self, cx: &mut Context<'_>) -> Filled {
+        while !self.ended {
+            if self.held.len() >= COALESCE_BYTES {
+                return Filled::Full;
+            }
+            match self.events.as_mut().poll_next(cx) {
+                Poll::Ready(Some(item)) => self.encoding.write_event(&mut self.held, &item),
+                Poll::Ready(None) => self.ended = true,
+                Poll::Pending => return Filled::Waiting,
+            }
+        }
+        Filled::Ended
     }
 
     pub(crate) fn poll_frame(
@@ -121,24 +137,12 @@ impl SseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = &mut *self;
-        if this.ended && this.held.is_empty() {
-            return Poll::Ready(None);
-        }
-        let mut buf = std::mem::take(&mut this.held);
-        while !this.ended && buf.len() < COALESCE_BYTES {
-            match this.events.as_mut().poll_next(cx) {
-                Poll::Ready(Some(item)) => this.encoding.write_event(&mut buf, &item),
-                Poll::Ready(None) => {
-                    this.ended = true;
-                    break;
-                }
-                Poll::Pending => break,
-            }
-        }
-        if !buf.is_empty() {
+        this.fill(cx);
+        if !this.held.is_empty() {
             if let Some(timer) = this.timer.as_mut() {
                 timer.as_mut().reset(Instant::now() + this.keep_alive);
             }
+            let buf = std::mem::take(&mut this.held);
             return Poll::Ready(Some(Ok(Frame::data(Bytes::from(buf)))));
         }
         if this.ended {
